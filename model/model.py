@@ -1,0 +1,33 @@
+"""The Truss model: one shared engine per replica, one streaming session per WebSocket."""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from whisper_stream.engine import Engine
+from whisper_stream.factory import build_engine
+from whisper_stream.server import Limits, WebSocketLike, serve_session
+from whisper_stream.settings import Settings
+
+logger = logging.getLogger(__name__)
+
+
+class Model:
+    def __init__(self, **kwargs: Any) -> None:
+        self._config: dict[str, Any] = kwargs.get("config") or {}
+        self._lazy_data_resolver = kwargs.get("lazy_data_resolver")
+        self._engine: Engine | None = None
+        self._limits = Limits()
+
+    def load(self) -> None:
+        if self._lazy_data_resolver is not None:
+            # model_cache with use_volume: the weights may still be arriving.
+            self._lazy_data_resolver.block_until_download_complete()
+        settings = Settings.from_env(metadata=self._config.get("model_metadata"))
+        self._limits = settings.limits
+        self._engine = build_engine(settings)
+
+    async def websocket(self, websocket: WebSocketLike) -> None:
+        assert self._engine is not None, "load() has not run"
+        await serve_session(websocket, self._engine, limits=self._limits)

@@ -1,0 +1,106 @@
+"""Control messages in, JSON messages out (wire protocol v1, see design.md)."""
+
+from __future__ import annotations
+
+import enum
+import json
+from typing import Any
+
+from whisper_stream.errors import InvalidDataError, ProtocolError
+from whisper_stream.results import TranscriptionResult
+
+MAX_CONTROL_BYTES = 4_096
+_CONFIG_KEYS = frozenset(
+    {"vad_params", "streaming_vad_config", "streaming_whisper_params", "streaming_params", "whisper_params"}
+)
+
+
+class Control(enum.Enum):
+    """What a client's text message (after the config) asks for."""
+
+    TERMINATE = "terminate"
+    FINALIZE = "finalize"
+    KEEPALIVE = "keepalive"
+
+
+_BY_TYPE = {
+    "end_of_stream": Control.TERMINATE,
+    "terminate_session": Control.TERMINATE,
+    "finalize": Control.FINALIZE,
+    "keepalive": Control.KEEPALIVE,
+    "ping": Control.KEEPALIVE,
+}
+
+
+def parse_control(message: str) -> Control:
+    """Parse a text message received after the config."""
+    if len(message) > MAX_CONTROL_BYTES:
+        raise ProtocolError(f"control message longer than {MAX_CONTROL_BYTES} bytes")
+    try:
+        document = json.loads(message)
+    except ValueError:
+        raise InvalidDataError("text message is not valid JSON; audio must be sent as binary frames") from None
+    if not isinstance(document, dict):
+        raise InvalidDataError("control message must be a JSON object")
+    if document.get("terminate_session") is True and set(document) <= {"terminate_session", "type"}:
+        return Control.TERMINATE
+    if _CONFIG_KEYS & set(document):
+        raise ProtocolError("the session config was already received; it can only be sent once, first")
+    kind = document.get("type")
+    if isinstance(kind, str) and kind in _BY_TYPE:
+        return _BY_TYPE[kind]
+    raise ProtocolError(
+        'unknown control message; expected {"terminate_session": true} or a "type" of ' + ", ".join(sorted(_BY_TYPE))
+    )
+
+
+def transcription_message(
+    result: TranscriptionResult, *, is_final: bool, transcription_num: int, word_timestamps: bool
+) -> dict[str, Any]:
+    segments = []
+    for segment in result.segments:
+        item: dict[str, Any] = {
+            "text": segment.text,
+            "start_time": round(segment.start_s, 3),
+            "end_time": round(segment.end_s, 3),
+        }
+        if word_timestamps and segment.words is not None:
+            item["word_timestamps"] = [
+                {
+                    "word": w.word,
+                    "start_time": round(w.start_s, 3),
+                    "end_time": round(w.end_s, 3),
+                    "prob": round(w.probability, 4),
+                }
+                for w in segment.words
+            ]
+        segments.append(item)
+    return {
+        "type": "transcription",
+        "is_final": is_final,
+        "transcript": result.text,
+        "transcription_num": transcription_num,
+        "language_code": result.language_code,
+        "confidence": round(result.confidence, 4),
+        "segments": segments,
+    }
+
+
+def vad_event_message(kind: str, time_s: float) -> dict[str, Any]:
+    return {"type": kind, "time_s": round(time_s, 3)}
+
+
+def session_end_message(
+    *, audio_duration_s: float, speech_duration_s: float, finals_sent: int, partials_sent: int
+) -> dict[str, Any]:
+    return {
+        "type": "session_end",
+        "audio_duration_s": round(audio_duration_s, 3),
+        "speech_duration_s": round(speech_duration_s, 3),
+        "finals_sent": finals_sent,
+        "partials_sent": partials_sent,
+    }
+
+
+def error_message(code: str, message: str) -> dict[str, Any]:
+    return {"type": "error", "code": code, "message": message}

@@ -1,0 +1,28 @@
+"""Prometheus metrics, registered in the default registry.
+
+Truss's server exposes the default registry at ``/metrics``, so these appear
+there with no extra endpoint.
+"""
+
+from __future__ import annotations
+
+from prometheus_client import Counter, Gauge, Histogram
+
+SESSIONS_OPEN = Gauge("whisper_stream_sessions_open", "WebSocket sessions currently open")
+SESSIONS_TOTAL = Counter("whisper_stream_sessions", "Sessions accepted or refused", ["outcome"])
+AUDIO_RECEIVED_SECONDS = Counter("whisper_stream_audio_received_seconds", "Seconds of audio received")
+AUDIO_DECODED_SECONDS = Counter("whisper_stream_audio_decoded_seconds", "Seconds of audio sent to Whisper", ["kind"])
+DECODE_SECONDS = Histogram(
+    "whisper_stream_decode_seconds",
+    "Time one Whisper decode took",
+    ["kind"],
+    buckets=(0.025, 0.05, 0.1, 0.2, 0.3, 0.5, 0.75, 1.0, 1.5, 2.5, 5.0, 10.0),
+)
+FINAL_LATENCY_SECONDS = Histogram(
+    "whisper_stream_final_latency_seconds",
+    "From the end of an utterance's audio arriving to its final being sent",
+    buckets=(0.05, 0.1, 0.2, 0.3, 0.5, 0.75, 1.0, 1.5, 2.0, 3.0, 5.0, 10.0),
+)
+TRANSCRIPTS_SENT = Counter("whisper_stream_transcripts_sent", "Transcription messages sent", ["kind"])
+PARTIALS_SKIPPED = Counter("whisper_stream_partials_skipped", "Partials skipped because the engine was busy")
+ERRORS = Counter("whisper_stream_errors", "Sessions closed with an error", ["code"])

@@ -1,0 +1,71 @@
+"""Replica settings, read once from the environment (and Truss ``model_metadata``).
+
+| variable              | default                         | meaning                                   |
+|-----------------------|---------------------------------|-------------------------------------------|
+| WHISPER_MODEL         | bundled tiny.en                 | directory, size name or hub repo id       |
+| WHISPER_REVISION      | -                               | hub revision to pin (names only)          |
+| WHISPER_DEVICE        | auto                            | cpu, cuda or auto                         |
+| WHISPER_COMPUTE_TYPE  | int8 on cpu, float16 on cuda    | CTranslate2 compute type                  |
+| WHISPER_BEAM_SIZE     | 5 on cuda, 1 on cpu             | beam size of finals (partials are greedy) |
+| WHISPER_CPU_THREADS   | cores, at most 8                | threads per decode on CPU                 |
+| DECODE_WORKERS        | 1                               | decodes run at once                       |
+| MAX_SESSIONS          | 8 on cpu, 64 on cuda            | concurrent sessions; more get 1013        |
+| MAX_FRAME_BYTES       | 1048576                         | largest binary frame; larger gets 1009    |
+| MAX_SESSION_S         | 14400                           | audio seconds per session                 |
+| IDLE_TIMEOUT_S        | 60                              | no message for this long closes 1008      |
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from whisper_stream.server import Limits
+
+
+@dataclass(frozen=True)
+class Settings:
+    whisper_model: str = ""
+    whisper_revision: str = ""
+    device: str = "auto"
+    compute_type: str = ""
+    beam_size: int = 0
+    cpu_threads: int = 0
+    decode_workers: int = 1
+    max_sessions: int = 0
+    limits: Limits = Limits()
+
+    @classmethod
+    def from_env(cls, environ: Mapping[str, str] | None = None, metadata: Mapping[str, Any] | None = None) -> Settings:
+        """Environment variables win over ``model_metadata`` entries of the same (lower-case) name."""
+        env = dict(os.environ if environ is None else environ)
+        meta = {k.upper(): str(v) for k, v in (metadata or {}).items()}
+
+        def get(name: str, default: str = "") -> str:
+            return env.get(name) or meta.get(name) or default
+
+        def number(name: str, default: float, kind: type = int) -> Any:
+            raw = get(name)
+            try:
+                return kind(raw) if raw else default
+            except ValueError:
+                raise ValueError(f"{name} must be a number, got {raw!r}") from None
+
+        defaults = Limits()
+        return cls(
+            whisper_model=get("WHISPER_MODEL"),
+            whisper_revision=get("WHISPER_REVISION"),
+            device=get("WHISPER_DEVICE", "auto"),
+            compute_type=get("WHISPER_COMPUTE_TYPE"),
+            beam_size=number("WHISPER_BEAM_SIZE", 0),
+            cpu_threads=number("WHISPER_CPU_THREADS", 0),
+            decode_workers=number("DECODE_WORKERS", 1),
+            max_sessions=number("MAX_SESSIONS", 0),
+            limits=Limits(
+                max_frame_bytes=number("MAX_FRAME_BYTES", defaults.max_frame_bytes),
+                max_session_duration_s=number("MAX_SESSION_S", defaults.max_session_duration_s, float),
+                idle_timeout_s=number("IDLE_TIMEOUT_S", defaults.idle_timeout_s, float),
+            ),
+        )
