@@ -229,8 +229,8 @@ class Session:
         utterance = self._utterance
         assert utterance is not None
         half = utterance.start_sample + self._max_utterance_samples // 2
-        candidates = [(p, start) for start, p in utterance.frame_probabilities if start >= half]
-        cut = min(candidates)[1] if candidates else self._vad_position
+        candidates = [(p, -start) for start, p in utterance.frame_probabilities if start >= half]
+        cut = -min(candidates)[1] if candidates else self._vad_position  # ties: the latest frame
         tail = [(start, p) for start, p in utterance.frame_probabilities if start >= cut]
         self._close_utterance(SpeechEnd(cut), reopen_at=cut)
         if self._utterance is not None:

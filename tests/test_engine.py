@@ -1,0 +1,125 @@
+from __future__ import annotations
+
+import threading
+from collections.abc import Iterator
+
+import numpy as np
+import pytest
+
+from tests.fakes import EnergyScorer, result_for
+from whisper_stream.engine import Engine, EngineOptions
+from whisper_stream.errors import ServerBusyError
+from whisper_stream.results import TranscriptionResult
+from whisper_stream.session import DecodeOptions, RequestKind, TranscriptionRequest
+
+OPTIONS = DecodeOptions(language="en", prompt=None, word_timestamps=False)
+
+
+class GatedTranscriber:
+    """Blocks each decode until released, and records the order of decodes."""
+
+    is_multilingual = False
+
+    def __init__(self) -> None:
+        self.order: list[str] = []
+        self.started = threading.Semaphore(0)
+        self.release = threading.Semaphore(0)
+        self.fail_on: set[str] = set()
+
+    def transcribe(self, audio: np.ndarray, options: DecodeOptions, *, final: bool) -> TranscriptionResult:
+        name = options.prompt or ""
+        self.started.release()
+        assert self.release.acquire(timeout=10)
+        self.order.append(name)
+        if name in self.fail_on:
+            raise RuntimeError(f"decode of {name} failed")
+        return result_for(name)
+
+
+def request(name: str, kind: RequestKind, request_id: int = 0) -> TranscriptionRequest:
+    options = DecodeOptions(language="en", prompt=name, word_timestamps=False)
+    return TranscriptionRequest(request_id, kind, 0, np.zeros(1600, dtype=np.float32), 0, options)
+
+
+@pytest.fixture
+def gated() -> Iterator[tuple[Engine, GatedTranscriber]]:
+    transcriber = GatedTranscriber()
+    engine = Engine(transcriber, EnergyScorer, EngineOptions(max_sessions=2, decode_workers=1))
+    engine.start()
+    yield engine, transcriber
+    for _ in range(10):
+        transcriber.release.release()
+    engine.stop()
+    assert not [t for t in threading.enumerate() if t.name.startswith("whisper-decode")]
+
+
+def test_finals_are_served_before_partials_and_in_submission_order(gated) -> None:
+    engine, transcriber = gated
+    blocker = engine.submit(request("blocker", RequestKind.FINAL))
+    assert transcriber.started.acquire(timeout=5)
+    finals = [engine.submit(request(f"final-{i}", RequestKind.FINAL)) for i in range(3)]
+    for _ in range(4):
+        transcriber.release.release()
+    for future in [blocker, *finals]:
+        assert future is not None and future.result(timeout=5).text
+    assert transcriber.order == ["blocker", "final-0", "final-1", "final-2"]
+
+
+def test_partial_is_skipped_while_the_engine_is_busy(gated) -> None:
+    engine, transcriber = gated
+    busy = engine.submit(request("final", RequestKind.FINAL))
+    assert transcriber.started.acquire(timeout=5)
+    assert engine.submit(request("partial", RequestKind.PARTIAL)) is None
+    transcriber.release.release()
+    assert busy is not None and busy.result(timeout=5).text == "final"
+
+
+def test_partial_is_accepted_when_a_worker_is_idle(gated) -> None:
+    engine, transcriber = gated
+    transcriber.release.release()
+    future = engine.submit(request("partial", RequestKind.PARTIAL))
+    assert future is not None and future.result(timeout=5).text == "partial"
+
+
+def test_a_failing_decode_fails_only_its_own_request(gated) -> None:
+    engine, transcriber = gated
+    transcriber.fail_on = {"bad"}
+    bad = engine.submit(request("bad", RequestKind.FINAL))
+    good = engine.submit(request("good", RequestKind.FINAL))
+    transcriber.release.release()
+    transcriber.release.release()
+    assert bad is not None and good is not None
+    with pytest.raises(RuntimeError, match="decode of bad failed"):
+        bad.result(timeout=5)
+    assert good.result(timeout=5).text == "good"
+
+
+def test_cancelled_request_is_never_decoded(gated) -> None:
+    engine, transcriber = gated
+    first = engine.submit(request("first", RequestKind.FINAL))
+    assert transcriber.started.acquire(timeout=5)
+    dropped = engine.submit(request("dropped", RequestKind.FINAL))
+    last = engine.submit(request("last", RequestKind.FINAL))
+    assert dropped is not None and dropped.cancel()
+    transcriber.release.release()
+    transcriber.release.release()
+    assert first is not None and last is not None
+    last.result(timeout=5)
+    assert transcriber.order == ["first", "last"]
+
+
+def test_session_slots_are_capped_and_released() -> None:
+    engine = Engine(GatedTranscriber(), EnergyScorer, EngineOptions(max_sessions=2))
+    with engine.session_slot(), engine.session_slot():
+        assert engine.open_sessions == 2
+        with pytest.raises(ServerBusyError, match="limit of 2"), engine.session_slot():
+            pass
+    assert engine.open_sessions == 0
+    with engine.session_slot():
+        assert engine.open_sessions == 1
+
+
+def test_submit_before_start_is_refused() -> None:
+    engine = Engine(GatedTranscriber(), EnergyScorer)
+    with pytest.raises(RuntimeError, match="not running"):
+        engine.submit(request("x", RequestKind.FINAL))
