@@ -286,3 +286,21 @@ def test_reference_stream_has_every_utterance_once_in_order() -> None:
     assert durations_s[1] == pytest.approx(3.0, abs=0.05)
     # (cut at 5.02 s; the 0.5 s tone ends at 6.8 s, plus 30 ms pad and the frame it ends in)
     assert durations_s[2] == pytest.approx(6.8 + 0.03 - 5.02, abs=FRAME_SAMPLES / SR)
+
+
+def test_empty_final_is_sent_only_to_replace_partials() -> None:
+    session = make_session(partial_transcript_interval_s=0.5)
+    feed(session, tone_s(1.0))
+    [partial] = session.requests_to_run()
+    session.receive_result(partial.request_id, result_for("uh"))
+    feed(session, silence_s(0.5), start_s=1.0)
+    [final] = finals_of(session.requests_to_run())
+    session.receive_result(final.request_id, result_for(""))
+    assert [(m["is_final"], m["transcript"]) for m in session.messages_to_send()] == [(False, "uh"), (True, "")]
+
+    quiet = make_session(enable_partial_transcripts=False)
+    feed(quiet, np.concatenate([tone_s(1.0), silence_s(0.5), tone_s(1.0), silence_s(0.5)]))
+    first, second = quiet.requests_to_run()
+    quiet.receive_result(first.request_id, result_for(""))
+    quiet.receive_result(second.request_id, result_for("words"))
+    assert [(m["transcription_num"], m["transcript"]) for m in quiet.messages_to_send()] == [(1, "words")]

@@ -18,14 +18,14 @@ import re
 from dataclasses import dataclass
 from typing import Any
 
-from whisper_stream.errors import ConfigError, InvalidDataError
+from whisper_stream.errors import AudioFormatConfigError, ConfigError, InvalidDataError
 
 ENCODINGS = ("pcm_s16le", "pcm_f32le", "pcm_mulaw", "pcm_alaw")
 MIN_SAMPLE_RATE_HZ = 8_000
 MAX_SAMPLE_RATE_HZ = 48_000
 MAX_PROMPT_CHARS = 1_000
 MAX_CONFIG_BYTES = 16_384
-_LANGUAGE_RE = re.compile(r"^[a-z]{2,3}$|^auto$")
+_LANGUAGE_RE = re.compile(r"[a-z]{2,3}|auto")
 
 
 @dataclass(frozen=True)
@@ -105,15 +105,30 @@ def parse_session_config(message: str | bytes) -> SessionConfig:
     """Parse and validate the first message of a connection."""
     if isinstance(message, bytes):
         raise ConfigError("config", "the first message must be the JSON config as text, not audio")
-    if len(message) > MAX_CONFIG_BYTES:
+    if len(message.encode()) > MAX_CONFIG_BYTES:
         raise ConfigError("config", f"longer than {MAX_CONFIG_BYTES} bytes")
     try:
-        document = json.loads(message)
+        document = json.loads(message, object_pairs_hook=_reject_repeated_keys)
+    except _RepeatedKeyError as exc:
+        raise ConfigError(str(exc), "given more than once in the same object") from None
     except ValueError as exc:
         raise InvalidDataError(f"config is not valid JSON: {exc.msg} at position {exc.pos}") from None
     if not isinstance(document, dict):
         raise ConfigError("config", f"must be a JSON object, got {_json_type(document)}")
     return config_from_dict(document)
+
+
+class _RepeatedKeyError(ValueError):
+    pass
+
+
+def _reject_repeated_keys(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    document: dict[str, Any] = {}
+    for key, value in pairs:
+        if key in document:
+            raise _RepeatedKeyError(key)
+        document[key] = value
+    return document
 
 
 def config_from_dict(document: dict[str, Any]) -> SessionConfig:
@@ -165,14 +180,15 @@ def _check_value(field: _Field, path: str, raw: Any) -> Any:
     if isinstance(raw, float) and not math.isfinite(raw):
         raise ConfigError(path, "must be a finite number")
     if field.minimum is not None and raw < field.minimum or field.maximum is not None and raw > field.maximum:
-        raise ConfigError(path, f"must be between {field.minimum:g} and {field.maximum:g}, got {raw}")
+        error = AudioFormatConfigError if field.name == "sample_rate" else ConfigError
+        raise error(path, f"must be between {field.minimum:g} and {field.maximum:g}, got {raw}")
     return field.kind(raw)
 
 
 def _check_string(field: _Field, path: str, raw: str) -> str:
     if field.name == "encoding" and raw not in ENCODINGS:
-        raise ConfigError(path, f"unsupported encoding {raw!r} (supported: {', '.join(ENCODINGS)})")
-    if field.name == "audio_language" and not _LANGUAGE_RE.match(raw):
+        raise AudioFormatConfigError(path, f"unsupported encoding {raw!r} (supported: {', '.join(ENCODINGS)})")
+    if field.name == "audio_language" and not _LANGUAGE_RE.fullmatch(raw):
         raise ConfigError(path, f"must be a language code such as 'en', or 'auto', got {raw!r}")
     if field.name == "prompt" and len(raw) > MAX_PROMPT_CHARS:
         raise ConfigError(path, f"longer than {MAX_PROMPT_CHARS} characters")

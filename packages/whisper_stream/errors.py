@@ -5,6 +5,7 @@ Every exception the library raises on purpose derives from ``StreamingError``::
     StreamingError
     ├── ClientError              the peer's mistake; its message is public
     │   ├── ConfigError          1008  bad session config (names the field)
+    │   │   └── AudioFormatConfigError 1003  encoding or sample rate we can't take
     │   ├── ProtocolError        1008  a message the protocol forbids here
     │   ├── InvalidDataError     1007  unparseable JSON, NaN/inf audio
     │   ├── UnsupportedAudioError 1003 encoding or sample rate we can't take
@@ -62,6 +63,13 @@ class ConfigError(ClientError):
     def __init__(self, field: str, problem: str) -> None:
         super().__init__(f"{field}: {problem}")
         self.field = field
+
+
+class AudioFormatConfigError(ConfigError):
+    """The config asks for an audio encoding or sample rate the server does not take."""
+
+    code = "unsupported_audio"
+    close_code = CloseCode.UNSUPPORTED_DATA
 
 
 class ProtocolError(ClientError):

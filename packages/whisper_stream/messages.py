@@ -30,11 +30,14 @@ _BY_TYPE = {
     "keepalive": Control.KEEPALIVE,
     "ping": Control.KEEPALIVE,
 }
+_UNKNOWN_CONTROL = 'unknown control message; expected {"terminate_session": true} or a "type" of ' + ", ".join(
+    sorted(_BY_TYPE)
+)
 
 
 def parse_control(message: str) -> Control:
     """Parse a text message received after the config."""
-    if len(message) > MAX_CONTROL_BYTES:
+    if len(message.encode()) > MAX_CONTROL_BYTES:
         raise ProtocolError(f"control message longer than {MAX_CONTROL_BYTES} bytes")
     try:
         document = json.loads(message)
@@ -42,16 +45,21 @@ def parse_control(message: str) -> Control:
         raise InvalidDataError("text message is not valid JSON; audio must be sent as binary frames") from None
     if not isinstance(document, dict):
         raise InvalidDataError("control message must be a JSON object")
-    if document.get("terminate_session") is True and set(document) <= {"terminate_session", "type"}:
+    if "terminate_session" in document:
+        other = set(document) - {"terminate_session", "type"}
+        if (
+            document["terminate_session"] is not True
+            or other
+            or _BY_TYPE.get(document.get("type", "end_of_stream")) is not Control.TERMINATE
+        ):
+            raise ProtocolError(_UNKNOWN_CONTROL)
         return Control.TERMINATE
     if _CONFIG_KEYS & set(document):
         raise ProtocolError("the session config was already received; it can only be sent once, first")
     kind = document.get("type")
     if isinstance(kind, str) and kind in _BY_TYPE:
         return _BY_TYPE[kind]
-    raise ProtocolError(
-        'unknown control message; expected {"terminate_session": true} or a "type" of ' + ", ".join(sorted(_BY_TYPE))
-    )
+    raise ProtocolError(_UNKNOWN_CONTROL)
 
 
 def transcription_message(

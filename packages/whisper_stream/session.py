@@ -101,6 +101,7 @@ class Session:
         self._next_final_num = 0
         self._finals_requested = 0
         self._last_final_text = ""
+        self._nums_with_partials: set[int] = set()
         self.finals_sent = 0
         self.partials_sent = 0
         self.speech_samples = 0
@@ -152,7 +153,9 @@ class Session:
         self._finished_finals[request.transcription_num] = (request, shifted)
         while self._next_final_num in self._finished_finals:
             _, final = self._finished_finals.pop(self._next_final_num)
-            self._emit_transcription(final, self._next_final_num, is_final=True)
+            # An empty final (noise the VAD took for speech) is only sent to replace partials.
+            if final.text or self._next_final_num in self._nums_with_partials:
+                self._emit_transcription(final, self._next_final_num, is_final=True)
             if final.text:
                 self._last_final_text = final.text
             self._next_final_num += 1
@@ -293,6 +296,7 @@ class Session:
             self.finals_sent += 1
         else:
             self.partials_sent += 1
+            self._nums_with_partials.add(num)
 
     def _trim_buffer(self) -> None:
         """Keep only what a future request can need: the open utterance, or the pre-roll."""

@@ -17,6 +17,7 @@
 
 from __future__ import annotations
 
+import math
 import os
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -46,12 +47,15 @@ class Settings:
         def get(name: str, default: str = "") -> str:
             return env.get(name) or meta.get(name) or default
 
-        def number(name: str, default: float, kind: type = int) -> Any:
+        def number(name: str, default: float, kind: type = int, minimum: float = 0) -> Any:
             raw = get(name)
             try:
-                return kind(raw) if raw else default
+                value = kind(raw) if raw else default
             except ValueError:
                 raise ValueError(f"{name} must be a number, got {raw!r}") from None
+            if not math.isfinite(value) or value < minimum:
+                raise ValueError(f"{name} must be a finite number of at least {minimum:g}, got {raw!r}")
+            return value
 
         defaults = Limits()
         return cls(
@@ -61,11 +65,11 @@ class Settings:
             compute_type=get("WHISPER_COMPUTE_TYPE"),
             beam_size=number("WHISPER_BEAM_SIZE", 0),
             cpu_threads=number("WHISPER_CPU_THREADS", 0),
-            decode_workers=number("DECODE_WORKERS", 1),
+            decode_workers=number("DECODE_WORKERS", 1, minimum=1),
             max_sessions=number("MAX_SESSIONS", 0),
             limits=Limits(
-                max_frame_bytes=number("MAX_FRAME_BYTES", defaults.max_frame_bytes),
-                max_session_duration_s=number("MAX_SESSION_S", defaults.max_session_duration_s, float),
-                idle_timeout_s=number("IDLE_TIMEOUT_S", defaults.idle_timeout_s, float),
+                max_frame_bytes=number("MAX_FRAME_BYTES", defaults.max_frame_bytes, minimum=1),
+                max_session_duration_s=number("MAX_SESSION_S", defaults.max_session_duration_s, float, minimum=1),
+                idle_timeout_s=number("IDLE_TIMEOUT_S", defaults.idle_timeout_s, float, minimum=1),
             ),
         )

@@ -13,6 +13,7 @@ import numpy as np
 from whisper_stream.model_source import ModelSource
 from whisper_stream.results import Segment, TranscriptionResult, Word
 from whisper_stream.session import DecodeOptions
+from whisper_stream.vad import SAMPLE_RATE_HZ
 
 logger = logging.getLogger(__name__)
 
@@ -95,6 +96,7 @@ class FasterWhisperTranscriber:
             without_timestamps=not final,
             vad_filter=False,
         )
+        duration_s = audio.size / SAMPLE_RATE_HZ
         kept: list[Segment] = []
         log_probs: list[float] = []
         for segment in segments:
@@ -114,7 +116,9 @@ class FasterWhisperTranscriber:
                 words = tuple(
                     Word(w.word.strip(), float(w.start), float(w.end), float(w.probability)) for w in segment.words
                 )
-            kept.append(Segment(text=text, start_s=float(segment.start), end_s=float(segment.end), words=words))
+            # Whisper can predict timestamps past the end of short audio: clamp them to the audio.
+            start_s = min(float(segment.start), duration_s)
+            kept.append(Segment(text, start_s, min(max(float(segment.end), start_s), duration_s), words))
             log_probs.append(float(segment.avg_logprob))
         return TranscriptionResult(
             text=" ".join(s.text for s in kept),

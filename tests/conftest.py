@@ -1,0 +1,25 @@
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from scripts.serve_local import LocalServer, start_server
+
+REPO = Path(__file__).resolve().parents[1]
+
+# The local run of the production Truss: bundled tiny.en on the CPU, truss's own server.
+SERVER_ENV = {"WHISPER_MODEL": "bundled", "WHISPER_DEVICE": "cpu", "MAX_SESSIONS": "6", "IDLE_TIMEOUT_S": "20"}
+
+
+@pytest.fixture(scope="session")
+def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalServer]:
+    build_dir = tmp_path_factory.mktemp("truss-build")
+    with start_server(REPO, port=0, build_dir=build_dir, env=SERVER_ENV, ready_timeout=180.0) as running:
+        yield running
+
+
+@pytest.fixture
+def ws_url(server: LocalServer) -> str:
+    return server.ws_url

@@ -1,0 +1,120 @@
+"""A minimal test client: streams 16 kHz audio to the server and records every reply with its time."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import time
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+from websockets.asyncio.client import ClientConnection, connect
+from websockets.exceptions import ConnectionClosed
+
+SEED_CONFIG: dict[str, Any] = {
+    "vad_params": {"threshold": 0.5, "min_silence_duration_ms": 300, "speech_pad_ms": 30},
+    "streaming_whisper_params": {
+        "encoding": "pcm_s16le",
+        "sample_rate": 16000,
+        "enable_partial_transcripts": True,
+        "audio_language": "en",
+    },
+}
+
+
+@dataclass
+class StreamResult:
+    messages: list[tuple[float, dict[str, Any]]] = field(default_factory=list)
+    close_code: int | None = None
+    close_reason: str = ""
+    audio_sent_s: float = 0.0
+    last_audio_at_s: float = 0.0
+
+    @property
+    def finals(self) -> list[dict[str, Any]]:
+        return [m for _, m in self.messages if m.get("type") == "transcription" and m["is_final"]]
+
+    @property
+    def partials(self) -> list[dict[str, Any]]:
+        return [m for _, m in self.messages if m.get("type") == "transcription" and not m["is_final"]]
+
+    @property
+    def text(self) -> str:
+        return " ".join(m["transcript"] for m in self.finals if m["transcript"])
+
+    def of_type(self, kind: str) -> list[dict[str, Any]]:
+        return [m for _, m in self.messages if m.get("type") == kind]
+
+
+def to_pcm16(audio: np.ndarray) -> bytes:
+    return (np.clip(audio, -1.0, 1.0) * 32767).astype("<i2").tobytes()
+
+
+async def stream(
+    url: str,
+    audio: np.ndarray,
+    *,
+    config: dict[str, Any] | None = None,
+    speed: float | None = None,
+    frame_samples: int = 512,
+    terminate: bool = True,
+    timeout_s: float = 120.0,
+) -> StreamResult:
+    """Send ``config`` then ``audio`` as pcm_s16le frames (real time × ``speed``, or as fast as possible)."""
+    pcm = to_pcm16(audio)
+    frame_bytes = frame_samples * 2
+    result = StreamResult()
+    async with connect(url, max_size=None) as websocket:
+        await websocket.send(json.dumps(SEED_CONFIG if config is None else config))
+        start = time.monotonic()
+
+        async def send() -> None:
+            try:
+                for offset in range(0, len(pcm), frame_bytes):
+                    await websocket.send(pcm[offset : offset + frame_bytes])
+                    if speed:
+                        due = start + (offset + frame_bytes) / 2 / 16_000 / speed
+                        await asyncio.sleep(max(0.0, due - time.monotonic()))
+                result.audio_sent_s = len(pcm) / 2 / 16_000
+                result.last_audio_at_s = time.monotonic() - start
+                if terminate:
+                    await websocket.send(json.dumps({"terminate_session": True}))
+            except ConnectionClosed:
+                pass
+
+        sender = asyncio.create_task(send())
+        try:
+            await _collect(websocket, result, start, timeout_s)
+        finally:
+            sender.cancel()
+            await asyncio.gather(sender, return_exceptions=True)
+        result.close_code = websocket.close_code
+        result.close_reason = websocket.close_reason or ""
+    return result
+
+
+async def send_raw(url: str, *messages: str | bytes, timeout_s: float = 30.0) -> StreamResult:
+    """Send messages as they are (text or binary), then read replies until the server closes."""
+    result = StreamResult()
+    async with connect(url, max_size=None) as websocket:
+        start = time.monotonic()
+        try:
+            for message in messages:
+                await websocket.send(message)
+        except ConnectionClosed:
+            pass
+        await _collect(websocket, result, start, timeout_s)
+        result.close_code = websocket.close_code
+        result.close_reason = websocket.close_reason or ""
+    return result
+
+
+async def _collect(websocket: ClientConnection, result: StreamResult, start: float, timeout_s: float) -> None:
+    """Record replies until the server closes (normally or not)."""
+    async with asyncio.timeout(timeout_s):
+        try:
+            async for message in websocket:
+                result.messages.append((time.monotonic() - start, json.loads(message)))
+        except ConnectionClosed:
+            pass

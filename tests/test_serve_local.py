@@ -1,0 +1,200 @@
+"""scripts/serve_local.py: a stand-in truss served by truss's real server on 127.0.0.1."""
+
+from __future__ import annotations
+
+import asyncio
+import importlib.util
+import json
+import signal
+import sys
+import textwrap
+import time
+import urllib.error
+import urllib.request
+from pathlib import Path
+
+import pytest
+from websockets.asyncio.client import connect
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def _load_serve_local():
+    spec = importlib.util.spec_from_file_location("serve_local", ROOT / "scripts" / "serve_local.py")
+    module = importlib.util.module_from_spec(spec)
+    sys.modules.setdefault("serve_local", module)
+    spec.loader.exec_module(module)
+    return module
+
+
+serve_local = _load_serve_local()
+
+pytestmark = pytest.mark.timeout(60)
+
+MODEL_PY = """\
+import json
+import os
+import sys
+import time
+from pathlib import Path
+
+import echo_lib
+
+
+class Model:
+    def __init__(self, **kwargs):
+        self._data_dir = kwargs["data_dir"]
+
+    def load(self):
+        if os.environ.get("ECHO_FAIL_LOAD"):
+            raise RuntimeError("echo load failed on purpose")
+        gate = os.environ.get("ECHO_LOAD_GATE")
+        while gate and not Path(gate).exists():
+            time.sleep(0.05)
+
+    async def websocket(self, websocket):
+        while True:
+            text = await websocket.receive_text()
+            if text == "__info__":
+                await websocket.send_text(json.dumps({
+                    "cwd": os.getcwd(),
+                    "echo_lib": echo_lib.__file__,
+                    "data_dir": str(Path(self._data_dir).resolve()),
+                    "sys_path_0": sys.path[0],
+                }))
+            else:
+                await websocket.send_text(echo_lib.tag(text))
+"""
+
+ECHO_LIB = """\
+import os
+
+
+def tag(text):
+    return os.environ.get("ECHO_PREFIX", "") + text
+"""
+
+CONFIG_YAML = """\
+model_name: echo
+python_version: py311
+environment_variables:
+  ECHO_PREFIX: "cfg:"
+runtime:
+  transport:
+    kind: websocket
+"""
+
+
+@pytest.fixture
+def echo_truss(tmp_path: Path) -> Path:
+    truss = tmp_path / "echo_truss"
+    (truss / "model").mkdir(parents=True)
+    (truss / "packages" / "echo_lib").mkdir(parents=True)
+    (truss / "config.yaml").write_text(CONFIG_YAML)
+    (truss / "model" / "model.py").write_text(textwrap.dedent(MODEL_PY))
+    (truss / "packages" / "echo_lib" / "__init__.py").write_text(ECHO_LIB)
+    # Stays out of the image: not a dir that the image uses.
+    (truss / "tests").mkdir()
+    (truss / "tests" / "big.bin").write_bytes(b"x" * 1024)
+    return truss
+
+
+async def _exchange(url: str, messages: list[str]) -> list[str]:
+    replies = []
+    async with connect(url) as ws:
+        for message in messages:
+            await ws.send(message)
+            replies.append(await asyncio.wait_for(ws.recv(), timeout=10))
+    return replies
+
+
+def _status(url: str) -> int:
+    try:
+        with urllib.request.urlopen(url, timeout=5) as resp:
+            return resp.status
+    except urllib.error.HTTPError as exc:
+        return exc.code
+
+
+def test_serves_websocket_from_emulated_image(echo_truss: Path, tmp_path: Path) -> None:
+    build_dir = echo_truss / ".build" / "truss"  # inside the truss, like `make serve`
+    with serve_local.start_server(echo_truss, build_dir=build_dir, ready_timeout=30) as server:
+        assert server.port and server.port > 0
+        assert _status(server.ready_url) == 200
+        assert f"serving on ws://127.0.0.1:{server.port}/v1/websocket" in server.log_text()
+
+        replies = asyncio.run(_exchange(server.ws_url, ["hello", "world", "__info__"]))
+        assert replies[:2] == ["cfg:hello", "cfg:world"]  # config.yaml env applied
+        info = json.loads(replies[2])
+        fs = build_dir.resolve() / "fs"
+        assert info["cwd"] == str(fs / "app")
+        assert info["sys_path_0"] == str(fs / "app")
+        # packages/ comes from the emulated /packages, not the source tree.
+        assert info["echo_lib"] == str(fs / "packages" / "echo_lib" / "__init__.py")
+        assert info["data_dir"] == str(fs / "app" / "data")
+        assert (fs / "app" / "model" / "model.py").is_file()
+        assert not (build_dir / "truss" / "tests").exists()
+        assert not (fs / "app" / "tests").exists()
+    assert server.process.returncode == 0
+    assert "Finished server process" in server.log_text()
+
+
+def test_caller_env_wins_over_config(echo_truss: Path, tmp_path: Path) -> None:
+    with serve_local.start_server(
+        echo_truss, build_dir=tmp_path / "build", env={"ECHO_PREFIX": "env:"}, ready_timeout=30
+    ) as server:
+        assert asyncio.run(_exchange(server.ws_url, ["hi"])) == ["env:hi"]
+    assert server.process.returncode == 0
+
+
+def test_not_ready_until_load_finishes_and_sigint_stops(echo_truss: Path, tmp_path: Path) -> None:
+    gate = tmp_path / "gate"
+    with serve_local.start_server(
+        echo_truss,
+        build_dir=tmp_path / "build",
+        env={"ECHO_LOAD_GATE": str(gate)},
+        wait_ready=False,
+    ) as server:
+        for _ in range(300):
+            if server.readiness() is not None:
+                break
+            assert server.process.poll() is None, server.log_text()
+            time.sleep(0.05)
+        assert server.readiness() == 503
+        gate.touch()
+        server.wait_ready(timeout=30)
+        assert server.stop(sig=signal.SIGINT) == 0
+
+
+def test_failed_load_raises_with_log(echo_truss: Path, tmp_path: Path) -> None:
+    build_dir = tmp_path / "build"
+    env = {"ECHO_FAIL_LOAD": "1"}
+    with (
+        pytest.raises(RuntimeError, match="echo load failed on purpose") as excinfo,
+        serve_local.start_server(echo_truss, build_dir=build_dir, env=env, ready_timeout=30),
+    ):
+        pass
+    # The server shuts itself down (or SIGKILLs itself on a readiness probe).
+    assert "exited with" in str(excinfo.value)
+    # The crash marker that truss writes to ~ (if a probe sees the failed load)
+    # goes to the emulated $HOME.
+    home = build_dir / "fs" / "root"
+    assert {p.name for p in home.iterdir()} <= {"inference_server_crashed.txt"}
+
+
+def test_server_env_precedence(tmp_path: Path) -> None:
+    built = serve_local.BuiltTruss(
+        build_dir=tmp_path,
+        fs_root=tmp_path / "fs",
+        app_dir=tmp_path / "fs" / "app",
+        packages_dir=tmp_path / "fs" / "packages",
+        home_dir=tmp_path / "fs" / "root",
+        image_env={"APP_HOME": str(tmp_path / "fs" / "app"), "A": "image"},
+        config_env={"A": "config", "B": "config"},
+    )
+    env = serve_local.server_env(built, 1234, base_env={"B": "caller", "PYTHONPATH": "x"})
+    assert env["A"] == "config"
+    assert env["B"] == "caller"
+    assert env["APP_HOME"] == str(tmp_path / "fs" / "app")
+    assert env["INFERENCE_SERVER_PORT"] == "1234"
+    assert "PYTHONPATH" not in env

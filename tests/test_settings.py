@@ -1,0 +1,181 @@
+"""Tests for whisper_stream.settings: replica settings from the environment and model_metadata."""
+
+from __future__ import annotations
+
+import pytest
+
+from whisper_stream.server import Limits
+from whisper_stream.settings import Settings
+
+ALL_VARIABLES = (
+    "WHISPER_MODEL",
+    "WHISPER_REVISION",
+    "WHISPER_DEVICE",
+    "WHISPER_COMPUTE_TYPE",
+    "WHISPER_BEAM_SIZE",
+    "WHISPER_CPU_THREADS",
+    "DECODE_WORKERS",
+    "MAX_SESSIONS",
+    "MAX_FRAME_BYTES",
+    "MAX_SESSION_S",
+    "IDLE_TIMEOUT_S",
+)
+INT_VARIABLES = ("WHISPER_BEAM_SIZE", "WHISPER_CPU_THREADS", "DECODE_WORKERS", "MAX_SESSIONS", "MAX_FRAME_BYTES")
+FLOAT_VARIABLES = ("MAX_SESSION_S", "IDLE_TIMEOUT_S")
+
+
+def test_defaults() -> None:
+    settings = Settings.from_env({}, {})
+    assert settings == Settings()
+    assert settings.whisper_model == ""
+    assert settings.whisper_revision == ""
+    assert settings.device == "auto"
+    assert settings.compute_type == ""
+    assert settings.beam_size == 0
+    assert settings.cpu_threads == 0
+    assert settings.decode_workers == 1
+    assert settings.max_sessions == 0
+    assert settings.limits == Limits()
+    assert settings.limits.max_frame_bytes == 1 << 20
+    assert settings.limits.max_session_duration_s == 14_400.0
+    assert settings.limits.idle_timeout_s == 60.0
+
+
+def test_none_metadata_is_empty() -> None:
+    assert Settings.from_env({}, None) == Settings()
+
+
+def test_every_variable_from_env() -> None:
+    settings = Settings.from_env(
+        {
+            "WHISPER_MODEL": "large-v3",
+            "WHISPER_REVISION": "abc123",
+            "WHISPER_DEVICE": "cuda",
+            "WHISPER_COMPUTE_TYPE": "int8_float16",
+            "WHISPER_BEAM_SIZE": "3",
+            "WHISPER_CPU_THREADS": "4",
+            "DECODE_WORKERS": "2",
+            "MAX_SESSIONS": "32",
+            "MAX_FRAME_BYTES": "65536",
+            "MAX_SESSION_S": "600.5",
+            "IDLE_TIMEOUT_S": "15",
+        }
+    )
+    assert settings == Settings(
+        whisper_model="large-v3",
+        whisper_revision="abc123",
+        device="cuda",
+        compute_type="int8_float16",
+        beam_size=3,
+        cpu_threads=4,
+        decode_workers=2,
+        max_sessions=32,
+        limits=Limits(max_frame_bytes=65536, max_session_duration_s=600.5, idle_timeout_s=15.0),
+    )
+    assert type(settings.limits.idle_timeout_s) is float
+    assert type(settings.max_sessions) is int
+
+
+def test_limits_not_in_env_keep_their_defaults() -> None:
+    limits = Settings.from_env({"IDLE_TIMEOUT_S": "5"}).limits
+    defaults = Limits()
+    assert limits.idle_timeout_s == 5.0
+    assert limits.config_timeout_s == defaults.config_timeout_s
+    assert limits.max_pending_audio_s == defaults.max_pending_audio_s
+    assert limits.send_timeout_s == defaults.send_timeout_s
+    assert limits.finish_timeout_s == defaults.finish_timeout_s
+
+
+def test_metadata_with_lower_case_names() -> None:
+    settings = Settings.from_env(
+        {},
+        {
+            "whisper_model": "Systran/faster-whisper-large-v3",
+            "whisper_revision": "edaa852",
+            "max_sessions": 48,  # YAML gives numbers, not strings
+            "idle_timeout_s": 30.5,
+            "decode_workers": 2,
+        },
+    )
+    assert settings.whisper_model == "Systran/faster-whisper-large-v3"
+    assert settings.whisper_revision == "edaa852"
+    assert settings.max_sessions == 48
+    assert settings.limits.idle_timeout_s == 30.5
+    assert settings.decode_workers == 2
+
+
+def test_env_beats_metadata() -> None:
+    settings = Settings.from_env(
+        {"WHISPER_MODEL": "tiny.en", "MAX_SESSIONS": "4", "IDLE_TIMEOUT_S": "9"},
+        {"whisper_model": "large-v3", "max_sessions": 64, "idle_timeout_s": 120, "whisper_device": "cuda"},
+    )
+    assert settings.whisper_model == "tiny.en"
+    assert settings.max_sessions == 4
+    assert settings.limits.idle_timeout_s == 9.0
+    # What the environment does not set still comes from metadata.
+    assert settings.device == "cuda"
+
+
+def test_empty_env_value_falls_back_to_metadata() -> None:
+    settings = Settings.from_env({"WHISPER_MODEL": "", "MAX_SESSIONS": ""}, {"whisper_model": "large-v3"})
+    assert settings.whisper_model == "large-v3"
+    assert settings.max_sessions == 0
+
+
+def test_unrelated_metadata_ignored() -> None:
+    settings = Settings.from_env({}, {"example_model_input": {"a": 1}, "avatar_url": "x"})
+    assert settings == Settings()
+
+
+def test_reads_process_environment_by_default(monkeypatch: pytest.MonkeyPatch) -> None:
+    for name in ALL_VARIABLES:
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("WHISPER_DEVICE", "cpu")
+    monkeypatch.setenv("MAX_FRAME_BYTES", "1024")
+    settings = Settings.from_env()
+    assert settings.device == "cpu"
+    assert settings.limits.max_frame_bytes == 1024
+
+
+def test_explicit_environ_ignores_process_environment(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("WHISPER_DEVICE", "cuda")
+    assert Settings.from_env({}).device == "auto"
+
+
+@pytest.mark.parametrize("name", INT_VARIABLES + FLOAT_VARIABLES)
+@pytest.mark.parametrize("raw", ["lots", "1e", "ten", "1,000"])
+def test_bad_number_names_the_variable(name: str, raw: str) -> None:
+    with pytest.raises(ValueError) as info:
+        Settings.from_env({name: raw})
+    assert str(info.value) == f"{name} must be a number, got {raw!r}"
+
+
+@pytest.mark.parametrize("name", INT_VARIABLES)
+@pytest.mark.parametrize("raw", ["1.5", "2.0", "1e3"])
+def test_non_integer_rejected_for_int_variable(name: str, raw: str) -> None:
+    with pytest.raises(ValueError, match=name):
+        Settings.from_env({name: raw})
+
+
+def test_bad_number_from_metadata_names_the_variable() -> None:
+    with pytest.raises(ValueError, match="^MAX_SESSIONS must be a number, got 'many'$"):
+        Settings.from_env({}, {"max_sessions": "many"})
+
+
+@pytest.mark.parametrize("name", FLOAT_VARIABLES)
+def test_float_variables_accept_fractions(name: str) -> None:
+    limits = Settings.from_env({name: "2.5"}).limits
+    assert 2.5 in (limits.max_session_duration_s, limits.idle_timeout_s)
+
+
+def test_whitespace_around_numbers_accepted() -> None:
+    assert Settings.from_env({"MAX_SESSIONS": " 12 "}).max_sessions == 12
+
+
+@pytest.mark.parametrize(
+    ("name", "raw"),
+    [("DECODE_WORKERS", "0"), ("DECODE_WORKERS", "-1"), ("MAX_SESSIONS", "-5"), ("IDLE_TIMEOUT_S", "nan")],
+)
+def test_impossible_values_rejected(name: str, raw: str) -> None:
+    with pytest.raises(ValueError, match=name):
+        Settings.from_env({name: raw})
