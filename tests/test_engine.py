@@ -123,3 +123,39 @@ def test_submit_before_start_is_refused() -> None:
     engine = Engine(GatedTranscriber(), EnergyScorer)
     with pytest.raises(RuntimeError, match="not running"):
         engine.submit(request("x", RequestKind.FINAL))
+
+
+class BatchingTranscriber(GatedTranscriber):
+    def __init__(self) -> None:
+        super().__init__()
+        self.batches: list[list[str]] = []
+
+    def transcribe_batch(self, items: list, *, final: bool) -> list[TranscriptionResult]:
+        names = [options.prompt for _, options in items]
+        self.batches.append(names)
+        return [result_for(name) for name in names]
+
+
+def test_compatible_queued_requests_are_decoded_in_one_batch() -> None:
+    transcriber = BatchingTranscriber()
+    engine = Engine(transcriber, EnergyScorer, EngineOptions(decode_workers=1, max_batch_size=3))
+    engine.start()
+    try:
+        blocker = engine.submit(request("blocker", RequestKind.FINAL))
+        assert transcriber.started.acquire(timeout=5)
+        finals = [engine.submit(request(f"f{i}", RequestKind.FINAL)) for i in range(4)]
+        words = TranscriptionRequest(
+            9, RequestKind.FINAL, 0, np.zeros(1600, np.float32), 0, DecodeOptions("en", "words", True)
+        )
+        with_words = engine.submit(words)
+        for _ in range(3):
+            transcriber.release.release()
+        results = [f.result(timeout=5).text for f in [blocker, *finals, with_words] if f is not None]
+    finally:
+        for _ in range(5):
+            transcriber.release.release()
+        engine.stop()
+    assert results == ["blocker", "f0", "f1", "f2", "f3", "words"]
+    # three finals share a decode, the fourth waits for the next; word timestamps decode alone
+    assert transcriber.batches == [["f0", "f1", "f2"]]
+    assert transcriber.order == ["blocker", "f3", "words"]

@@ -33,6 +33,7 @@ logger = logging.getLogger(__name__)
 class EngineOptions:
     max_sessions: int = 8
     decode_workers: int = 1
+    max_batch_size: int = 1
 
 
 @dataclass(order=True)
@@ -149,21 +150,54 @@ class Engine:
                 self._idle_workers -= 1
                 if self._stopping:
                     return
-                job = heapq.heappop(self._queue)
-            if not job.future.set_running_or_notify_cancel():
-                continue
-            self._run(job)
+                batch = self._pop_batch()
+            batch = [job for job in batch if job.future.set_running_or_notify_cancel()]
+            if batch:
+                self._run(batch)
 
-    def _run(self, job: _Job) -> None:
-        request = job.request
-        final = request.kind is RequestKind.FINAL
+    def _pop_batch(self) -> list[_Job]:
+        """The most urgent job, plus queued jobs that can share its decode (lock held).
+
+        Jobs batch together when they are of the same kind (finals and partials
+        use different beam sizes), share a language and need no word timestamps.
+        """
+        first = heapq.heappop(self._queue)
+        key = _batch_key(first.request)
+        if self.options.max_batch_size <= 1 or key is None:
+            return [first]
+        batch, rest = [first], []
+        for job in sorted(self._queue):
+            if len(batch) < self.options.max_batch_size and _batch_key(job.request) == key:
+                batch.append(job)
+            else:
+                rest.append(job)
+        if len(batch) > 1:
+            self._queue = rest
+            heapq.heapify(self._queue)
+        return batch
+
+    def _run(self, batch: list[_Job]) -> None:
+        kind = batch[0].request.kind
         started = time.perf_counter()
         try:
-            result = self.transcriber.transcribe(request.audio, request.options, final=final)
-        except BaseException as exc:  # handed to the session that asked; the worker lives on
-            job.future.set_exception(exc)
+            final = kind is RequestKind.FINAL
+            if len(batch) == 1:
+                results = [self.transcriber.transcribe(batch[0].request.audio, batch[0].request.options, final=final)]
+            else:
+                items = [(job.request.audio, job.request.options) for job in batch]
+                results = self.transcriber.transcribe_batch(items, final=final)
+        except BaseException as exc:  # handed to the sessions that asked; the worker lives on
+            for job in batch:
+                job.future.set_exception(exc)
             return
-        elapsed_s = time.perf_counter() - started
-        metrics.DECODE_SECONDS.labels(kind=request.kind.value).observe(elapsed_s)
-        metrics.AUDIO_DECODED_SECONDS.labels(kind=request.kind.value).inc(request.duration_s)
-        job.future.set_result(result)
+        metrics.DECODE_SECONDS.labels(kind=kind.value).observe(time.perf_counter() - started)
+        metrics.DECODE_BATCH_SIZE.observe(len(batch))
+        for job, result in zip(batch, results, strict=True):
+            metrics.AUDIO_DECODED_SECONDS.labels(kind=kind.value).inc(job.request.duration_s)
+            job.future.set_result(result)
+
+
+def _batch_key(request: TranscriptionRequest) -> tuple[RequestKind, str | None] | None:
+    if request.options.word_timestamps:
+        return None
+    return request.kind, request.options.language

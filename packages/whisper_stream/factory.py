@@ -35,6 +35,7 @@ def build_engine(settings: Settings, *, download_root: str | None = None) -> Eng
         EngineOptions(
             max_sessions=settings.max_sessions or (64 if on_gpu else 8),
             decode_workers=settings.decode_workers,
+            max_batch_size=settings.max_batch_size or (8 if on_gpu else 1),
         ),
     )
     engine.start()

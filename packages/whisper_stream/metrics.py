@@ -18,6 +18,9 @@ DECODE_SECONDS = Histogram(
     ["kind"],
     buckets=(0.025, 0.05, 0.1, 0.2, 0.3, 0.5, 0.75, 1.0, 1.5, 2.5, 5.0, 10.0),
 )
+DECODE_BATCH_SIZE = Histogram(
+    "whisper_stream_decode_batch_size", "Requests decoded together in one batch", buckets=(1, 2, 4, 8, 16, 32)
+)
 FINAL_LATENCY_SECONDS = Histogram(
     "whisper_stream_final_latency_seconds",
     "From the end of an utterance's audio arriving to its final being sent",

@@ -9,6 +9,7 @@
 | WHISPER_BEAM_SIZE     | 5 on cuda, 1 on cpu             | beam size of finals (partials are greedy) |
 | WHISPER_CPU_THREADS   | cores, at most 8                | threads per decode on CPU                 |
 | DECODE_WORKERS        | 1                               | decodes run at once                       |
+| MAX_BATCH_SIZE        | 1 on cpu, 8 on cuda             | requests of many sessions in one decode   |
 | MAX_SESSIONS          | 8 on cpu, 64 on cuda            | concurrent sessions; more get 1013        |
 | MAX_FRAME_BYTES       | 1048576                         | largest binary frame; larger gets 1009    |
 | MAX_SESSION_S         | 14400                           | audio seconds per session                 |
@@ -35,6 +36,7 @@ class Settings:
     beam_size: int = 0
     cpu_threads: int = 0
     decode_workers: int = 1
+    max_batch_size: int = 0
     max_sessions: int = 0
     limits: Limits = Limits()
 
@@ -66,6 +68,7 @@ class Settings:
             beam_size=number("WHISPER_BEAM_SIZE", 0),
             cpu_threads=number("WHISPER_CPU_THREADS", 0),
             decode_workers=number("DECODE_WORKERS", 1, minimum=1),
+            max_batch_size=number("MAX_BATCH_SIZE", 0),
             max_sessions=number("MAX_SESSIONS", 0),
             limits=Limits(
                 max_frame_bytes=number("MAX_FRAME_BYTES", defaults.max_frame_bytes, minimum=1),

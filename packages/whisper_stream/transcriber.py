@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 import math
 import os
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Protocol
 
@@ -21,11 +22,15 @@ _FALLBACK_TEMPERATURES = (0.0, 0.2, 0.4, 0.6, 0.8, 1.0)
 
 
 class Transcriber(Protocol):
-    """Turns one utterance of 16 kHz audio into text. Called from worker threads."""
+    """Turns utterances of 16 kHz audio into text. Called from worker threads."""
 
     is_multilingual: bool
 
     def transcribe(self, audio: np.ndarray, options: DecodeOptions, *, final: bool) -> TranscriptionResult: ...
+
+    def transcribe_batch(
+        self, items: Sequence[tuple[np.ndarray, DecodeOptions]], *, final: bool
+    ) -> list[TranscriptionResult]: ...
 
 
 @dataclass(frozen=True)
@@ -126,3 +131,62 @@ class FasterWhisperTranscriber:
             confidence=math.exp(sum(log_probs) / len(log_probs)) if log_probs else 0.0,
             segments=tuple(kept),
         )
+
+    def transcribe_batch(
+        self, items: Sequence[tuple[np.ndarray, DecodeOptions]], *, final: bool
+    ) -> list[TranscriptionResult]:
+        """Decode several utterances (of any sessions) in one encoder and one decoder pass.
+
+        Items must share a language and not ask for word timestamps (the engine
+        groups them so). An item whose greedy/beam result fails the hallucination
+        guards is decoded again alone, with temperature fallback.
+        """
+        if len(items) == 1:
+            return [self.transcribe(items[0][0], items[0][1], final=final)]
+        from faster_whisper.audio import pad_or_trim
+        from faster_whisper.tokenizer import Tokenizer
+        from faster_whisper.transcribe import get_compression_ratio, get_suppressed_tokens
+
+        model = self._model
+        language = "en" if not self.is_multilingual else items[0][1].language
+        tokenizer = Tokenizer(model.hf_tokenizer, self.is_multilingual, task="transcribe", language=language)
+        features = np.stack([pad_or_trim(model.feature_extractor(audio)[..., :-1]) for audio, _ in items])
+        encoder_output = model.encode(features)
+        prompts = [
+            model.get_prompt(
+                tokenizer,
+                tokenizer.encode(" " + options.prompt.strip()) if options.prompt else [],
+                without_timestamps=True,
+            )
+            for _, options in items
+        ]
+        outputs = model.model.generate(
+            encoder_output,
+            prompts,
+            beam_size=self.options.final_beam_size if final else self.options.partial_beam_size,
+            max_length=model.max_length,
+            suppress_blank=True,
+            suppress_tokens=get_suppressed_tokens(tokenizer, [-1]),
+            return_scores=True,
+            return_no_speech_prob=True,
+        )
+        results = []
+        for (audio, options), output in zip(items, outputs, strict=True):
+            tokens = output.sequences_ids[0]
+            text = tokenizer.decode(tokens).strip()
+            avg_logprob = output.scores[0] * len(tokens) / (len(tokens) + 1)
+            silent = (
+                output.no_speech_prob > self.options.no_speech_threshold
+                and avg_logprob < self.options.log_prob_threshold
+            )
+            doubtful = avg_logprob < self.options.log_prob_threshold or (
+                get_compression_ratio(text) > self.options.compression_ratio_threshold if text else False
+            )
+            if silent or not text:
+                results.append(TranscriptionResult("", language, 0.0, ()))
+            elif doubtful and final:
+                results.append(self.transcribe(audio, options, final=True))
+            else:
+                segment = Segment(text, 0.0, audio.size / SAMPLE_RATE_HZ)
+                results.append(TranscriptionResult(text, language, math.exp(avg_logprob), (segment,)))
+        return results
