@@ -14,12 +14,13 @@ from whisper_stream.vad import FRAME_SAMPLES, SAMPLE_RATE_HZ
 SR = SAMPLE_RATE_HZ
 
 
-def make_session(**streaming: object) -> Session:
+def make_session(*, early_finals: bool = False, **streaming: object) -> Session:
+    """A session with the energy scorer; early finals off unless a test is about them."""
     config = SessionConfig(
         vad=VadOptions(threshold=0.5, min_silence_duration_ms=300, speech_pad_ms=30),
         streaming=StreamingOptions(**streaming),  # type: ignore[arg-type]
     )
-    return Session(config, EnergyScorer())
+    return Session(config, EnergyScorer(), early_finals=early_finals)
 
 
 def feed(session: Session, audio: np.ndarray, *, start_s: float = 0.0, frame_samples: int = 512) -> None:
@@ -217,7 +218,7 @@ def test_vad_events_only_when_asked() -> None:
     answer_all(quiet)
     assert all(m["type"] == "transcription" for m in quiet.messages_to_send())
     config = SessionConfig(send_vad_events=True, streaming=StreamingOptions(enable_partial_transcripts=False))
-    loud = Session(config, EnergyScorer())
+    loud = Session(config, EnergyScorer(), early_finals=False)
     feed(loud, audio)
     kinds = [m["type"] for m in loud.messages_to_send()]
     assert kinds == ["speech_started", "speech_ended"]
@@ -234,7 +235,7 @@ def test_previous_final_prompts_the_next_utterance() -> None:
     config = SessionConfig(
         streaming=StreamingOptions(enable_partial_transcripts=False), whisper=WhisperOptions(prompt="Glossary:")
     )
-    session = Session(config, EnergyScorer())
+    session = Session(config, EnergyScorer(), early_finals=False)
     feed(session, np.concatenate([tone_s(1.0), silence_s(0.5)]))
     [first] = session.requests_to_run()
     assert first.options.prompt == "Glossary:"
@@ -304,3 +305,79 @@ def test_empty_final_is_sent_only_to_replace_partials() -> None:
     quiet.receive_result(first.request_id, result_for(""))
     quiet.receive_result(second.request_id, result_for("words"))
     assert [(m["transcription_num"], m["transcript"]) for m in quiet.messages_to_send()] == [(1, "words")]
+
+
+def test_early_final_starts_when_speech_stops_and_becomes_the_final() -> None:
+    session = make_session(early_finals=True, enable_partial_transcripts=False)
+    feed(session, np.concatenate([silence_s(0.5), tone_s(1.0), silence_s(0.064)]))
+    [early] = session.requests_to_run()  # decoding starts at the first silent frames, not 300 ms later
+    assert early.kind is RequestKind.FINAL
+    assert abs(early.start_sample + early.audio.size - int(1.5 * SR + 0.03 * SR)) <= FRAME_SAMPLES
+    session.receive_result(early.request_id, result_for("done early"))
+    assert session.messages_to_send() == []  # not final until the silence has lasted
+    feed(session, silence_s(0.4), start_s=1.564)
+    assert session.requests_to_run() == []  # no second decode
+    [final] = session.messages_to_send()
+    assert final["is_final"] and final["transcript"] == "done early"
+
+
+def test_early_final_result_arriving_after_the_end_is_the_final() -> None:
+    session = make_session(early_finals=True, enable_partial_transcripts=False)
+    feed(session, np.concatenate([tone_s(1.0), silence_s(0.5)]))
+    [early] = session.requests_to_run()
+    assert session.messages_to_send() == []
+    session.receive_result(early.request_id, result_for("late but final"))
+    [final] = session.messages_to_send()
+    assert final["is_final"] and final["transcript"] == "late but final"
+
+
+def test_speech_resuming_turns_the_early_final_into_a_partial() -> None:
+    session = make_session(early_finals=True)
+    feed(session, np.concatenate([tone_s(1.0), silence_s(0.1)]))
+    early = [r for r in session.requests_to_run() if r.kind is RequestKind.FINAL][0]
+    feed(session, tone_s(1.0), start_s=1.1)  # the pause was shorter than min silence
+    session.receive_result(early.request_id, result_for("so far"))
+    assert [(m["is_final"], m["transcript"]) for m in session.messages_to_send()] == [(False, "so far")]
+    feed(session, silence_s(0.5), start_s=2.1)
+    requests = session.requests_to_run()
+    finals = [r for r in requests if r.kind is RequestKind.FINAL]
+    assert finals and finals[-1].audio.size > early.audio.size  # a later decode covers all the speech
+    for request in requests:
+        session.receive_result(request.request_id, result_for("all of it"))
+    final = session.messages_to_send()[-1]
+    assert (final["is_final"], final["transcript"], final["transcription_num"]) == (True, "all of it", 0)
+
+
+def test_no_partials_during_the_trailing_silence() -> None:
+    session = make_session(early_finals=False, partial_transcript_interval_s=0.1)
+    feed(session, tone_s(32 * FRAME_SAMPLES / SR))  # whole frames: the silence starts on a frame boundary
+    for request in session.requests_to_run():
+        session.receive_result(request.request_id, result_for("p"))
+    feed(session, silence_s(0.25), start_s=1.024)
+    assert session.requests_to_run() == []
+
+
+def _answered_finals_for_split(audio: np.ndarray, cuts: list[int]) -> list[str]:
+    """Early finals on, every request answered at once with its own span: the finals sent."""
+    session = make_session(early_finals=True, final_transcript_max_duration_s=3.0)
+    bounds = [0, *sorted(set(cuts)), audio.size]
+    sent: list[dict] = []
+
+    def answer() -> None:
+        for request in session.requests_to_run():
+            session.receive_result(request.request_id, result_for(f"{request.start_sample}+{request.audio.size}"))
+        sent.extend(session.messages_to_send())
+
+    for a, b in zip(bounds, bounds[1:], strict=False):
+        session.receive_audio(audio[a:b], b / SR)
+        answer()
+    session.end_of_stream(audio.size / SR)
+    answer()
+    return [m["transcript"] for m in sent if m.get("is_final")]
+
+
+@settings(max_examples=30, deadline=None)
+@given(st.lists(st.integers(min_value=0, max_value=STREAM.size), max_size=30))
+def test_with_early_finals_any_split_gives_the_same_finals(cuts: list[int]) -> None:
+    expected = [f"{start}+{size}" for start, size in REFERENCE_FINALS]
+    assert _answered_finals_for_split(STREAM, cuts) == expected

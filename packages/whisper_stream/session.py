@@ -7,6 +7,12 @@ tests can script results and an engine can schedule requests across sessions.
 
 Positions are absolute 16 kHz sample indexes from the start of the stream; they
 become seconds only in messages.
+
+Early finals: when the VAD sees speech stop, the utterance (up to the silence
+plus padding) is decoded at once, while the session waits out
+``min_silence_duration_ms``. If the silence lasts, that decode is the final, so
+the final's latency hides inside the silence wait; if speech resumes, its result
+is shown as a partial and the final is decoded later as usual.
 """
 
 from __future__ import annotations
@@ -70,13 +76,23 @@ class _Utterance:
     start_sample: int
     frame_probabilities: list[tuple[int, float]]
     last_partial_samples: int = 0
+    early_final: TranscriptionRequest | None = None
+    early_result: TranscriptionResult | None = None
 
 
 class Session:
     """Streaming policy for one stream. Not thread-safe: one caller at a time."""
 
-    def __init__(self, config: SessionConfig, scorer: SpeechScorer, *, condition_on_previous: bool = True) -> None:
+    def __init__(
+        self,
+        config: SessionConfig,
+        scorer: SpeechScorer,
+        *,
+        condition_on_previous: bool = True,
+        early_finals: bool = True,
+    ) -> None:
         self.config = config
+        self._early_finals_enabled = early_finals
         self.state = SessionState.STREAMING
         self._scorer = scorer
         self._gate = VadGate(
@@ -95,6 +111,8 @@ class Session:
         self._requests: list[TranscriptionRequest] = []
         self._outbox: list[dict[str, Any]] = []
         self._in_flight: dict[int, TranscriptionRequest] = {}
+        self._final_ids: set[int] = set()
+        self._early: dict[int, _Utterance] = {}
         self._partial_in_flight = False
         self._last_partial_s = float("-inf")
         self._finished_finals: dict[int, tuple[TranscriptionRequest, TranscriptionResult]] = {}
@@ -140,17 +158,29 @@ class Session:
     def receive_result(self, request_id: int, result: TranscriptionResult) -> None:
         request = self._in_flight.pop(request_id)
         shifted = result.shifted(request.start_sample / SAMPLE_RATE_HZ)
-        if request.kind is RequestKind.PARTIAL:
-            self._partial_in_flight = False
-            utterance = self._utterance
-            if (
-                utterance is not None
-                and utterance.num == request.transcription_num == self._next_final_num
-                and shifted.text
-            ):
-                self._emit_transcription(shifted, request.transcription_num, is_final=False)
+        if request_id in self._final_ids:
+            self._final_ids.discard(request_id)
+            self._accept_final(request, shifted)
             return
-        self._finished_finals[request.transcription_num] = (request, shifted)
+        utterance = self._early.pop(request_id, None)
+        if utterance is not None:
+            utterance.early_result = shifted  # kept in case the silence lasts
+        elif request.kind is RequestKind.PARTIAL:
+            self._partial_in_flight = False
+        self._maybe_emit_partial(request, shifted)
+
+    def _maybe_emit_partial(self, request: TranscriptionRequest, result: TranscriptionResult) -> None:
+        utterance = self._utterance
+        if (
+            self.config.streaming.enable_partial_transcripts
+            and utterance is not None
+            and utterance.num == request.transcription_num == self._next_final_num
+            and result.text
+        ):
+            self._emit_transcription(result, request.transcription_num, is_final=False)
+
+    def _accept_final(self, request: TranscriptionRequest, result: TranscriptionResult) -> None:
+        self._finished_finals[request.transcription_num] = (request, result)
         while self._next_final_num in self._finished_finals:
             _, final = self._finished_finals.pop(self._next_final_num)
             # An empty final (noise the VAD took for speech) is only sent to replace partials.
@@ -208,6 +238,27 @@ class Session:
             self._utterance.frame_probabilities.append((self._vad_position - frame_samples, probability))
             if self._vad_position - self._utterance.start_sample >= self._max_utterance_samples:
                 self._split_long_utterance()
+        if self._utterance is not None:
+            self._track_early_final(self._utterance)
+
+    def _track_early_final(self, utterance: _Utterance) -> None:
+        """Start decoding as soon as speech seems to stop; forget that decode if it resumes."""
+        silence_start = self._gate.silence_start_sample
+        if silence_start is None:
+            if utterance.early_final is not None:
+                self._forget_early_final(utterance)
+            return
+        end = silence_start + self._gate.speech_pad_samples
+        if utterance.early_final is None and self._early_finals_enabled and self._vad_position >= end:
+            utterance.early_final = self._request(RequestKind.FINAL, utterance, end)
+            self._early[utterance.early_final.request_id] = utterance
+
+    def _forget_early_final(self, utterance: _Utterance) -> None:
+        """Speech went on: the early decode's result, when it comes, is only a partial."""
+        if utterance.early_final is not None:
+            self._early.pop(utterance.early_final.request_id, None)
+        utterance.early_final = None
+        utterance.early_result = None
 
     def _open_utterance(self, start_sample: int) -> None:
         start_sample = max(start_sample, self._buffer.start)
@@ -220,7 +271,16 @@ class Session:
         if end is None or utterance is None:
             return
         self._utterance = None
-        self._request(RequestKind.FINAL, utterance, end.sample)
+        early = utterance.early_final
+        if early is not None and early.start_sample + early.audio.size == end.sample:
+            self._early.pop(early.request_id, None)
+            if utterance.early_result is not None:
+                self._accept_final(early, utterance.early_result)
+            else:
+                self._final_ids.add(early.request_id)
+        else:
+            self._forget_early_final(utterance)
+            self._final_ids.add(self._request(RequestKind.FINAL, utterance, end.sample).request_id)
         self.speech_samples += end.sample - utterance.start_sample
         if reopen_at is not None:
             self._utterance = _Utterance(next(self._utterance_numbers), reopen_at, [])
@@ -245,6 +305,7 @@ class Session:
             utterance is None
             or not self.config.streaming.enable_partial_transcripts
             or self._partial_in_flight
+            or self._gate.silence_start_sample is not None
             or utterance.num != self._next_final_num
             or now_s - self._last_partial_s < self._partial_interval_s
         ):
@@ -258,7 +319,7 @@ class Session:
         self._partial_in_flight = True
         self._request(RequestKind.PARTIAL, utterance, self._buffer.end)
 
-    def _request(self, kind: RequestKind, utterance: _Utterance, end_sample: int) -> None:
+    def _request(self, kind: RequestKind, utterance: _Utterance, end_sample: int) -> TranscriptionRequest:
         audio = self._buffer.copy(utterance.start_sample, end_sample)
         request = TranscriptionRequest(
             request_id=next(self._request_ids),
@@ -270,6 +331,7 @@ class Session:
         )
         self._in_flight[request.request_id] = request
         self._requests.append(request)
+        return request
 
     def _decode_options(self) -> DecodeOptions:
         whisper = self.config.whisper

@@ -124,6 +124,11 @@ class VadGate:
             return None
         return self._end(min(self._silence_start + self.speech_pad_samples, frame_end_sample))
 
+    @property
+    def silence_start_sample(self) -> int | None:
+        """Where the current run of non-speech frames began, while speech may be ending."""
+        return self._silence_start
+
     def force_end(self, sample: int) -> SpeechEnd | None:
         """End the current speech at ``sample`` (end of stream, or a forced final)."""
         return self._end(sample) if self.in_speech else None
