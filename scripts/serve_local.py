@@ -150,7 +150,14 @@ def _stage_truss(truss_dir: Path, stage_dir: Path, build_dir: Path) -> None:
 # the bundled tiny.en on the CPU with the library's CPU defaults (beam size,
 # workers, session cap). Environment variables still win over these.
 _LOCAL_METADATA = {"whisper_model": "bundled", "whisper_device": "cpu"}
-_GPU_ONLY_METADATA = ("whisper_model", "whisper_device", "whisper_beam_size", "decode_workers", "max_sessions")
+_GPU_ONLY_METADATA = (
+    "whisper_model",
+    "whisper_device",
+    "whisper_beam_size",
+    "decode_workers",
+    "max_batch_size",
+    "max_sessions",
+)
 
 
 def _localize_config(config_path: Path) -> list[str]:
