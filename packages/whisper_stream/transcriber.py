@@ -44,6 +44,7 @@ class TranscriberOptions:
     no_speech_threshold: float = 0.6
     log_prob_threshold: float = -1.0
     compression_ratio_threshold: float = 2.4
+    fit_encoder_window: bool = False
     download_root: str | None = None
 
 
@@ -84,12 +85,99 @@ class FasterWhisperTranscriber:
         self.is_multilingual: bool = self._model.model.is_multilingual
 
     def transcribe(self, audio: np.ndarray, options: DecodeOptions, *, final: bool) -> TranscriptionResult:
-        language = options.language
-        if not self.is_multilingual:
-            language = "en"
+        return self.transcribe_batch([(audio, options)], final=final)[0]
+
+    def transcribe_batch(
+        self, items: Sequence[tuple[np.ndarray, DecodeOptions]], *, final: bool
+    ) -> list[TranscriptionResult]:
+        """Decode utterances (of any sessions) in one encoder and one decoder pass.
+
+        Word timestamps and language detection take faster-whisper's own
+        ``transcribe`` one utterance at a time; so does any utterance whose direct
+        decode fails the hallucination guards on a final (temperature fallback).
+        """
+        direct = [i for i, (_, o) in enumerate(items) if not o.word_timestamps and self._language(o) is not None]
+        results: list[TranscriptionResult | None] = [None] * len(items)
+        if direct:
+            beam_size = self.options.final_beam_size if final else self.options.partial_beam_size
+            decoded = self.decode([items[i] for i in direct], beam_size=beam_size)
+            for i, (result, doubtful) in zip(direct, decoded, strict=True):
+                results[i] = None if doubtful and final else result
+        return [
+            result if result is not None else self._transcribe_full(audio, options, final=final)
+            for (audio, options), result in zip(items, results, strict=True)
+        ]
+
+    def _language(self, options: DecodeOptions) -> str | None:
+        return options.language if self.is_multilingual else "en"
+
+    def decode(
+        self,
+        items: Sequence[tuple[np.ndarray, DecodeOptions]],
+        *,
+        beam_size: int = 1,
+        fit_encoder_window: bool | None = None,
+    ) -> list[tuple[TranscriptionResult, bool]]:
+        """One direct decode of each item (same language), without timestamps or fallback.
+
+        With ``fit_encoder_window`` the encoder input is cut to the longest item
+        plus a margin instead of padded to 30 s (CTranslate2 accepts shorter
+        inputs; the encoder then does ~8x less work for a 5 s utterance). It is
+        off by default: on 116 shared utterances tiny.en's WER went from 0.141 to
+        0.419, mostly repetition loops on short clips
+        (scripts/eval_encoder_window.py). Returns each result and whether it is
+        doubtful (low log-probability or repetitive).
+        """
+        from faster_whisper.audio import pad_or_trim
+        from faster_whisper.tokenizer import Tokenizer
+        from faster_whisper.transcribe import get_compression_ratio, get_ctranslate2_storage, get_suppressed_tokens
+
+        model = self._model
+        language = self._language(items[0][1])
+        tokenizer = Tokenizer(model.hf_tokenizer, self.is_multilingual, task="transcribe", language=language)
+        fit = self.options.fit_encoder_window if fit_encoder_window is None else fit_encoder_window
+        frames = encoder_frames(max(audio.size for audio, _ in items)) if fit else FULL_WINDOW_FRAMES
+        features = np.stack([pad_or_trim(model.feature_extractor(audio)[..., :-1], frames) for audio, _ in items])
+        encoder_output = model.model.encode(get_ctranslate2_storage(features), to_cpu=False)
+        prompts = [
+            model.get_prompt(
+                tokenizer,
+                tokenizer.encode(" " + options.prompt.strip()) if options.prompt else [],
+                without_timestamps=True,
+            )
+            for _, options in items
+        ]
+        outputs = model.model.generate(
+            encoder_output,
+            prompts,
+            beam_size=beam_size,
+            max_length=model.max_length,
+            suppress_blank=True,
+            suppress_tokens=get_suppressed_tokens(tokenizer, [-1]),
+            return_scores=True,
+            return_no_speech_prob=True,
+        )
+        decoded = []
+        for (audio, _), output in zip(items, outputs, strict=True):
+            tokens = output.sequences_ids[0]
+            text = tokenizer.decode(tokens).strip()
+            avg_logprob = output.scores[0] * len(tokens) / (len(tokens) + 1)
+            no_speech = output.no_speech_prob > self.options.no_speech_threshold
+            low = avg_logprob < self.options.log_prob_threshold
+            repetitive = bool(text) and get_compression_ratio(text) > self.options.compression_ratio_threshold
+            if not text or (no_speech and low):
+                decoded.append((TranscriptionResult("", language or "", 0.0, ()), False))
+                continue
+            segment = Segment(text, 0.0, audio.size / SAMPLE_RATE_HZ)
+            result = TranscriptionResult(text, language or "", math.exp(avg_logprob), (segment,))
+            decoded.append((result, low or repetitive))
+        return decoded
+
+    def _transcribe_full(self, audio: np.ndarray, options: DecodeOptions, *, final: bool) -> TranscriptionResult:
+        """faster-whisper's own path: 30 s window, timestamps, word alignment, temperature fallback."""
         segments, info = self._model.transcribe(
             audio,
-            language=language,
+            language=self._language(options),
             beam_size=self.options.final_beam_size if final else self.options.partial_beam_size,
             temperature=_FALLBACK_TEMPERATURES if final else 0.0,
             compression_ratio_threshold=self.options.compression_ratio_threshold,
@@ -132,61 +220,13 @@ class FasterWhisperTranscriber:
             segments=tuple(kept),
         )
 
-    def transcribe_batch(
-        self, items: Sequence[tuple[np.ndarray, DecodeOptions]], *, final: bool
-    ) -> list[TranscriptionResult]:
-        """Decode several utterances (of any sessions) in one encoder and one decoder pass.
 
-        Items must share a language and not ask for word timestamps (the engine
-        groups them so). An item whose greedy/beam result fails the hallucination
-        guards is decoded again alone, with temperature fallback.
-        """
-        if len(items) == 1:
-            return [self.transcribe(items[0][0], items[0][1], final=final)]
-        from faster_whisper.audio import pad_or_trim
-        from faster_whisper.tokenizer import Tokenizer
-        from faster_whisper.transcribe import get_compression_ratio, get_suppressed_tokens
+FULL_WINDOW_FRAMES = 3000
+_FRAMES_PER_SECOND = 100
+_WINDOW_MARGIN_FRAMES = 50
 
-        model = self._model
-        language = "en" if not self.is_multilingual else items[0][1].language
-        tokenizer = Tokenizer(model.hf_tokenizer, self.is_multilingual, task="transcribe", language=language)
-        features = np.stack([pad_or_trim(model.feature_extractor(audio)[..., :-1]) for audio, _ in items])
-        encoder_output = model.encode(features)
-        prompts = [
-            model.get_prompt(
-                tokenizer,
-                tokenizer.encode(" " + options.prompt.strip()) if options.prompt else [],
-                without_timestamps=True,
-            )
-            for _, options in items
-        ]
-        outputs = model.model.generate(
-            encoder_output,
-            prompts,
-            beam_size=self.options.final_beam_size if final else self.options.partial_beam_size,
-            max_length=model.max_length,
-            suppress_blank=True,
-            suppress_tokens=get_suppressed_tokens(tokenizer, [-1]),
-            return_scores=True,
-            return_no_speech_prob=True,
-        )
-        results = []
-        for (audio, options), output in zip(items, outputs, strict=True):
-            tokens = output.sequences_ids[0]
-            text = tokenizer.decode(tokens).strip()
-            avg_logprob = output.scores[0] * len(tokens) / (len(tokens) + 1)
-            silent = (
-                output.no_speech_prob > self.options.no_speech_threshold
-                and avg_logprob < self.options.log_prob_threshold
-            )
-            doubtful = avg_logprob < self.options.log_prob_threshold or (
-                get_compression_ratio(text) > self.options.compression_ratio_threshold if text else False
-            )
-            if silent or not text:
-                results.append(TranscriptionResult("", language, 0.0, ()))
-            elif doubtful and final:
-                results.append(self.transcribe(audio, options, final=True))
-            else:
-                segment = Segment(text, 0.0, audio.size / SAMPLE_RATE_HZ)
-                results.append(TranscriptionResult(text, language, math.exp(avg_logprob), (segment,)))
-        return results
+
+def encoder_frames(samples: int) -> int:
+    """Mel frames for the encoder: the audio plus a 0.5 s margin, rounded up to whole seconds."""
+    needed = samples // (SAMPLE_RATE_HZ // _FRAMES_PER_SECOND) + _WINDOW_MARGIN_FRAMES
+    return min(FULL_WINDOW_FRAMES, -(-needed // _FRAMES_PER_SECOND) * _FRAMES_PER_SECOND)
