@@ -7,6 +7,7 @@ from typing import Any
 
 import pytest
 
+from tests.stream_client import SEED_CONFIG
 from whisper_stream.config import (
     ENCODINGS,
     MAX_CONFIG_BYTES,
@@ -20,15 +21,7 @@ from whisper_stream.config import (
 )
 from whisper_stream.errors import AudioFormatConfigError, CloseCode, ConfigError, InvalidDataError
 
-SEED_EXAMPLE = {
-    "vad_params": {"threshold": 0.5, "min_silence_duration_ms": 300, "speech_pad_ms": 30},
-    "streaming_whisper_params": {
-        "encoding": "pcm_s16le",
-        "sample_rate": 16000,
-        "enable_partial_transcripts": True,
-        "audio_language": "en",
-    },
-}
+SEED_EXAMPLE = SEED_CONFIG  # the seed example client's first message
 
 
 def parse(document: Any) -> SessionConfig:
