@@ -381,3 +381,18 @@ def _answered_finals_for_split(audio: np.ndarray, cuts: list[int]) -> list[str]:
 def test_with_early_finals_any_split_gives_the_same_finals(cuts: list[int]) -> None:
     expected = [f"{start}+{size}" for start, size in REFERENCE_FINALS]
     assert _answered_finals_for_split(STREAM, cuts) == expected
+
+
+def test_partials_back_off_when_decodes_are_slow() -> None:
+    session = make_session(partial_transcript_interval_s=0.5)
+    audio = tone_s(8.0)
+    requested_at: list[float] = []
+    for offset in range(0, audio.size, 512):
+        now = (offset + 512) / SR
+        session.receive_audio(audio[offset : offset + 512], now)
+        for request in session.requests_to_run():
+            requested_at.append(now)
+            # every partial decode takes 0.6 s: answered at once, but reported as slow
+            session.receive_result(request.request_id, result_for("p"), now_s=now + 0.6)
+    gaps = np.diff(requested_at)
+    assert len(gaps) >= 3 and (gaps >= 1.2 - 1e-9).all()  # 0.6 s round trip at most half the time

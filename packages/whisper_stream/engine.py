@@ -10,6 +10,7 @@ are skipped instead of queuing up behind finals. Results come back as
 from __future__ import annotations
 
 import contextlib
+import contextvars
 import heapq
 import itertools
 import logging
@@ -42,6 +43,7 @@ class _Job:
     sequence: int
     request: TranscriptionRequest = field(compare=False)
     future: Future[TranscriptionResult] = field(compare=False)
+    context: contextvars.Context = field(compare=False)
 
 
 class Engine:
@@ -133,7 +135,9 @@ class Engine:
             if not is_final and (self._idle_workers == 0 or self._queue):
                 metrics.PARTIALS_SKIPPED.inc()
                 return None
-            heapq.heappush(self._queue, _Job(0 if is_final else 1, next(self._sequence), request, future))
+            # The decode runs in the submitter's context, so its log lines carry the session id.
+            job = _Job(0 if is_final else 1, next(self._sequence), request, future, contextvars.copy_context())
+            heapq.heappush(self._queue, job)
             self._wakeup.notify()
         return future
 
@@ -159,7 +163,7 @@ class Engine:
         """The most urgent job, plus queued jobs that can share its decode (lock held).
 
         Jobs batch together when they are of the same kind (finals and partials
-        use different beam sizes), share a language and need no word timestamps.
+        use different beam sizes), share a fixed language and need no word timestamps.
         """
         first = heapq.heappop(self._queue)
         key = _batch_key(first.request)
@@ -182,10 +186,22 @@ class Engine:
         try:
             final = kind is RequestKind.FINAL
             if len(batch) == 1:
-                results = [self.transcriber.transcribe(batch[0].request.audio, batch[0].request.options, final=final)]
+                # In the submitter's context, so the decode's log lines carry its session id.
+                job = batch[0]
+                results = [
+                    job.context.run(self.transcriber.transcribe, job.request.audio, job.request.options, final=final)
+                ]
             else:
                 items = [(job.request.audio, job.request.options) for job in batch]
                 results = self.transcriber.transcribe_batch(items, final=final)
+        except Exception as exc:
+            if len(batch) > 1:  # one session's bad utterance must not fail the others batched with it
+                logger.warning("a batch of %d decodes failed (%r); decoding them one by one", len(batch), exc)
+                for job in batch:
+                    self._run([job])
+                return
+            batch[0].future.set_exception(exc)  # handed to the session that asked; the worker lives on
+            return
         except BaseException as exc:  # handed to the sessions that asked; the worker lives on
             for job in batch:
                 job.future.set_exception(exc)
@@ -198,6 +214,6 @@ class Engine:
 
 
 def _batch_key(request: TranscriptionRequest) -> tuple[RequestKind, str | None] | None:
-    if request.options.word_timestamps:
-        return None
+    if request.options.word_timestamps or request.options.language is None:
+        return None  # word alignment and language detection run one utterance at a time
     return request.kind, request.options.language

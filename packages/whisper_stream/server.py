@@ -11,12 +11,12 @@ the engine's threads.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import logging
 import uuid
 from collections.abc import Mapping
 from concurrent.futures import Future
-from dataclasses import dataclass
 from typing import Any, Protocol
 
 from whisper_stream import messages, metrics
@@ -30,28 +30,17 @@ from whisper_stream.errors import (
     FrameTooLargeError,
     InternalError,
     LimitExceededError,
-    ProtocolError,
+    ServerBusyError,
     StreamingError,
 )
+from whisper_stream.limits import Limits
+from whisper_stream.logs import SessionLog, bind_session_id
 from whisper_stream.messages import Control
 from whisper_stream.results import TranscriptionResult
 from whisper_stream.session import RequestKind, Session, SessionState, TranscriptionRequest
 from whisper_stream.vad import SAMPLE_RATE_HZ
 
 logger = logging.getLogger(__name__)
-
-
-@dataclass(frozen=True)
-class Limits:
-    """Per-session limits; every one is documented in the README."""
-
-    max_frame_bytes: int = 1 << 20
-    max_session_duration_s: float = 4 * 3600.0
-    idle_timeout_s: float = 60.0
-    config_timeout_s: float = 10.0
-    max_pending_audio_s: float = 60.0
-    send_timeout_s: float = 30.0
-    finish_timeout_s: float = 120.0
 
 
 class WebSocketLike(Protocol):
@@ -66,42 +55,66 @@ class _Disconnected(Exception):
     """The peer went away; nothing more can be sent."""
 
 
-class _SessionLog(logging.LoggerAdapter):
-    def process(self, msg: Any, kwargs: Any) -> tuple[Any, Any]:
-        return f"[session {self.extra['session_id']}] {msg}", kwargs
-
-
 async def serve_session(
     websocket: WebSocketLike, engine: Engine, *, limits: Limits = Limits(), session_id: str | None = None
 ) -> None:
-    """Run one session to its end. Never raises for anything the peer did."""
-    log = _SessionLog(logger, {"session_id": session_id or uuid.uuid4().hex[:12]})
-    try:
-        with engine.session_slot():
-            metrics.SESSIONS_TOTAL.labels(outcome="accepted").inc()
-            log.info("session opened (%d open)", engine.open_sessions)
-            await _SessionRunner(websocket, engine, limits, log).run()
-    except _Disconnected:
-        log.info("client disconnected")
-    except StreamingError as exc:
-        await _fail(websocket, exc, log)
-    except Exception:
-        log.exception("session failed")
-        await _fail(websocket, InternalError(), log)
+    """Run one session to its end. Never raises for anything the peer did, nor for our own bugs."""
+    session_id = session_id or uuid.uuid4().hex[:12]
+    log = SessionLog(logger, session_id)
+    with bind_session_id(session_id):
+        try:
+            if not engine.running:
+                raise ServerBusyError("the model is not loaded yet; retry later")
+            with engine.session_slot():
+                metrics.SESSIONS_TOTAL.labels(outcome="accepted").inc()
+                log.info("session opened (%d open)", engine.open_sessions)
+                await _SessionRunner(websocket, engine, limits, log).run()
+        except _Disconnected:
+            log.info("client disconnected")
+        except StreamingError as exc:
+            await _fail(websocket, exc, log, limits)
+        except Exception as exc:
+            await _fail(websocket, InternalError("unexpected error"), log, limits, cause=exc)
 
 
-async def _fail(websocket: WebSocketLike, exc: StreamingError, log: logging.LoggerAdapter) -> None:
+async def _fail(
+    websocket: WebSocketLike,
+    exc: StreamingError,
+    log: logging.LoggerAdapter,
+    limits: Limits,
+    *,
+    cause: BaseException | None = None,
+) -> None:
+    """Tell the peer what went wrong (never a traceback) and close with the code of ``exc``."""
     metrics.ERRORS.labels(code=exc.code).inc()
     if exc.code == "server_busy":
         metrics.SESSIONS_TOTAL.labels(outcome="refused").inc()
-    log.info("closing with %d %s: %s", exc.close_code, exc.code, exc)
+    if exc.public:
+        log.info("closing with %d %s: %s", exc.close_code, exc.code, exc)
+    else:  # our bug: the traceback goes to the log, and only there
+        log.error("closing with %d %s: %s", exc.close_code, exc.code, exc, exc_info=cause or exc)
+    timeout_s = min(limits.send_timeout_s, 5.0)
     try:
         await asyncio.wait_for(
-            websocket.send_text(json.dumps(messages.error_message(exc.code, exc.public_message))), timeout=5.0
+            websocket.send_text(json.dumps(messages.error_message(exc.code, exc.public_message))), timeout=timeout_s
         )
-        await asyncio.wait_for(websocket.close(code=int(exc.close_code), reason=exc.code), timeout=5.0)
-    except Exception:  # the peer may be gone already; nothing else to tell it
-        log.debug("could not deliver the error", exc_info=True)
+    except Exception:  # the peer may be gone already, or not reading; nothing else to tell it
+        log.debug("could not send the error message", exc_info=True)
+    await _close(websocket, int(exc.close_code), exc.code, timeout_s, log)
+
+
+async def _close(
+    websocket: WebSocketLike, code: int, reason: str, timeout_s: float, log: logging.LoggerAdapter
+) -> None:
+    """Close, bounded in time: a peer that does not read must not hold the session (or its slot) open.
+
+    Starlette marks the socket closed before it sends the close frame, so a close that times out still
+    makes the caller's own close (truss closes again after ``Model.websocket`` returns) a no-op.
+    """
+    try:
+        await asyncio.wait_for(websocket.close(code=code, reason=reason), timeout=timeout_s)
+    except Exception:
+        log.debug("could not close the websocket cleanly", exc_info=True)
 
 
 class _SessionRunner:
@@ -114,8 +127,10 @@ class _SessionRunner:
         self.loop = asyncio.get_running_loop()
         self.futures: dict[int, Future[TranscriptionResult]] = {}
         self.submitted_at: dict[int, float] = {}
+        self.unprocessed_bytes = 0  # audio frames read, not yet through the VAD
         self.may_read = asyncio.Event()
         self.may_read.set()
+        self.discarding = False  # closing on a limit: audio read from now on is dropped, not queued
         self.session: Session | None = None
         self.decoder: AudioDecoder | None = None
 
@@ -139,7 +154,7 @@ class _SessionRunner:
             await asyncio.gather(reader, return_exceptions=True)
             for future in self.futures.values():
                 future.cancel()
-        await self.websocket.close(code=int(CloseCode.NORMAL), reason="session ended")
+        await _close(self.websocket, int(CloseCode.NORMAL), "session ended", self.limits.send_timeout_s, self.log)
         self.log.info(
             "session ended: %.1f s audio, %d finals, %d partials",
             self.session.audio_duration_s,
@@ -165,13 +180,26 @@ class _SessionRunner:
             raise ConfigError("whisper_params.audio_language", f"this model is English-only, got {language!r}")
 
     async def _read_socket(self) -> None:
-        while True:
-            await self.may_read.wait()
-            message = await self.websocket.receive()
-            kind, payload = _unpack(message)
-            await self.events.put((kind, payload))
-            if kind == "disconnect":
-                return
+        """Move client messages to the event queue, up to ``max_read_ahead_bytes`` ahead of the VAD.
+
+        Only the VAD (fast) can hold reading up; waiting for Whisper (slow) never does, because keepalive
+        pongs arrive behind the audio (see ``Limits``). That wait is bounded by ``max_pending_audio_s``.
+        """
+        try:
+            while True:
+                await self.may_read.wait()
+                kind, payload = _unpack(await self.websocket.receive())
+                if kind == "bytes":
+                    if self.discarding:
+                        continue
+                    self.unprocessed_bytes += len(payload)
+                    if self.unprocessed_bytes >= self.limits.max_read_ahead_bytes:
+                        self.may_read.clear()
+                self.events.put_nowait((kind, payload))
+                if kind == "disconnect":
+                    return
+        except Exception as exc:  # handed to the main loop, which owns error handling
+            self.events.put_nowait(("failed", exc))
 
     async def _main_loop(self, session: Session) -> None:
         last_client_activity = self.loop.time()
@@ -190,21 +218,46 @@ class _SessionRunner:
                 ) from None
             if kind == "disconnect":
                 raise _Disconnected
+            if kind == "failed":
+                raise payload
             if kind == "result":
                 self._on_result(session, *payload)
             else:
+                if kind == "bytes":
+                    self.unprocessed_bytes -= len(payload)
+                    if self.unprocessed_bytes < self.limits.max_read_ahead_bytes:
+                        self.may_read.set()
                 last_client_activity = self.loop.time()
                 if await self._on_client_message(session, kind, payload) and finish_deadline is None:
                     finish_deadline = self.loop.time() + self.limits.finish_timeout_s
             self._dispatch(session)
             await self._flush_outbox(session)
+            await self._check_backlog(session)
+
+    async def _check_backlog(self, session: Session) -> None:
+        """Audio in finals waiting for Whisper over ``max_pending_audio_s``: finish what is in, then close."""
+        if session.state is not SessionState.STREAMING:
+            return
+        backlog_s = session.pending_final_samples / SAMPLE_RATE_HZ
+        if backlog_s <= self.limits.max_pending_audio_s:
+            return
+        transcribed_to_s = session.audio_duration_s
+        self.log.warning("%.1f s of audio waiting to be transcribed; ending the session", backlog_s)
+        await self._finish(session, reason="backlog")
+        raise LimitExceededError(
+            f"{backlog_s:.0f} s of audio were waiting to be transcribed, over the limit of "
+            f"{self.limits.max_pending_audio_s:g} s; audio after {transcribed_to_s:.1f} s was not transcribed. "
+            "Send audio no faster than the server can transcribe it"
+        )
 
     async def _on_client_message(self, session: Session, kind: str, payload: Any) -> bool:
         """Handle one client message; True once the stream has ended."""
         if session.state is not SessionState.STREAMING:
-            if kind == "text" and messages.parse_control(payload) is Control.KEEPALIVE:
-                return True
-            raise ProtocolError("message received after the end of the stream")
+            # The finals of the audio before the end of stream are still owed; a stray message must not cost
+            # them (nor may the outcome depend on whether it came before or after they were done).
+            if not _is_keepalive(kind, payload):
+                self.log.warning("ignoring a %s message received after the end of the stream", kind)
+            return True
         if kind == "text":
             control = messages.parse_control(payload)
             if control is Control.TERMINATE:
@@ -244,11 +297,18 @@ class _SessionRunner:
         self.log.info("end of stream (%s)", reason)
         if reason == "client":
             return
+        # Closing on a limit: whatever the client still sends is dropped, but the socket is still read
+        # (keepalive) while the last finals are decoded and sent.
+        self.discarding = True
+        self.may_read.set()
         self._dispatch(session)
         await self._flush_outbox(session)
         deadline = self.loop.time() + self.limits.finish_timeout_s
         while session.state is not SessionState.CLOSED:
-            kind, payload = await asyncio.wait_for(self.events.get(), timeout=max(deadline - self.loop.time(), 0.0))
+            try:
+                kind, payload = await asyncio.wait_for(self.events.get(), max(deadline - self.loop.time(), 0.0))
+            except TimeoutError:
+                raise InternalError("finals did not complete in time") from None
             if kind == "disconnect":
                 raise _Disconnected
             if kind == "result":
@@ -263,8 +323,12 @@ class _SessionRunner:
                 continue
             self.futures[request.request_id] = future
             self.submitted_at[request.request_id] = self.loop.time()
-            future.add_done_callback(lambda f, r=request: self.loop.call_soon_threadsafe(self._deliver, r, f))
-        self.may_read.set() if self._below_backpressure(session) else self.may_read.clear()
+            future.add_done_callback(lambda f, r=request: self._deliver_threadsafe(r, f))
+
+    def _deliver_threadsafe(self, request: TranscriptionRequest, future: Future[TranscriptionResult]) -> None:
+        """Done callback, run in an engine thread (or here, if already done)."""
+        with contextlib.suppress(RuntimeError):  # a closed loop: the server is gone, the session with it
+            self.loop.call_soon_threadsafe(self._deliver, request, future)
 
     def _deliver(self, request: TranscriptionRequest, future: Future[TranscriptionResult]) -> None:
         if not future.cancelled():
@@ -276,12 +340,9 @@ class _SessionRunner:
         exc = future.exception()
         if exc is not None:
             raise InternalError("transcription failed") from exc
-        session.receive_result(request.request_id, future.result())
+        session.receive_result(request.request_id, future.result(), now_s=self.loop.time())
         if request.kind is RequestKind.FINAL:
             metrics.FINAL_LATENCY_SECONDS.observe(self.loop.time() - submitted)
-
-    def _below_backpressure(self, session: Session) -> bool:
-        return session.pending_final_samples < self.limits.max_pending_audio_s * SAMPLE_RATE_HZ
 
     async def _flush_outbox(self, session: Session) -> None:
         for message in session.messages_to_send():
@@ -295,6 +356,13 @@ class _SessionRunner:
                 raise LimitExceededError("client is not reading; send timed out") from None
             except Exception as exc:
                 raise _Disconnected from exc
+
+
+def _is_keepalive(kind: str, payload: Any) -> bool:
+    try:
+        return kind == "text" and messages.parse_control(payload) is Control.KEEPALIVE
+    except ClientError:
+        return False
 
 
 def _unpack(message: Mapping[str, Any]) -> tuple[str, Any]:

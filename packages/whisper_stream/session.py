@@ -35,6 +35,9 @@ from whisper_stream.vad import FRAME_SAMPLES, SAMPLE_RATE_HZ, SpeechEnd, SpeechS
 logger = logging.getLogger(__name__)
 
 MIN_PARTIAL_SAMPLES = SAMPLE_RATE_HZ * 3 // 10
+# A partial re-decodes the whole utterance so far: keep the decoder busy with
+# partials at most half the time, whatever the configured interval.
+PARTIAL_DUTY_CYCLE = 0.5
 PROMPT_HISTORY_CHARS = 200
 
 
@@ -115,6 +118,7 @@ class Session:
         self._early: dict[int, _Utterance] = {}
         self._partial_in_flight = False
         self._last_partial_s = float("-inf")
+        self._partial_round_trip_s = 0.0
         self._finished_finals: dict[int, tuple[TranscriptionRequest, TranscriptionResult]] = {}
         self._next_final_num = 0
         self._finals_requested = 0
@@ -155,8 +159,11 @@ class Session:
         self.state = SessionState.CLOSING
         self._maybe_close()
 
-    def receive_result(self, request_id: int, result: TranscriptionResult) -> None:
+    def receive_result(self, request_id: int, result: TranscriptionResult, now_s: float | None = None) -> None:
+        """A decode finished. ``now_s`` lets partials back off when decodes are slow."""
         request = self._in_flight.pop(request_id)
+        if request.kind is RequestKind.PARTIAL and now_s is not None:
+            self._partial_round_trip_s = max(now_s - self._last_partial_s, 0.0)
         shifted = result.shifted(request.start_sample / SAMPLE_RATE_HZ)
         if request_id in self._final_ids:
             self._final_ids.discard(request_id)
@@ -168,6 +175,7 @@ class Session:
         elif request.kind is RequestKind.PARTIAL:
             self._partial_in_flight = False
         self._maybe_emit_partial(request, shifted)
+        self._maybe_close()  # this may have been the last request in flight, answered after the last final
 
     def _maybe_emit_partial(self, request: TranscriptionRequest, result: TranscriptionResult) -> None:
         utterance = self._utterance
@@ -195,6 +203,7 @@ class Session:
         """The engine was too busy for this partial; it is dropped, not queued."""
         self._in_flight.pop(request_id)
         self._partial_in_flight = False
+        self._maybe_close()
 
     # ---------------------------------------------------------------- outputs
 
@@ -307,7 +316,7 @@ class Session:
             or self._partial_in_flight
             or self._gate.silence_start_sample is not None
             or utterance.num != self._next_final_num
-            or now_s - self._last_partial_s < self._partial_interval_s
+            or now_s - self._last_partial_s < self._partial_gap_s
         ):
             return
         length = self._buffer.end - utterance.start_sample
@@ -318,6 +327,11 @@ class Session:
         self._last_partial_s = now_s
         self._partial_in_flight = True
         self._request(RequestKind.PARTIAL, utterance, self._buffer.end)
+
+    @property
+    def _partial_gap_s(self) -> float:
+        """Time between partial requests: the configured interval, longer when decodes are slow."""
+        return max(self._partial_interval_s, self._partial_round_trip_s / PARTIAL_DUTY_CYCLE)
 
     def _request(self, kind: RequestKind, utterance: _Utterance, end_sample: int) -> TranscriptionRequest:
         audio = self._buffer.copy(utterance.start_sample, end_sample)
