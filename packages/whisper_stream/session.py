@@ -121,7 +121,6 @@ class Session:
         self._partial_round_trip_s = 0.0
         self._finished_finals: dict[int, tuple[TranscriptionRequest, TranscriptionResult]] = {}
         self._next_final_num = 0
-        self._finals_requested = 0
         self._last_final_text = ""
         self._nums_with_partials: set[int] = set()
         self.finals_sent = 0
