@@ -38,10 +38,11 @@ from websockets.uri import parse_uri
 
 from tests.fakes import EnergyScorer, silence_s, tone_s
 from tests.stream_client import SEED_CONFIG, StreamResult, stream
+from whisper_stream.decode_requests import DecodeOptions
 from whisper_stream.engine import Engine, EngineOptions
+from whisper_stream.limits import Limits
 from whisper_stream.results import Segment, TranscriptionResult
-from whisper_stream.server import Limits, serve_session
-from whisper_stream.session import DecodeOptions
+from whisper_stream.server import serve_session
 from whisper_stream.vad import SAMPLE_RATE_HZ, SpeechScorer
 
 WS_MAX_SIZE_BYTES = 100 * (1 << 20)  # truss_server.WS_MAX_MSG_SZ_BYTES

@@ -7,10 +7,10 @@ import numpy as np
 import pytest
 
 from tests.fakes import EnergyScorer, result_for
+from whisper_stream.decode_requests import DecodeOptions, RequestKind, TranscriptionRequest
 from whisper_stream.engine import Engine, EngineOptions
 from whisper_stream.errors import ServerBusyError
 from whisper_stream.results import TranscriptionResult
-from whisper_stream.session import DecodeOptions, RequestKind, TranscriptionRequest
 
 OPTIONS = DecodeOptions(language="en", prompt=None, word_timestamps=False)
 

@@ -28,7 +28,8 @@ from tests.harness import (
 )
 from tests.stream_client import StreamResult, send_raw, stream, to_pcm16
 from whisper_stream.engine import Engine
-from whisper_stream.server import Limits, serve_session
+from whisper_stream.limits import Limits
+from whisper_stream.server import serve_session
 
 SPEECH = np.concatenate([tone_s(0.5), silence_s(0.5)])
 

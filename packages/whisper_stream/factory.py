@@ -7,8 +7,8 @@ import logging
 from whisper_stream.engine import Engine, EngineOptions
 from whisper_stream.model_source import resolve_model_source
 from whisper_stream.settings import Settings
+from whisper_stream.silero import SileroVadModel
 from whisper_stream.transcriber import FasterWhisperTranscriber, TranscriberOptions, pick_device
-from whisper_stream.vad import SileroVadModel
 
 logger = logging.getLogger(__name__)
 

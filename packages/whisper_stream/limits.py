@@ -30,6 +30,9 @@ class Limits:
                                                       that never reads): ``limit_exceeded``, close 1008
     finish_timeout_s        120 s                     finals after the end of stream not done in time:
                                                       ``internal_error``, close 1011
+    drain_timeout_s         20 s                      on SIGTERM, open sessions finish (finals,
+                                                      ``session_end``, close 1012) within this, then the
+                                                      server stops (see ``drain``)
     ======================  =======  ===============  =====================================================
 
     Only the VAD, which runs at hundreds of times real time, ever holds reading up; waiting for Whisper
@@ -51,3 +54,4 @@ class Limits:
     max_read_ahead_bytes: int = 1 << 20
     send_timeout_s: float = 30.0
     finish_timeout_s: float = 120.0
+    drain_timeout_s: float = 20.0

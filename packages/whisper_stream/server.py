@@ -3,26 +3,32 @@
 Works with any object shaped like Starlette's ``WebSocket`` (what Truss hands to
 ``Model.websocket``): ``receive()`` returning ASGI message dicts, ``send_text()``
 and ``close()``. One task reads the socket; everything that changes the session
-happens in the main loop below, one event at a time, so no locks are needed.
-Decoding audio and running the VAD happen in a worker thread; Whisper runs in
-the engine's threads.
+happens in one loop below, one typed event at a time, so no locks are needed.
+Decoding audio and running the VAD happen in a worker thread, never on the event
+loop; Whisper runs in the engine's threads.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import enum
 import json
 import logging
 import uuid
 from collections.abc import Mapping
 from concurrent.futures import Future
+from dataclasses import dataclass
 from typing import Any, Protocol
+
+import numpy as np
 
 from whisper_stream import messages, metrics
 from whisper_stream.audio import AudioDecoder
 from whisper_stream.config import SessionConfig, parse_session_config
-from whisper_stream.engine import Engine
+from whisper_stream.decode_requests import SAMPLE_RATE_HZ, TranscriptionRequest
+from whisper_stream.drain import Drain
+from whisper_stream.engine import Engine, EngineStoppedError
 from whisper_stream.errors import (
     ClientError,
     CloseCode,
@@ -31,16 +37,19 @@ from whisper_stream.errors import (
     InternalError,
     LimitExceededError,
     ServerBusyError,
+    ServerShutdownError,
     StreamingError,
 )
 from whisper_stream.limits import Limits
 from whisper_stream.logs import SessionLog, bind_session_id
 from whisper_stream.messages import Control
 from whisper_stream.results import TranscriptionResult
-from whisper_stream.session import RequestKind, Session, SessionState, TranscriptionRequest
-from whisper_stream.vad import SAMPLE_RATE_HZ
+from whisper_stream.session import Session, SessionState
 
 logger = logging.getLogger(__name__)
+
+_MESSAGE_OVERHEAD_BYTES = 64
+"""Counted per message read ahead on top of its payload, so a flood of tiny text frames is bounded too."""
 
 
 class WebSocketLike(Protocol):
@@ -55,22 +64,52 @@ class _Disconnected(Exception):
     """The peer went away; nothing more can be sent."""
 
 
+class EventKind(enum.Enum):
+    AUDIO = "audio"
+    """A binary frame from the client."""
+    TEXT = "text"
+    """A text frame from the client (after the config: control messages)."""
+    DISCONNECT = "disconnect"
+    """The connection closed (payload: the close code)."""
+    READ_FAILED = "read_failed"
+    """Reading the socket raised (payload: the exception)."""
+    RESULT = "result"
+    """A decode finished, failed, or was cancelled by the engine (payload: request and future)."""
+    DRAIN = "drain"
+    """The replica is shutting down: finish and close 1012."""
+
+
+@dataclass(frozen=True)
+class _Event:
+    kind: EventKind
+    payload: Any = None
+    arrived_s: float = 0.0
+    size_bytes: int = 0
+
+
 async def serve_session(
-    websocket: WebSocketLike, engine: Engine, *, limits: Limits = Limits(), session_id: str | None = None
+    websocket: WebSocketLike,
+    engine: Engine,
+    *,
+    limits: Limits = Limits(),
+    session_id: str | None = None,
+    drain: Drain | None = None,
 ) -> None:
     """Run one session to its end. Never raises for anything the peer did, nor for our own bugs."""
     session_id = session_id or uuid.uuid4().hex[:12]
     log = SessionLog(logger, session_id)
     with bind_session_id(session_id):
         try:
+            if drain is not None and drain.draining:
+                raise ServerShutdownError("the server is shutting down; reconnect")
             if not engine.running:
                 raise ServerBusyError("the model is not loaded yet; retry later")
             with engine.session_slot():
                 metrics.SESSIONS_TOTAL.labels(outcome="accepted").inc()
                 log.info("session opened (%d open)", engine.open_sessions)
-                await _SessionRunner(websocket, engine, limits, log).run()
-        except _Disconnected:
-            log.info("client disconnected")
+                await _SessionRunner(websocket, engine, limits, log, drain).run()
+        except _Disconnected as exc:
+            log.info("%s", exc.args[0] if exc.args else "client disconnected")
         except StreamingError as exc:
             await _fail(websocket, exc, log, limits)
         except Exception as exc:
@@ -118,19 +157,29 @@ async def _close(
 
 
 class _SessionRunner:
-    def __init__(self, websocket: WebSocketLike, engine: Engine, limits: Limits, log: logging.LoggerAdapter) -> None:
+    def __init__(
+        self,
+        websocket: WebSocketLike,
+        engine: Engine,
+        limits: Limits,
+        log: logging.LoggerAdapter,
+        drain: Drain | None,
+    ) -> None:
         self.websocket = websocket
         self.engine = engine
         self.limits = limits
         self.log = log
-        self.events: asyncio.Queue[tuple[str, Any]] = asyncio.Queue()
+        self.drain = drain
+        self.events: asyncio.Queue[_Event] = asyncio.Queue()
         self.loop = asyncio.get_running_loop()
         self.futures: dict[int, Future[TranscriptionResult]] = {}
-        self.submitted_at: dict[int, float] = {}
-        self.unprocessed_bytes = 0  # audio frames read, not yet through the VAD
+        self.read_ahead_bytes = 0  # client messages read, not yet handled
         self.may_read = asyncio.Event()
         self.may_read.set()
         self.discarding = False  # closing on a limit: audio read from now on is dropped, not queued
+        self.closing_error: StreamingError | None = None  # raised once the last finals are sent
+        self.finish_deadline: float | None = None
+        self.last_client_activity = self.loop.time()
         self.session: Session | None = None
         self.decoder: AudioDecoder | None = None
 
@@ -147,20 +196,26 @@ class _SessionRunner:
             config.streaming.enable_partial_transcripts,
         )
         reader = asyncio.create_task(self._read_socket())
+        if self.drain is not None:
+            self.drain.register(self, lambda: self.events.put_nowait(_Event(EventKind.DRAIN)))
         try:
             await self._main_loop(self.session)
         finally:
+            if self.drain is not None:
+                self.drain.unregister(self)
             reader.cancel()
             await asyncio.gather(reader, return_exceptions=True)
             for future in self.futures.values():
-                future.cancel()
-        await _close(self.websocket, int(CloseCode.NORMAL), "session ended", self.limits.send_timeout_s, self.log)
+                self.engine.cancel(future)
         self.log.info(
             "session ended: %.1f s audio, %d finals, %d partials",
             self.session.audio_duration_s,
             self.session.finals_sent,
             self.session.partials_sent,
         )
+        if self.closing_error is not None:
+            raise self.closing_error
+        await _close(self.websocket, int(CloseCode.NORMAL), "session ended", self.limits.send_timeout_s, self.log)
 
     async def _receive_config(self) -> SessionConfig:
         try:
@@ -168,9 +223,9 @@ class _SessionRunner:
         except TimeoutError:
             raise LimitExceededError(f"no config received within {self.limits.config_timeout_s:g} s") from None
         kind, payload = _unpack(message)
-        if kind == "disconnect":
-            raise _Disconnected
-        if kind == "bytes":
+        if kind is EventKind.DISCONNECT:
+            raise _Disconnected(f"client disconnected before sending the config (code {payload})")
+        if kind is EventKind.AUDIO:
             raise ConfigError("config", "the first message must be the JSON config as text; audio came first")
         return parse_session_config(payload)
 
@@ -180,59 +235,119 @@ class _SessionRunner:
             raise ConfigError("whisper_params.audio_language", f"this model is English-only, got {language!r}")
 
     async def _read_socket(self) -> None:
-        """Move client messages to the event queue, up to ``max_read_ahead_bytes`` ahead of the VAD.
+        """Move client messages to the event queue, up to ``max_read_ahead_bytes`` ahead of their handling.
 
         Only the VAD (fast) can hold reading up; waiting for Whisper (slow) never does, because keepalive
         pongs arrive behind the audio (see ``Limits``). That wait is bounded by ``max_pending_audio_s``.
+        Text frames count too, so a flood of them cannot pile up while a send is blocked.
         """
         try:
             while True:
                 await self.may_read.wait()
                 kind, payload = _unpack(await self.websocket.receive())
-                if kind == "bytes":
-                    if self.discarding:
-                        continue
-                    self.unprocessed_bytes += len(payload)
-                    if self.unprocessed_bytes >= self.limits.max_read_ahead_bytes:
-                        self.may_read.clear()
-                self.events.put_nowait((kind, payload))
-                if kind == "disconnect":
+                if kind is EventKind.AUDIO and self.discarding:
+                    continue
+                size = _MESSAGE_OVERHEAD_BYTES + (len(payload) if isinstance(payload, bytes | str) else 0)
+                self.read_ahead_bytes += size
+                if self.read_ahead_bytes >= self.limits.max_read_ahead_bytes:
+                    self.may_read.clear()
+                self.events.put_nowait(_Event(kind, payload, self.loop.time(), size))
+                if kind is EventKind.DISCONNECT:
                     return
         except Exception as exc:  # handed to the main loop, which owns error handling
-            self.events.put_nowait(("failed", exc))
+            self.events.put_nowait(_Event(EventKind.READ_FAILED, exc))
+
+    # ------------------------------------------------------------ the loop
 
     async def _main_loop(self, session: Session) -> None:
-        last_client_activity = self.loop.time()
-        finish_deadline: float | None = None
         while session.state is not SessionState.CLOSED:
-            now = self.loop.time()
-            deadline = finish_deadline or last_client_activity + self.limits.idle_timeout_s
             try:
-                kind, payload = await asyncio.wait_for(self.events.get(), timeout=max(deadline - now, 0.0))
+                event = await asyncio.wait_for(self.events.get(), timeout=self._time_to_deadline(session))
             except TimeoutError:
-                if finish_deadline is not None:
-                    raise InternalError("finals did not complete in time") from None
-                await self._finish(session, reason="idle")
-                raise LimitExceededError(
-                    f"no audio or keepalive for {self.limits.idle_timeout_s:g} s; session closed"
-                ) from None
-            if kind == "disconnect":
-                raise _Disconnected
-            if kind == "failed":
-                raise payload
-            if kind == "result":
-                self._on_result(session, *payload)
+                await self._on_deadline(session)
             else:
-                if kind == "bytes":
-                    self.unprocessed_bytes -= len(payload)
-                    if self.unprocessed_bytes < self.limits.max_read_ahead_bytes:
-                        self.may_read.set()
-                last_client_activity = self.loop.time()
-                if await self._on_client_message(session, kind, payload) and finish_deadline is None:
-                    finish_deadline = self.loop.time() + self.limits.finish_timeout_s
+                await self._on_event(session, event)
             self._dispatch(session)
             await self._flush_outbox(session)
             await self._check_backlog(session)
+
+    def _time_to_deadline(self, session: Session) -> float:
+        deadlines = [self.finish_deadline or self.last_client_activity + self.limits.idle_timeout_s]
+        if session.next_deadline_s is not None:
+            deadlines.append(session.next_deadline_s)
+        return max(min(deadlines) - self.loop.time(), 0.0)
+
+    async def _on_deadline(self, session: Session) -> None:
+        now = self.loop.time()
+        if self.finish_deadline is not None:
+            if now >= self.finish_deadline:
+                raise InternalError("finals did not complete in time")
+        elif now >= self.last_client_activity + self.limits.idle_timeout_s:
+            await self._end_stream(
+                session,
+                "idle",
+                LimitExceededError(f"no audio or keepalive for {self.limits.idle_timeout_s:g} s; session closed"),
+            )
+            return
+        session.tick(now)
+
+    async def _on_event(self, session: Session, event: _Event) -> None:
+        if event.size_bytes:
+            self.read_ahead_bytes -= event.size_bytes
+            if self.read_ahead_bytes < self.limits.max_read_ahead_bytes:
+                self.may_read.set()
+        kind = event.kind
+        if kind is EventKind.DISCONNECT:
+            if event.payload == CloseCode.SERVICE_RESTART:
+                raise _Disconnected("the server closed the connection (1012) while shutting down")
+            raise _Disconnected(f"client disconnected (code {event.payload})")
+        if kind is EventKind.READ_FAILED:
+            raise event.payload
+        if kind is EventKind.RESULT:
+            self._on_result(session, *event.payload)
+        elif kind is EventKind.DRAIN:
+            if session.state is SessionState.STREAMING:
+                await self._end_stream(session, "shutdown", ServerShutdownError("the server is shutting down"))
+            elif self.closing_error is None:
+                self.closing_error = ServerShutdownError("the server is shutting down")
+        else:
+            self.last_client_activity = self.loop.time()
+            await self._on_client_message(session, event)
+
+    async def _on_client_message(self, session: Session, event: _Event) -> None:
+        if session.state is not SessionState.STREAMING:
+            # The finals of the audio before the end of stream are still owed; a stray message must not cost
+            # them (nor may the outcome depend on whether it came before or after they were done).
+            if not _is_keepalive(event.kind, event.payload):
+                self.log.warning("ignoring a %s message received after the end of the stream", event.kind.value)
+            return
+        if event.kind is EventKind.TEXT:
+            control = messages.parse_control(event.payload)
+            if control is Control.TERMINATE:
+                await self._end_stream(session, "client")
+            elif control is Control.FINALIZE:
+                session.finalize(self.loop.time())
+            return
+        frame: bytes = event.payload
+        if len(frame) > self.limits.max_frame_bytes:
+            raise FrameTooLargeError(
+                f"audio frame of {len(frame)} bytes is over the {self.limits.max_frame_bytes} byte cap"
+            )
+        if not frame:
+            return
+        await asyncio.to_thread(self._ingest, session, frame, event.arrived_s)
+        if session.audio_duration_s > self.limits.max_session_duration_s:
+            await self._end_stream(
+                session,
+                "duration",
+                LimitExceededError(f"session reached its maximum of {self.limits.max_session_duration_s:g} s of audio"),
+            )
+
+    def _ingest(self, session: Session, frame: bytes, arrived_s: float) -> None:
+        assert self.decoder is not None
+        samples = self.decoder.decode(frame)
+        metrics.AUDIO_RECEIVED_SECONDS.inc(samples.size / SAMPLE_RATE_HZ)
+        session.receive_audio(samples, arrived_s)
 
     async def _check_backlog(self, session: Session) -> None:
         """Audio in finals waiting for Whisper over ``max_pending_audio_s``: finish what is in, then close."""
@@ -241,89 +356,65 @@ class _SessionRunner:
         backlog_s = session.pending_final_samples / SAMPLE_RATE_HZ
         if backlog_s <= self.limits.max_pending_audio_s:
             return
-        transcribed_to_s = session.audio_duration_s
         self.log.warning("%.1f s of audio waiting to be transcribed; ending the session", backlog_s)
-        await self._finish(session, reason="backlog")
-        raise LimitExceededError(
-            f"{backlog_s:.0f} s of audio were waiting to be transcribed, over the limit of "
-            f"{self.limits.max_pending_audio_s:g} s; audio after {transcribed_to_s:.1f} s was not transcribed. "
-            "Send audio no faster than the server can transcribe it"
+        await self._end_stream(
+            session,
+            "backlog",
+            LimitExceededError(
+                f"{backlog_s:.0f} s of audio were waiting to be transcribed, over the limit of "
+                f"{self.limits.max_pending_audio_s:g} s; audio after {session.audio_duration_s:.1f} s was not "
+                "transcribed. Send audio no faster than the server can transcribe it"
+            ),
         )
 
-    async def _on_client_message(self, session: Session, kind: str, payload: Any) -> bool:
-        """Handle one client message; True once the stream has ended."""
-        if session.state is not SessionState.STREAMING:
-            # The finals of the audio before the end of stream are still owed; a stray message must not cost
-            # them (nor may the outcome depend on whether it came before or after they were done).
-            if not _is_keepalive(kind, payload):
-                self.log.warning("ignoring a %s message received after the end of the stream", kind)
-            return True
-        if kind == "text":
-            control = messages.parse_control(payload)
-            if control is Control.TERMINATE:
-                await self._finish(session, reason="client")
-                return True
-            if control is Control.FINALIZE:
-                session.finalize(self.loop.time())
-            return False
-        if len(payload) > self.limits.max_frame_bytes:
-            raise FrameTooLargeError(
-                f"audio frame of {len(payload)} bytes is over the {self.limits.max_frame_bytes} byte cap"
-            )
-        if payload:
-            await asyncio.to_thread(self._ingest, session, payload, self.loop.time())
-            if session.audio_duration_s > self.limits.max_session_duration_s:
-                await self._finish(session, reason="duration")
-                raise LimitExceededError(
-                    f"session reached its maximum of {self.limits.max_session_duration_s:g} s of audio"
-                )
-        return False
+    async def _end_stream(self, session: Session, reason: str, error: StreamingError | None = None) -> None:
+        """End of stream: every buffered sample becomes finals; with ``error``, it is raised once they are sent.
 
-    def _ingest(self, session: Session, frame: bytes, now_s: float) -> None:
-        assert self.decoder is not None
-        samples = self.decoder.decode(frame)
-        metrics.AUDIO_RECEIVED_SECONDS.inc(samples.size / SAMPLE_RATE_HZ)
-        session.receive_audio(samples, now_s)
-
-    async def _finish(self, session: Session, *, reason: str) -> None:
-        """End of stream: every buffered sample becomes finals, sent before returning if we close on a limit."""
+        Closing on a limit or a shutdown: whatever the client still sends is dropped, but the socket is
+        still read (keepalive, disconnect) while the last finals are decoded and sent.
+        """
         assert self.decoder is not None
         if self.decoder.pending_bytes:
             self.log.warning("%d trailing byte(s) do not make a whole sample", self.decoder.pending_bytes)
-        tail = self.decoder.flush()
-        now = self.loop.time()
-        await asyncio.to_thread(session.receive_audio, tail, now)
-        session.end_of_stream(now)
+        await asyncio.to_thread(self._end_in_thread, session, self.decoder.flush(), self.loop.time())
         self.log.info("end of stream (%s)", reason)
-        if reason == "client":
-            return
-        # Closing on a limit: whatever the client still sends is dropped, but the socket is still read
-        # (keepalive) while the last finals are decoded and sent.
-        self.discarding = True
-        self.may_read.set()
-        self._dispatch(session)
-        await self._flush_outbox(session)
-        deadline = self.loop.time() + self.limits.finish_timeout_s
-        while session.state is not SessionState.CLOSED:
-            try:
-                kind, payload = await asyncio.wait_for(self.events.get(), max(deadline - self.loop.time(), 0.0))
-            except TimeoutError:
-                raise InternalError("finals did not complete in time") from None
-            if kind == "disconnect":
-                raise _Disconnected
-            if kind == "result":
-                self._on_result(session, *payload)
-                await self._flush_outbox(session)
+        self.finish_deadline = self.loop.time() + self.limits.finish_timeout_s
+        if error is not None:
+            self.closing_error = error
+            self.discarding = True
+            self.may_read.set()
+
+    @staticmethod
+    def _end_in_thread(session: Session, tail: np.ndarray, now_s: float) -> None:
+        session.receive_audio(tail, now_s)  # the VAD runs here, off the event loop
+        session.end_of_stream(now_s)
+
+    # ------------------------------------------------------------ requests
 
     def _dispatch(self, session: Session) -> None:
-        for request in session.requests_to_run():
+        """Hand the session's new requests to the engine; withdraw and promote as it asks."""
+        while requests := session.requests_to_run():
+            for request in requests:
+                self._submit(session, request)
+        for request_id in session.requests_to_cancel():
+            future = self.futures.pop(request_id, None)
+            if future is not None:
+                self.engine.cancel(future)
+        for request_id in session.requests_to_promote():
+            future = self.futures.get(request_id)
+            if future is not None:
+                self.engine.promote(future)
+
+    def _submit(self, session: Session, request: TranscriptionRequest) -> None:
+        try:
             future = self.engine.submit(request)
-            if future is None:
-                session.partial_skipped(request.request_id)
-                continue
-            self.futures[request.request_id] = future
-            self.submitted_at[request.request_id] = self.loop.time()
-            future.add_done_callback(lambda f, r=request: self._deliver_threadsafe(r, f))
+        except EngineStoppedError:
+            raise ServerShutdownError("the server is shutting down") from None
+        if future is None:  # a partial, refused while the engine is busy
+            session.request_dropped(request.request_id)
+            return
+        self.futures[request.request_id] = future
+        future.add_done_callback(lambda f, r=request: self._deliver_threadsafe(r, f))
 
     def _deliver_threadsafe(self, request: TranscriptionRequest, future: Future[TranscriptionResult]) -> None:
         """Done callback, run in an engine thread (or here, if already done)."""
@@ -331,20 +422,22 @@ class _SessionRunner:
             self.loop.call_soon_threadsafe(self._deliver, request, future)
 
     def _deliver(self, request: TranscriptionRequest, future: Future[TranscriptionResult]) -> None:
-        if not future.cancelled():
-            self.events.put_nowait(("result", (request, future)))
+        if self.futures.get(request.request_id) is future:  # else withdrawn by the session: nobody waits
+            self.events.put_nowait(_Event(EventKind.RESULT, (request, future)))
 
     def _on_result(self, session: Session, request: TranscriptionRequest, future: Future[TranscriptionResult]) -> None:
         self.futures.pop(request.request_id, None)
-        submitted = self.submitted_at.pop(request.request_id, self.loop.time())
+        if future.cancelled():  # by the engine (stopping): a final is asked for again, a partial forgotten
+            session.request_dropped(request.request_id)
+            return
         exc = future.exception()
         if exc is not None:
             raise InternalError("transcription failed") from exc
         session.receive_result(request.request_id, future.result(), now_s=self.loop.time())
-        if request.kind is RequestKind.FINAL:
-            metrics.FINAL_LATENCY_SECONDS.observe(self.loop.time() - submitted)
 
     async def _flush_outbox(self, session: Session) -> None:
+        for latency_s in session.take_final_latencies_s():
+            metrics.FINAL_LATENCY_SECONDS.observe(latency_s)
         for message in session.messages_to_send():
             if message.get("type") == "transcription":
                 metrics.TRANSCRIPTS_SENT.labels(kind="final" if message["is_final"] else "partial").inc()
@@ -355,22 +448,22 @@ class _SessionRunner:
             except TimeoutError:
                 raise LimitExceededError("client is not reading; send timed out") from None
             except Exception as exc:
-                raise _Disconnected from exc
+                raise _Disconnected("the connection closed while sending") from exc
 
 
-def _is_keepalive(kind: str, payload: Any) -> bool:
+def _is_keepalive(kind: EventKind, payload: Any) -> bool:
     try:
-        return kind == "text" and messages.parse_control(payload) is Control.KEEPALIVE
+        return kind is EventKind.TEXT and messages.parse_control(payload) is Control.KEEPALIVE
     except ClientError:
         return False
 
 
-def _unpack(message: Mapping[str, Any]) -> tuple[str, Any]:
-    """An ASGI websocket message as ("text", str) / ("bytes", bytes) / ("disconnect", code)."""
+def _unpack(message: Mapping[str, Any]) -> tuple[EventKind, Any]:
+    """An ASGI websocket message as (AUDIO, bytes) / (TEXT, str) / (DISCONNECT, code)."""
     if message.get("type") == "websocket.disconnect":
-        return "disconnect", message.get("code")
+        return EventKind.DISCONNECT, message.get("code")
     if message.get("bytes") is not None:
-        return "bytes", message["bytes"]
+        return EventKind.AUDIO, message["bytes"]
     if message.get("text") is not None:
-        return "text", message["text"]
+        return EventKind.TEXT, message["text"]
     raise ClientError("empty websocket message")

@@ -24,7 +24,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from whisper_stream.server import Limits
+from whisper_stream.limits import Limits
 
 
 @dataclass(frozen=True)
