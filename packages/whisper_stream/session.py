@@ -1,53 +1,45 @@
 """The sans-I/O streaming core: one ``Session`` per connection.
 
-Audio (16 kHz float32) and the current time go in; transcription requests,
-withdrawals of requests and outgoing messages come out. The session never
-decodes anything itself: it asks for a decode with a ``TranscriptionRequest``
-and is handed the result later, so tests can script results and an engine can
-schedule requests across sessions. It never reads a clock either: time is an
-argument, and ``next_deadline_s`` says when the caller should ``tick``.
-
-Positions are absolute 16 kHz sample indexes from the start of the stream; they
-become seconds only in messages.
+Audio (16 kHz float32) and the time go in; transcription requests, withdrawals
+of requests and outgoing messages come out. The session never decodes anything:
+it asks for a decode with a ``TranscriptionRequest`` and is handed the result
+later, so tests can script results and an engine can batch requests across
+sessions. It never reads a clock either: time is an argument, and
+``next_deadline_s`` says when to ``tick``. Positions are absolute 16 kHz sample
+indexes; they become seconds only in messages.
 
 Each request has one lifecycle, kept by a ``RequestBook``: pending until
-answered, then done or cancelled. Every utterance that opens gets exactly one
-final, in order; ``session_end`` comes once no request is pending.
+answered, then done or cancelled. Every utterance gets exactly one final, in
+order; ``session_end`` comes once no request is pending.
 
-Early finals: when the VAD sees speech pause, the utterance so far is decoded at
-once as a speculative ``EARLY_FINAL`` while the session waits out
-``min_silence_duration_ms``. If the silence lasts, that request is promoted to
-the utterance's final, so the final's latency hides inside the silence wait; if
-speech resumes, it is withdrawn (its result, if already in, was shown as a partial).
+Early finals: when speech pauses, the utterance so far is decoded at once as a
+speculative ``EARLY_FINAL`` while the session waits out ``min_silence_duration_ms``.
+If the silence lasts, that request is promoted to the final, so the final's
+latency hides inside the wait; if speech resumes, it is withdrawn.
 """
 
 from __future__ import annotations
 
-import dataclasses
 import enum
 import itertools
-import logging
-from dataclasses import field
 from typing import Any
 
 import numpy as np
 
-from whisper_stream import messages
 from whisper_stream.buffer import SampleBuffer
 from whisper_stream.config import SessionConfig
-from whisper_stream.decode_requests import SAMPLE_RATE_HZ, DecodeOptions, RequestKind, TranscriptionRequest
+from whisper_stream.decode_requests import SAMPLE_RATE_HZ, RequestKind, TranscriptionRequest
 from whisper_stream.errors import ProtocolError
+from whisper_stream.outbox import Outbox
+from whisper_stream.partials import PartialPacer
+from whisper_stream.prompting import decode_options
 from whisper_stream.request_book import RequestBook, TrackedRequest
 from whisper_stream.results import TranscriptionResult
+from whisper_stream.utterances import EndedUtterances, Utterance
 from whisper_stream.vad import FRAME_SAMPLES, SpeechEnd, SpeechScorer, SpeechStart, VadGate
 
-logger = logging.getLogger(__name__)
 
 MIN_PARTIAL_SAMPLES = SAMPLE_RATE_HZ * 3 // 10
-# A partial re-decodes the whole utterance so far: keep the decoder busy with
-# partials at most half the time, whatever the configured interval.
-PARTIAL_DUTY_CYCLE = 0.5
-PROMPT_HISTORY_CHARS = 200
 INPUT_STALL_MARGIN_S = 0.5
 """A client that stops sending has stopped talking: once no audio arrived for ``min_silence_duration_ms``
 plus this margin, the open utterance is finalised as if silence had come. The margin absorbs network
@@ -60,23 +52,6 @@ class SessionState(enum.Enum):
     STREAMING = "streaming"
     CLOSING = "closing"
     CLOSED = "closed"
-
-
-@dataclasses.dataclass
-class _Utterance:
-    num: int
-    start_sample: int
-    frame_probabilities: list[tuple[int, float]] = field(default_factory=list)
-    speech_frames: int = 0
-    last_partial_samples: int = 0
-    final: TrackedRequest | None = None
-    """The request whose result becomes this utterance's final: speculative while the utterance is open."""
-    end_sample: int | None = None
-    ended_s: float = 0.0
-    """When the session learned the utterance had ended (the time passed in with that input)."""
-    too_short: bool = False
-    """Ended with less speech than ``min_speech_duration_ms``: never decoded, its final is empty."""
-    partials_shown: bool = False
 
 
 class Session:
@@ -104,24 +79,18 @@ class Session:
         self._stall_s = vad.min_silence_duration_ms / 1000 + INPUT_STALL_MARGIN_S
         self._condition_on_previous = condition_on_previous
         self._max_utterance_samples = int(config.streaming.final_transcript_max_duration_s * SAMPLE_RATE_HZ)
-        self._partial_interval_s = config.streaming.partial_transcript_interval_s
+        self._pacer = PartialPacer(config.streaming.partial_transcript_interval_s)
         self._buffer = SampleBuffer()
         self._vad_position = 0
         self._last_audio_s: float | None = None
-        self._open: _Utterance | None = None
-        self._closed: dict[int, _Utterance] = {}  # ended, final not yet sent
-        self._next_final_num = 0
+        self._open: Utterance | None = None
+        self._ended = EndedUtterances()
         self._utterance_numbers = itertools.count()
         self._book = RequestBook()
         self._partial: TrackedRequest | None = None
-        self._outbox: list[dict[str, Any]] = []
-        self._last_partial_s = float("-inf")
-        self._partial_round_trip_s = 0.0
+        self._outbox = Outbox(word_timestamps=config.whisper.show_word_timestamps, vad_events=config.send_vad_events)
         self._last_final: TranscriptionResult | None = None
         self._now_s = 0.0  # the time passed in with the input being handled
-        self._final_latencies_s: list[float] = []
-        self.finals_sent = 0
-        self.partials_sent = 0
         self.speech_samples = 0
 
     # ----------------------------------------------------------------- inputs
@@ -150,8 +119,7 @@ class Session:
         """Time passed without input: finalise an utterance whose audio stopped coming (see ``next_deadline_s``)."""
         self._now_s = now_s
         deadline = self.next_deadline_s
-        if deadline is not None and now_s >= deadline:
-            logger.debug("no audio for %.2f s: finalising the utterance in progress", now_s - (self._last_audio_s or 0))
+        if deadline is not None and now_s >= deadline:  # the client stopped sending: it stopped talking
             self._close_open(self._gate.force_end(self._buffer.end))
 
     def end_of_stream(self, now_s: float) -> None:
@@ -178,14 +146,12 @@ class Session:
             return  # withdrawn after it was handed out: nobody waits for it any more
         request = tracked.request
         tracked.result = result.shifted(request.start_sample / SAMPLE_RATE_HZ)
-        if now_s is not None:
-            self._now_s = now_s
+        self._now_s = self._now_s if now_s is None else now_s
         if request.kind is RequestKind.PARTIAL:
             self._partial = None
-            if now_s is not None:
-                self._partial_round_trip_s = max(now_s - self._last_partial_s, 0.0)
+            self._pacer.answered(self._now_s)
             self._maybe_emit_partial(request.transcription_num, tracked.result)
-        elif request.transcription_num in self._closed:
+        elif request.transcription_num in self._ended:
             self._send_ready_finals()
         else:  # an early final of the open utterance: show it while we wait to see if the silence lasts
             self._maybe_emit_partial(request.transcription_num, tracked.result)
@@ -203,7 +169,7 @@ class Session:
         num = tracked.request.transcription_num
         if tracked is self._partial:
             self._partial = None
-        elif (utterance := self._closed.get(num)) is not None and utterance.final is tracked:
+        elif (utterance := self._ended.get(num)) is not None and utterance.final is tracked:
             utterance.final = self._book.ask_again_as_final(tracked)
         elif self._open is not None and self._open.final is tracked:
             self._open.final = None
@@ -222,14 +188,20 @@ class Session:
         """Ids of speculative finals that became real finals: the engine should serve them as finals."""
         return self._book.take_to_promote()
 
-    def take_final_latencies_s(self) -> list[float]:
-        """For each final made ready since the last call: seconds from the utterance's end to its final."""
-        latencies, self._final_latencies_s = self._final_latencies_s, []
-        return latencies
-
     def messages_to_send(self) -> list[dict[str, Any]]:
-        outbox, self._outbox = self._outbox, []
-        return outbox
+        return self._outbox.take()
+
+    @property
+    def outbox(self) -> Outbox:
+        return self._outbox
+
+    @property
+    def finals_sent(self) -> int:
+        return self._outbox.finals_sent
+
+    @property
+    def partials_sent(self) -> int:
+        return self._outbox.partials_sent
 
     @property
     def next_deadline_s(self) -> float | None:
@@ -252,7 +224,7 @@ class Session:
 
         Speculative finals do not count: the utterance they belong to has not ended.
         """
-        return sum(u.end_sample - u.start_sample for u in self._closed.values() if u.end_sample is not None)
+        return self._ended.samples
 
     @property
     def buffered_samples(self) -> int:
@@ -280,7 +252,7 @@ class Session:
         elif self._open is not None:
             self._track_early_final(self._open)
 
-    def _track_early_final(self, utterance: _Utterance) -> None:
+    def _track_early_final(self, utterance: Utterance) -> None:
         """Start the final's decode as soon as speech pauses; withdraw it if speech resumes."""
         silence_start = self._gate.silence_start_sample
         if silence_start is None:
@@ -299,9 +271,8 @@ class Session:
 
     def _open_utterance(self, start_sample: int) -> None:
         start_sample = max(start_sample, self._buffer.start)
-        self._open = _Utterance(next(self._utterance_numbers), start_sample)
-        if self.config.send_vad_events:
-            self._outbox.append(messages.vad_event_message("speech_started", start_sample / SAMPLE_RATE_HZ))
+        self._open = Utterance(next(self._utterance_numbers), start_sample)
+        self._outbox.vad_event("speech_started", start_sample)
 
     def _close_open(self, end: SpeechEnd | None, *, reopen: bool = False) -> None:
         """The open utterance ended at ``end``: its final is the early one if that covers it, else a new one."""
@@ -312,7 +283,7 @@ class Session:
         end_sample = min(end.sample, self._buffer.end)  # the gate pads; never past the audio we have
         utterance.end_sample = end_sample
         utterance.ended_s = self._now_s
-        self._closed[utterance.num] = utterance
+        self._ended.add(utterance)
         self.speech_samples += end_sample - utterance.start_sample
         early = utterance.final
         if early is not None and early.request.end_sample == end_sample:
@@ -326,9 +297,9 @@ class Session:
             else:  # too little speech to be worth a decode: noise, or a click
                 utterance.too_short = True
         if reopen:
-            self._open = _Utterance(next(self._utterance_numbers), end_sample)
-        elif self.config.send_vad_events:
-            self._outbox.append(messages.vad_event_message("speech_ended", end_sample / SAMPLE_RATE_HZ))
+            self._open = Utterance(next(self._utterance_numbers), end_sample)
+        else:
+            self._outbox.vad_event("speech_ended", end_sample)
         self._send_ready_finals()
 
     def _split_long_utterance(self) -> None:
@@ -336,8 +307,8 @@ class Session:
         utterance = self._open
         assert utterance is not None
         half = utterance.start_sample + self._max_utterance_samples // 2
-        candidates = [(p, -start) for start, p in utterance.frame_probabilities if start >= half]
-        cut = -min(candidates)[1] if candidates else self._vad_position  # ties: the latest frame
+        cut = utterance.quietest_frame(half)
+        cut = self._vad_position if cut is None else cut
         tail = [(start, p) for start, p in utterance.frame_probabilities if start >= cut]
         self._close_open(SpeechEnd(cut), reopen=True)
         if self._open is not None:
@@ -346,22 +317,14 @@ class Session:
 
     # ------------------------------------------------------------- requests
 
-    def _request(self, kind: RequestKind, utterance: _Utterance, end_sample: int) -> TrackedRequest:
+    def _request(self, kind: RequestKind, utterance: Utterance, end_sample: int) -> TrackedRequest:
         audio = self._buffer.copy(utterance.start_sample, end_sample)
-        return self._book.ask(kind, utterance.num, audio, utterance.start_sample, self._decode_options())
-
-    def _decode_options(self) -> DecodeOptions:
-        whisper = self.config.whisper
-        parts = [whisper.prompt.strip()]
-        previous = self._last_final
-        if self._condition_on_previous and previous is not None:
-            parts.append(previous.text[-PROMPT_HISTORY_CHARS:].strip())
-        prompt = " ".join(p for p in parts if p)
-        return DecodeOptions(
-            language=None if whisper.audio_language == "auto" else whisper.audio_language,
-            prompt=prompt or None,
-            word_timestamps=whisper.show_word_timestamps,
-            prompt_language=previous.language_code if previous is not None else None,
+        return self._book.ask(
+            kind,
+            utterance.num,
+            audio,
+            utterance.start_sample,
+            decode_options(self.config.whisper, self._last_final, condition_on_previous=self._condition_on_previous),
         )
 
     # ------------------------------------------------------------- partials
@@ -373,68 +336,43 @@ class Session:
             or not self.config.streaming.enable_partial_transcripts
             or self._partial is not None
             or self._gate.silence_start_sample is not None
-            or utterance.num != self._next_final_num
+            or utterance.num != self._ended.next_num
             or utterance.speech_frames < self._min_speech_frames
-            or now_s - self._last_partial_s < self._partial_gap_s
+            or not self._pacer.due(now_s)
         ):
             return
         length = self._buffer.end - utterance.start_sample
         grown = length - utterance.last_partial_samples
-        if length < MIN_PARTIAL_SAMPLES or grown < self._partial_interval_s * SAMPLE_RATE_HZ:
+        if length < MIN_PARTIAL_SAMPLES or grown < self._pacer.interval_s * SAMPLE_RATE_HZ:
             return
         utterance.last_partial_samples = length
-        self._last_partial_s = now_s
+        self._pacer.requested(now_s)
         self._partial = self._request(RequestKind.PARTIAL, utterance, self._buffer.end)
-
-    @property
-    def _partial_gap_s(self) -> float:
-        """Time between partial requests: the configured interval, longer when decodes are slow."""
-        return max(self._partial_interval_s, self._partial_round_trip_s / PARTIAL_DUTY_CYCLE)
 
     def _maybe_emit_partial(self, num: int, result: TranscriptionResult) -> None:
         utterance = self._open
         if (
             self.config.streaming.enable_partial_transcripts
             and utterance is not None
-            and utterance.num == num == self._next_final_num
+            and utterance.num == num == self._ended.next_num
             and result.text
         ):
             utterance.partials_shown = True
-            self._emit(result, num, is_final=False)
+            self._outbox.transcription(result, num, is_final=False)
 
     # --------------------------------------------------------------- finals
 
     def _send_ready_finals(self) -> None:
         """Send every final that is done and whose predecessors are sent, in order."""
-        while (utterance := self._closed.get(self._next_final_num)) is not None:
-            if utterance.too_short:
-                final = _EMPTY_RESULT
-            elif utterance.final is not None and utterance.final.result is not None:
-                final = utterance.final.result
-            else:
-                return
-            del self._closed[utterance.num]
+        while (utterance := self._ended.pop_ready()) is not None:
+            final = utterance.final_result
             # An empty final (noise the VAD took for speech) is only sent to replace partials.
             if final.text or utterance.partials_shown:
-                self._emit(final, utterance.num, is_final=True)
-                self._final_latencies_s.append(max(self._now_s - utterance.ended_s, 0.0))
+                self._outbox.transcription(
+                    final, utterance.num, is_final=True, latency_s=self._now_s - utterance.ended_s
+                )
             if final.text:
                 self._last_final = final
-            self._next_final_num += 1
-
-    def _emit(self, result: TranscriptionResult, num: int, *, is_final: bool) -> None:
-        self._outbox.append(
-            messages.transcription_message(
-                result,
-                is_final=is_final,
-                transcription_num=num,
-                word_timestamps=self.config.whisper.show_word_timestamps,
-            )
-        )
-        if is_final:
-            self.finals_sent += 1
-        else:
-            self.partials_sent += 1
 
     # ---------------------------------------------------------------- misc
 
@@ -447,16 +385,8 @@ class Session:
         self._buffer.drop_before(keep_from)
 
     def _maybe_close(self) -> None:
-        if self.state is SessionState.CLOSING and not self._closed and not self._book.pending:
+        if self.state is SessionState.CLOSING and not self._ended and not self._book.pending:
             self.state = SessionState.CLOSED
-            self._outbox.append(
-                messages.session_end_message(
-                    audio_duration_s=self.audio_duration_s,
-                    speech_duration_s=self.speech_samples / SAMPLE_RATE_HZ,
-                    finals_sent=self.finals_sent,
-                    partials_sent=self.partials_sent,
-                )
+            self._outbox.session_end(
+                audio_duration_s=self.audio_duration_s, speech_duration_s=self.speech_samples / SAMPLE_RATE_HZ
             )
-
-
-_EMPTY_RESULT = TranscriptionResult("", "", 0.0, ())
