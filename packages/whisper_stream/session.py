@@ -38,7 +38,6 @@ from whisper_stream.results import TranscriptionResult
 from whisper_stream.utterances import EndedUtterances, Utterance
 from whisper_stream.vad import FRAME_SAMPLES, SpeechEnd, SpeechScorer, SpeechStart, VadGate
 
-
 MIN_PARTIAL_SAMPLES = SAMPLE_RATE_HZ * 3 // 10
 INPUT_STALL_MARGIN_S = 0.5
 """A client that stops sending has stopped talking: once no audio arrived for ``min_silence_duration_ms``
