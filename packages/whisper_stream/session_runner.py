@@ -76,6 +76,7 @@ class SessionRunner:
         self.closing_error: StreamingError | None = None  # raised once the last finals are sent
         self.finish_deadline: float | None = None
         self.last_client_activity = self.loop.time()
+        self.client_active = False  # any message after the config
         self.session: Session | None = None
         self.decoder: AudioDecoder | None = None
 
@@ -167,8 +168,16 @@ class SessionRunner:
             await self._flush_outbox(session)
             await self._check_backlog(session)
 
+    @property
+    def _idle_deadline(self) -> float:
+        """A connection that never sent anything after its config is idle sooner (see ``Limits``)."""
+        window_s = self.limits.idle_timeout_s
+        if not self.client_active:
+            window_s = min(window_s, self.limits.no_audio_timeout_s)
+        return self.last_client_activity + window_s
+
     def _time_to_deadline(self, session: Session) -> float:
-        deadlines = [self.finish_deadline or self.last_client_activity + self.limits.idle_timeout_s]
+        deadlines = [self.finish_deadline or self._idle_deadline]
         if session.next_deadline_s is not None:
             deadlines.append(session.next_deadline_s)
         return max(min(deadlines) - self.loop.time(), 0.0)
@@ -178,12 +187,8 @@ class SessionRunner:
         if self.finish_deadline is not None:
             if now >= self.finish_deadline:
                 raise InternalError("finals did not complete in time")
-        elif now >= self.last_client_activity + self.limits.idle_timeout_s:
-            await self._end_stream(
-                session,
-                "idle",
-                LimitExceededError(f"no audio or keepalive for {self.limits.idle_timeout_s:g} s; session closed"),
-            )
+        elif now >= self._idle_deadline:  # finals, session_end, close 1000: idle is no error
+            await self._end_stream(session, f"idle for {now - self.last_client_activity:.1f} s")
             return
         session.tick(now)
 
@@ -208,6 +213,7 @@ class SessionRunner:
                 self.closing_error = ServerShutdownError("the server is shutting down")
         else:
             self.last_client_activity = self.loop.time()
+            self.client_active = True
             await self._on_client_message(session, event)
 
     async def _on_client_message(self, session: Session, event: Event) -> None:
