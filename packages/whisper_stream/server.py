@@ -39,6 +39,7 @@ async def serve_session(
     session_id = session_id or uuid.uuid4().hex[:12]
     log = SessionLog(logger, session_id)
     with bind_session_id(session_id):
+        runner = SessionRunner(websocket, engine, limits, log, drain)
         try:
             if drain is not None and drain.draining:
                 raise ServerShutdownError("the server is shutting down; reconnect")
@@ -47,13 +48,16 @@ async def serve_session(
             with engine.session_slot():
                 metrics.SESSIONS_TOTAL.labels(outcome="accepted").inc()
                 log.info("session opened (%d open)", engine.open_sessions)
-                await SessionRunner(websocket, engine, limits, log, drain).run()
+                await runner.run()
         except Disconnected as exc:
             log.info("%s", exc.args[0] if exc.args else "client disconnected")
         except StreamingError as exc:
             await _fail(websocket, exc, log, limits)
         except Exception as exc:
             await _fail(websocket, InternalError("unexpected error"), log, limits, cause=exc)
+        finally:  # only now, with the last message sent and the socket closed, is a draining session done
+            if drain is not None:
+                drain.unregister(runner)
 
 
 async def _fail(

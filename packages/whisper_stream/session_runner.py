@@ -98,8 +98,6 @@ class SessionRunner:
         try:
             await self._main_loop(self.session)
         finally:
-            if self.drain is not None:
-                self.drain.unregister(self)
             reader.cancel()
             await asyncio.gather(reader, return_exceptions=True)
             for future in self.futures.values():
