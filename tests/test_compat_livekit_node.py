@@ -4,7 +4,7 @@ Installed pinned with ``npm ci`` into .build/clients/livekit-node (``make client
 tests/compat/livekit-node/driver.cjs. It sends the older field layout with partials off and word
 timestamps on, and ``audio_language: "en-US"``. Its ``endInput()`` closes the socket right after the
 last frame, so the last utterance needs its trailing silence to reach us first; as in an agent, the
-driver keeps streaming silence until that final arrives (findings: /work/brief/clients-findings.md).
+driver keeps streaming silence until that final arrives (findings: tests/compat/README.md).
 """
 
 from __future__ import annotations

@@ -2,7 +2,7 @@
 
 The plugin runs in its own venv (``make clients``), driven by tests/compat/livekit-py/driver.py with
 ``livekit.rtc.AudioFrame``s, no room. It asks for ``audio_language: "en-US"`` and word timestamps,
-as the plugin's users do. What it does on each close code: /work/brief/clients-findings.md.
+as the plugin's users do. What it does on each close code: tests/compat/README.md.
 """
 
 from __future__ import annotations

@@ -1,8 +1,8 @@
 """A replay of what the community pipecat ``BasetenSTTService`` puts on the wire, and how it reads replies.
 
 pipecat-ai has no Baseten STT of its own; the community service (a ``WebsocketSTTService`` subclass,
-found with the code search tool as "class BasetenSTTService", see /work/brief/clients-findings.md
-section 3) is not on a package index, so this reproduces its wire behaviour instead of importing it:
+tests/compat/README.md section 3) is not on a package index, so this reproduces its wire behaviour
+instead of importing it:
 
 - connect with ``websockets.asyncio.client.connect(url, additional_headers={"Authorization": "Api-Key ..."})``;
 - send its ``DEFAULT_METADATA`` as the first text message (partials every 0.3 s, VAD 0.4 / 100 ms,
