@@ -13,7 +13,15 @@ from typing import Any
 
 import pytest
 
-from tests.compat.conformance import CLIENTS_DIR, REPO, Stream, check_transcript, counting_proxy, events_from
+from tests.compat.conformance import (
+    CLIENTS_DIR,
+    REPO,
+    SILENCE_MAX_S,
+    Stream,
+    check_transcript,
+    counting_proxy,
+    events_from,
+)
 from tests.compat.conformance import two_librispeech as speech
 
 pytestmark = pytest.mark.slow
@@ -28,7 +36,7 @@ def run_driver(url: str, stream: Stream, tmp_path: Path, *args: str) -> list[dic
     pcm = tmp_path / "speech.pcm"
     pcm.write_bytes(stream.pcm)
     command = [str(PYTHON), str(DRIVER), url, str(pcm), "--language", "en-US", "--tail", stream.tail, *args]
-    done = subprocess.run(command, capture_output=True, text=True, timeout=120, check=False)
+    done = subprocess.run(command, capture_output=True, text=True, timeout=150, check=False)
     assert done.returncode == 0, done.stderr[-3000:]
     return events_from(done.stdout)
 
@@ -37,7 +45,7 @@ def test_agent_stream_gets_every_final_on_one_connection(ws_url: str, tmp_path: 
     """As in an agent: room audio (silence) goes on after the speech, then the stream is closed (aclose)."""
     stream = speech()
     with counting_proxy(ws_url) as proxy:
-        events = run_driver(proxy.ws_url(), stream, tmp_path, "--silence-max-s", "25")
+        events = run_driver(proxy.ws_url(), stream, tmp_path, "--silence-max-s", str(SILENCE_MAX_S))
     check_transcript(events, stream)
     assert proxy.connections == 1, events
     assert {e["language"] for e in events if e["event"] == "final"} == {"en"}
@@ -48,7 +56,7 @@ def test_end_input_without_terminate_still_gets_the_last_final(ws_url: str, tmp_
     """end_input() sends the last samples and keeps the socket open; it never sends terminate_session."""
     stream = speech()
     with counting_proxy(ws_url) as proxy:
-        events = run_driver(proxy.ws_url(), stream, tmp_path, "--end-input", "--wait-s", "15")
+        events = run_driver(proxy.ws_url(), stream, tmp_path, "--end-input", "--wait-s", "20")
     check_transcript(events, stream)
     [ended] = [e["t_s"] for e in events if e["event"] == "input_ended"]
     assert any(e["event"] == "final" and e["t_s"] > ended for e in events), events
