@@ -172,6 +172,7 @@ def _reject_repeated_keys(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
 
 
 def config_from_dict(document: dict[str, Any]) -> SessionConfig:
+    """Validate a parsed config object; what is accepted but ignored or unusual goes to ``warnings``."""
     values: dict[str, Any] = {}
     seen_in: dict[str, str] = {}
     warnings: list[str] = []
