@@ -132,6 +132,8 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         parser.error(f"unknown systems {sorted(unknown)}; choose from {', '.join(SYSTEMS)}")
     if not args.beam_sizes or min(args.beam_sizes) < 1:
         parser.error("--beams: one or more beam sizes >= 1")
+    if args.sweep and args.sweep_beam not in args.beam_sizes:
+        parser.error(f"--sweep-beam {args.sweep_beam} is not one of --beams {args.beams}")
     args.rows = plan.rows(
         args.system_names,
         args.beam_sizes,

@@ -39,6 +39,9 @@ def main() -> None:
             super().__init__(*a, **k)
 
         def transcribe(self, *a, **k):
+            if not getattr(self, "_told", False):
+                self._told = True  # once, in the server log: the proof that the row's beam is used
+                print(f"bench: transcribe() beam_size {k.get('beam_size')} -> {args.beam_size}", flush=True)
             k["beam_size"] = args.beam_size
             return super().transcribe(*a, **k)
 
