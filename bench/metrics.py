@@ -41,6 +41,7 @@ class Coverage:
     hits: int  # of those, how many came back as the same word in a final
     missed: bool  # none came back, and some were deleted outright
     truncated: bool  # not missed, but none of its last words came back and one of them was deleted
+    aligned_text: str = ""  # the normalised final words aligned to it (first to last), for reading errors
 
 
 def word_coverage(references: Sequence[str], hypothesis: str) -> list[Coverage]:
@@ -57,12 +58,14 @@ def word_coverage(references: Sequence[str], hypothesis: str) -> list[Coverage]:
     out, first = [], 0
     for ws in per_utterance:
         hit = alignment.hit[first : first + len(ws)]
+        matched = [m for m in alignment.matched_to[first : first + len(ws)] if m is not None]
         deleted = [m is None for m in alignment.matched_to[first : first + len(ws)]]
+        aligned = " ".join(alignment.hypothesis[min(matched) : max(matched) + 1]) if matched else ""
         first += len(ws)
         tail = slice(max(0, len(ws) - TAIL_WORDS), len(ws))
         missed = bool(ws) and not any(hit) and any(deleted)
         truncated = not missed and bool(ws) and not any(hit[tail]) and any(deleted[tail])
-        out.append(Coverage(len(ws), sum(hit), missed, truncated))
+        out.append(Coverage(len(ws), sum(hit), missed, truncated, aligned))
     return out
 
 
@@ -77,6 +80,7 @@ class UtteranceScore:
     hits: int = 0
     missed: bool = False
     truncated: bool = False
+    aligned_text: str = ""
 
     def as_dict(self) -> dict[str, Any]:
         return {k: (round(v, 3) if isinstance(v, float) else v) for k, v in self.__dict__.items()}
@@ -113,6 +117,7 @@ def score_utterances(stream: Stream, run: StreamRun, speed: float) -> list[Utter
                 covered.hits,
                 covered.missed,
                 covered.truncated,
+                covered.aligned_text,
             )
         )
     return scores

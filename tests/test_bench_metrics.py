@@ -120,6 +120,7 @@ def test_a_final_spanning_the_utterance_without_its_last_words_is_truncated_not_
     assert first.truncated and not first.missed and first.final_latency_s is None
     assert first.first_text_latency_s == pytest.approx(1.0)
     assert (first.words, first.hits) == (9, 6)
+    assert first.aligned_text == "the quick brown fox jumps over"  # what came back, to read beside the reference
     assert not second.truncated and second.final_latency_s == pytest.approx(0.6)
     assert metrics.coverage_summary([first, second]) == {"utterances": 2, "missed": 0, "truncated": 1}
     summary = metrics.latency_summary([first.final_latency_s, second.final_latency_s])
