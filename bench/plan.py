@@ -59,8 +59,10 @@ def rows(
 
 
 def parse_ints(text: str) -> list[int]:
-    """``"5,1"`` -> ``[5, 1]``, order kept, duplicates dropped."""
+    """``"5,1"`` -> ``[5, 1]``, order kept, duplicates dropped; ``"none"`` or ``""`` -> ``[]``."""
     out: list[int] = []
+    if text.strip().lower() == "none":
+        return out
     for item in text.split(","):
         if item.strip() and int(item) not in out:
             out.append(int(item))

@@ -13,7 +13,7 @@ partial rate per step). Prints one table; writes results.json, latency.png and,
 when no other process competed for the CPU, the README's Performance section.
 
     make bench                                   # the full run (~45 min)
-    make bench BENCH_ARGS='--set test-other --streams-sweep 1'   # accuracy on test-other
+    make bench BENCH_ARGS='--set test-other --ours-endpoints-ms none --streams-sweep 1'  # test-other (~1 h 40)
     make bench BENCH_ARGS=--quick                # a smoke run
     .venv/bin/python bench/run.py --systems ours --beams 1 --max-utterances 3 --streams-sweep 1
 
@@ -88,7 +88,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--max-utterances", type=int, default=0, help="at most this many clips in the one-stream run")
     parser.add_argument("--step-duration-s", type=float, default=75.0, help="each stream of a sweep step (default 75)")
     parser.add_argument("--beams", default="5,1", help="beams of finals, every system at each (default 5,1)")
-    parser.add_argument("--ours-endpoints-ms", default="500", help="ours: extra rows at these endpoint silences")
+    parser.add_argument("--ours-endpoints-ms", default="500", help="ours: extra rows at these endpoints (or none)")
     parser.add_argument("--sweep-beam", type=int, default=1, help="the beam whose rows run the sweep (default 1)")
     parser.add_argument("--streams-sweep", default="1,2,4,6,8,16", help="concurrent streams; stops past the budget")
     parser.add_argument("--latency-budget-s", type=float, default=report.LATENCY_BUDGET_S)
@@ -121,7 +121,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     args = parser.parse_args(argv)
     if args.quick:
         args.duration_s, args.step_duration_s, args.streams_sweep = 30.0, 20.0, "1,2"
-        args.beams, args.sweep_beam, args.ours_endpoints_ms = "1", 1, ""
+        args.beams, args.sweep_beam, args.ours_endpoints_ms = "1", 1, "none"
     if args.duration_s is None:
         args.duration_s = plan.DEFAULT_DURATION_S[args.set]
     args.sweep = sorted(set(plan.parse_ints(args.streams_sweep)))

@@ -155,7 +155,7 @@ def test_every_system_runs_at_every_beam_and_ours_also_at_the_extra_endpoint() -
 
 def test_parse_ints_keeps_order_and_drops_repeats() -> None:
     assert plan.parse_ints("5, 1,5,") == [5, 1]
-    assert plan.parse_ints("") == []
+    assert plan.parse_ints("") == plan.parse_ints("none") == []
 
 
 # ------------------------------------------------------------------ the README section and the idle gate
@@ -235,3 +235,17 @@ def test_an_idle_run_replaces_only_its_block_with_date_machine_and_commit(tmp_pa
     for expected in ("2026-12-01 15:00:00", "`0123456789ab`", "2 CPU cores", "0.05 cores", "| 1 | 0.50 s |"):
         assert expected in text
     assert (tmp_path / "performance.md").read_text() == readme.section(results_of(0.05))
+
+
+@pytest.mark.parametrize("set_name", sorted(plan.SETS))
+def test_the_readme_has_one_block_for_each_speech_set(set_name: str) -> None:
+    start, end = readme.markers(set_name)
+    text = (readme.REPO / "README.md").read_text()
+    assert text.count(start) == text.count(end) == 1 and text.index(start) < text.index(end)
+
+
+def test_a_readme_without_the_block_is_refused_not_rewritten(tmp_path: Path) -> None:
+    (tmp_path / "R.md").write_text("# x\n")
+    with pytest.raises(SystemExit, match="bench:bench"):
+        readme.update(tmp_path / "R.md", results_of(0.0))
+    assert (tmp_path / "R.md").read_text() == "# x\n"
