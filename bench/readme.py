@@ -38,6 +38,29 @@ def commit(repo: Path = REPO) -> str:
     return f"{head}+dirty" if status else head
 
 
+def publish(results: dict[str, Any], out: Path, *, readme_path: Path | None, max_other_load: float) -> int:
+    """performance.md in ``out`` (and the README block, given ``readme_path``) only from an undisturbed run.
+
+    Returns the exit status: 2 when the README was asked for and refused.
+    """
+    section_path = out / "performance.md"
+    section_path.unlink(missing_ok=True)
+    busy = results["meta"]["max_other_load_cores"]
+    if busy >= max_other_load:
+        print(
+            f"\nwrote {out}/: results.json, latency.png, table.txt, logs/. NOT written: performance.md"
+            f"{' and README.md' if readme_path else ''}, because other processes kept {busy:.2f} cores busy"
+            f" during a measurement (limit {max_other_load}); rerun on an idle machine."
+        )
+        return 2 if readme_path else 0
+    section_path.write_text(section(results))
+    print(f"\nwrote {out}/: results.json, latency.png, table.txt, performance.md (README section), logs/")
+    if readme_path:
+        update(readme_path, results)
+        print(f"updated {readme_path}: the {results['meta']['set']} block of its Performance section")
+    return 0
+
+
 def markers(set_name: str) -> tuple[str, str]:
     return f"<!-- bench:{set_name} -->", f"<!-- /bench:{set_name} -->"
 

@@ -118,7 +118,11 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--profile", default="", help="comma list of systems to py-spy in an extra, unscored 60 s pass")
     parser.add_argument("--data-dir", type=Path, default=DEFAULT_DATA_DIR)
     parser.add_argument("--seed", type=int, default=0)
-    args = parser.parse_args(argv)
+    return _checked(parser, parser.parse_args(argv))
+
+
+def _checked(parser: argparse.ArgumentParser, args: argparse.Namespace) -> argparse.Namespace:
+    """Defaults that depend on other flags, the rows of the run, and the flags' consistency."""
     if args.quick:
         args.duration_s, args.step_duration_s, args.streams_sweep = 30.0, 20.0, "1,2"
         args.beams, args.sweep_beam, args.ours_endpoints_ms = "1", 1, "none"
@@ -406,7 +410,7 @@ def main(argv: list[str] | None = None) -> int:
         results["rows"][row.key] = run_row(row, args, model, work, results)
         report.write_json(results, args.out / "results.json")
     results["targets"] = targets.evaluate(results, args.min_silence_ms, args.sweep, args.latency_budget_s)
-    results["concurrency_target"] = _concurrency_target(results, model, args)
+    results["concurrency_target"] = targets.concurrency_target(results, args.sweep_beam, args.latency_budget_s)
     results["meta"]["max_other_load_cores"] = report.busiest_other_load(results)
     report.write_json(results, args.out / "results.json")
     try:
@@ -416,7 +420,9 @@ def main(argv: list[str] | None = None) -> int:
     text = report.table(results)
     (args.out / "table.txt").write_text(text + "\n")
     print(text)
-    return _write_section(results, args)
+    return readme.publish(
+        results, args.out, readme_path=args.readme if args.write_readme else None, max_other_load=args.max_other_load
+    )
 
 
 def _whole_s(clips: list[Clip]) -> float:
@@ -449,43 +455,6 @@ def _meta(
         },
         "sweep_stream_s": args.step_duration_s,
     }
-
-
-def _concurrency_target(results: dict[str, Any], model: ModelSpec, args: argparse.Namespace) -> str | None:
-    ours = next((r for r in results["rows"].values() if r["system"] == "ours" and r.get("sweep")), {})
-    capacity = ours.get("capacity")
-    hardware = f"{model.name} {model.compute_type} on {model.device}, {os.cpu_count()} cores, beam {args.sweep_beam}"
-    if capacity:
-        return (
-            f"Baseten concurrency target implied for this model and hardware ({hardware}): "
-            f"{capacity} open WebSocket sessions per replica"
-        )
-    if capacity == 0:
-        return (
-            f"No Baseten concurrency target from this run ({hardware}): not even one stream kept p95 final "
-            f"latency ≤ {args.latency_budget_s} s"
-        )
-    return None
-
-
-def _write_section(results: dict[str, Any], args: argparse.Namespace) -> int:
-    """performance.md (and README.md with --write-readme) only from a run no other process disturbed."""
-    section = args.out / "performance.md"
-    section.unlink(missing_ok=True)
-    busy = results["meta"]["max_other_load_cores"]
-    if busy >= args.max_other_load:
-        print(
-            f"\nwrote {args.out}/: results.json, latency.png, table.txt, logs/. NOT written: performance.md"
-            f"{' and README.md' if args.write_readme else ''}, because other processes kept {busy:.2f} cores busy"
-            f" during a measurement (limit {args.max_other_load}); rerun on an idle machine."
-        )
-        return 2 if args.write_readme else 0
-    section.write_text(readme.section(results))
-    print(f"\nwrote {args.out}/: results.json, latency.png, table.txt, performance.md (README section), logs/")
-    if args.write_readme:
-        readme.update(args.readme, results)
-        print(f"updated {args.readme}: the {results['meta']['set']} block of its Performance section")
-    return 0
 
 
 def _cpu_model() -> str:

@@ -68,14 +68,39 @@ def evaluate(results: dict[str, Any], min_silence_ms: int, sweep: list[int], bud
         None,
     )
     if peer:
-        for label, key in (("p50", "p50_s"), ("p95", "p95_s")):
-            theirs = peer["final_latency"][key]
-            if theirs not in (None, "inf"):
-                add(f"final latency {label} ≤ 0.5× WhisperLive's (beam {beam})", final[key], 0.5 * float(theirs))
-        add(
-            f"CPU per audio s ≤ 0.5× WhisperLive's (beam {beam})",
-            main["cpu_s_per_audio_s"],
-            0.5 * peer["cpu_s_per_audio_s"],
-            "",
-        )
+        _against_whisperlive(add, main, peer, beam)
     return out
+
+
+def _against_whisperlive(add: Any, main: dict[str, Any], peer: dict[str, Any], beam: int) -> None:
+    for label, key in (("p50", "p50_s"), ("p95", "p95_s")):
+        theirs = peer["final_latency"][key]
+        if theirs not in (None, "inf"):
+            add(f"final latency {label} ≤ 0.5× WhisperLive's (beam {beam})", main["final_latency"][key], 0.5 * theirs)
+    add(
+        f"CPU per audio s ≤ 0.5× WhisperLive's (beam {beam})",
+        main["cpu_s_per_audio_s"],
+        0.5 * peer["cpu_s_per_audio_s"],
+        "",
+    )
+
+
+def concurrency_target(results: dict[str, Any], sweep_beam: int, budget_s: float) -> str | None:
+    """The Baseten concurrency target ours' sweep implies for this model and hardware (None: no sweep)."""
+    ours = next((r for r in results["rows"].values() if r["system"] == "ours" and r.get("sweep")), {})
+    capacity = ours.get("capacity")
+    model = results["meta"]["model"]
+    hardware = (
+        f"{model['name']} {model['compute_type']} on {model['device']}, {os.cpu_count()} cores, beam {sweep_beam}"
+    )
+    if capacity:
+        return (
+            f"Baseten concurrency target implied for this model and hardware ({hardware}): "
+            f"{capacity} open WebSocket sessions per replica"
+        )
+    if capacity == 0:
+        return (
+            f"No Baseten concurrency target from this run ({hardware}): not even one stream kept p95 final "
+            f"latency ≤ {budget_s} s"
+        )
+    return None

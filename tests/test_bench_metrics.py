@@ -5,16 +5,14 @@ Fast and model-free: streams and transcript events are built by hand.
 
 from __future__ import annotations
 
-import argparse
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import pytest
 
-from bench import metrics, plan, readme, report
+from bench import metrics, plan, readme, report, targets
 from bench.audio import Clip, Stream, Utterance
-from bench.run import _write_section
 from bench.systems.base import Event, StreamRun
 from bench.wer import align, corpus_wer, normalize, wer
 
@@ -210,8 +208,8 @@ def test_table_shows_truncations_offline_at_the_same_beam_and_the_partial_rate()
     assert "partials 1.25/s" in report.table(results_of(0.0))
 
 
-def gate_args(tmp_path: Path, write_readme: bool) -> argparse.Namespace:
-    return argparse.Namespace(out=tmp_path, write_readme=write_readme, max_other_load=0.2, readme=tmp_path / "R.md")
+def publish(results: dict[str, Any], tmp_path: Path) -> int:
+    return readme.publish(results, tmp_path, readme_path=tmp_path / "R.md", max_other_load=0.2)
 
 
 README = "# x\n\n## Performance\n\nintro\n\n<!-- bench:bench -->\nold figures\n<!-- /bench:bench -->\n\nafter\n"
@@ -220,7 +218,7 @@ README = "# x\n\n## Performance\n\nintro\n\n<!-- bench:bench -->\nold figures\n<
 def test_a_busy_run_writes_no_readme_section_and_says_so(tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
     (tmp_path / "R.md").write_text(README)
     (tmp_path / "performance.md").write_text("stale")
-    assert _write_section(results_of(0.25), gate_args(tmp_path, write_readme=True)) == 2
+    assert publish(results_of(0.25), tmp_path) == 2
     assert (tmp_path / "R.md").read_text() == README
     assert not (tmp_path / "performance.md").exists()
     assert "NOT written" in capsys.readouterr().out
@@ -228,7 +226,7 @@ def test_a_busy_run_writes_no_readme_section_and_says_so(tmp_path: Path, capsys:
 
 def test_an_idle_run_replaces_only_its_block_with_date_machine_and_commit(tmp_path: Path) -> None:
     (tmp_path / "R.md").write_text(README)
-    assert _write_section(results_of(0.05), gate_args(tmp_path, write_readme=True)) == 0
+    assert publish(results_of(0.05), tmp_path) == 0
     text = (tmp_path / "R.md").read_text()
     assert "old figures" not in text and text.startswith("# x\n\n## Performance\n\nintro\n\n<!-- bench:bench -->\n")
     assert text.endswith("<!-- /bench:bench -->\n\nafter\n")
@@ -249,3 +247,11 @@ def test_a_readme_without_the_block_is_refused_not_rewritten(tmp_path: Path) -> 
     with pytest.raises(SystemExit, match="bench:bench"):
         readme.update(tmp_path / "R.md", results_of(0.0))
     assert (tmp_path / "R.md").read_text() == "# x\n"
+
+
+def test_targets_compare_streaming_with_offline_at_the_same_beam() -> None:
+    checks = {t["name"]: t for t in targets.evaluate(results_of(0.0), 300, [1], 1.5)}
+    wer_check = checks["streaming WER within 0.5 pt of offline at beam 1"]
+    assert wer_check["met"] is False and "+2.0 pt" in wer_check["detail"]
+    assert checks["final p95 ≤ min silence + 0.6 s (1 stream, beam 1)"]["met"] is False  # a truncation is inf
+    assert "No Baseten concurrency target" in targets.concurrency_target(results_of(0.0), 1, 1.5)
