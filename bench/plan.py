@@ -13,10 +13,12 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from bench.audio import DEFAULT_SETS
+
 # The speech sets of shared/data/speech a run streams, by --set.
 SETS: dict[str, tuple[str, ...]] = {
     # a mix of read, noisy, short and spontaneous speech (bench/README.md, "The audio")
-    "bench": ("librispeech_clean", "librispeech_test_other", "misc_short", "longform"),
+    "bench": DEFAULT_SETS,
     # LibriSpeech test-other (100 utterances, 767 s): harder, closer to real microphones
     "test-other": ("librispeech_test_other",),
 }
