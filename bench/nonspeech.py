@@ -30,6 +30,7 @@ import numpy as np
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from bench.replay import REPO, Replayer, finals
+from bench.wer import wer
 from tests.speech import load_16k
 from whisper_stream.config import SessionConfig, VadOptions
 
