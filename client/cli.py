@@ -10,6 +10,7 @@ import sys
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import NoReturn
 
 from client.endpoint import API_KEY_ENV, auth_headers, baseten_url, check_ws_url, is_baseten_url
 from client.errors import StreamError
@@ -36,11 +37,13 @@ output: on a terminal the current partial is one line rewritten in place and eac
 
 stopping: at the end of the file, or on Ctrl-C, the client sends
   {{"terminate_session": true}} and waits up to --finish-timeout-s for the last finals
-  and the server's close. A second Ctrl-C quits at once.
+  and the server's close. A second Ctrl-C, or SIGTERM, quits at once. --txt and --srt
+  are written in every case, with the finals received so far.
 
-exit codes: 0 done, 2 usage, 3 key rejected (HTTP 401/403), 4 no such model (HTTP 404),
-  5 cannot connect, 6 the server closed with an error, 7 finish timeout,
-  8 audio source error, 130 interrupted.
+exit codes: 0 done (also after a Ctrl-C that let the last finals arrive), 2 usage,
+  3 key rejected (HTTP 401/403), 4 no such model or wrong path (HTTP 404, or 403 from
+  a non-Baseten server), 5 cannot connect, 6 the server closed with an error,
+  7 finish timeout, 8 audio source error, 130 quit by a second Ctrl-C, 143 SIGTERM.
 """
 
 
@@ -69,8 +72,15 @@ class CliOptions:
     output: OutputOptions
 
 
+class _Parser(argparse.ArgumentParser):
+    """Usage errors in one line, not after the whole usage."""
+
+    def error(self, message: str) -> NoReturn:
+        self.exit(2, f"error: {message} (see {self.prog} --help)\n")
+
+
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
+    parser = _Parser(
         prog="python -m client",
         description="Stream the microphone or an audio file to the streaming Whisper server.",
         epilog=EPILOG,
@@ -215,7 +225,7 @@ def main(argv: Sequence[str] | None = None, environ: Mapping[str, str] | None = 
     options = options_from_args(args, parser, os.environ if environ is None else environ)
     try:
         return asyncio.run(run(options))
-    except (KeyboardInterrupt, asyncio.CancelledError):
+    except (KeyboardInterrupt, asyncio.CancelledError):  # a signal outside run()'s handlers
         return 130
 
 
