@@ -7,8 +7,9 @@ printed), then the demo stops its own server and exits 0. The server runs in its
 own process group, so the terminal's Ctrl-C never reaches it; and on a terminal
 the demo takes the foreground for its own process group, as a shell does for a
 job, so that ``make`` does not see the Ctrl-C either and exits with the demo's
-status. A busy port is one line and exit 1: the demo never streams to a server
-that is not its own.
+status. SIGTERM, or SIGHUP (the terminal closed), stops the demo and its server
+(exit 143, 129). A busy port is one line and exit 1: the demo never streams to a
+server that is not its own.
 """
 
 from __future__ import annotations
@@ -38,6 +39,8 @@ def main() -> int:
     parser.add_argument("--file", type=Path, default=SAMPLE, help="audio file to stream (default: samples/demo.flac)")
     args, client_args = parser.parse_known_args()
     env = {"WHISPER_MODEL": os.environ.get("WHISPER_MODEL", "bundled"), "WHISPER_DEVICE": "cpu"}
+    for number in (signal.SIGTERM, signal.SIGHUP):  # the server, in its own group, would outlive us
+        signal.signal(number, _exit_by_signal)
     with _terminal_foreground():
         try:
             return _run(args.port, args.file, client_args, env)
@@ -50,6 +53,10 @@ def main() -> int:
         except KeyboardInterrupt:
             print("\ndemo: interrupted before streaming; the server is stopped", file=sys.stderr)
             return EXIT_INTERRUPTED
+
+
+def _exit_by_signal(number: int, _frame: object) -> None:
+    raise SystemExit(128 + number)  # unwinds start_server(), which stops the server
 
 
 def _run(port: int, audio: Path, client_args: list[str], env: dict[str, str]) -> int:

@@ -123,3 +123,29 @@ def test_ctrl_c_in_make_demo_prints_the_last_final_stops_the_server_and_exits_0(
     assert "demo: stopping the server" in after
     assert "1012" not in terminal.output and "error" not in terminal.output.lower(), terminal.output
     assert port_is_free(port)  # the demo's own server is gone
+
+
+@pytest.mark.slow
+def test_sigterm_stops_the_demo_and_its_server() -> None:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    demo = subprocess.Popen(
+        [sys.executable, str(DEMO), "--port", str(port)],
+        stdin=subprocess.DEVNULL,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
+    try:
+        assert demo.stdout is not None
+        for line in demo.stdout:  # the first line of the transcript: the server is up and streaming
+            if FINAL_LINE.search(line):
+                break
+        demo.terminate()
+        assert demo.wait(timeout=60) == 143
+    finally:
+        if demo.poll() is None:
+            demo.kill()
+            demo.wait()
+    assert port_is_free(port)  # the server did not outlive the demo
