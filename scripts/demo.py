@@ -31,6 +31,7 @@ from scripts.serve_local import PortBusyError, next_free_port, port_is_free, sta
 SAMPLE = REPO / "samples" / "demo.flac"
 EXIT_PORT_BUSY = 1
 EXIT_INTERRUPTED = 130
+FINISH_TIMEOUT_S = 120
 
 
 def main() -> int:
@@ -65,7 +66,9 @@ def _run(port: int, audio: Path, client_args: list[str], env: dict[str, str]) ->
     print(f"starting the local server on 127.0.0.1:{port} (truss's own server, tiny.en on the CPU)…", flush=True)
     with start_server(REPO, port=port, env=env) as server:
         print(f"server ready at {server.ws_url}; streaming {audio.name} in real time (Ctrl-C stops)\n", flush=True)
-        code = client_main(["--url", server.ws_url, "--file", str(audio), "--timestamps", *client_args])
+        # A slow or busy machine may need long for the last finals; a second Ctrl-C quits at once.
+        defaults = ["--timestamps", "--finish-timeout-s", str(FINISH_TIMEOUT_S)]
+        code = client_main(["--url", server.ws_url, "--file", str(audio), *defaults, *client_args])
         print("\ndemo: stopping the server", file=sys.stderr, flush=True)
     return code
 
