@@ -22,10 +22,10 @@ $(STAMP): requirements.txt requirements-dev.txt scripts/install_server_requireme
 	touch $(STAMP)
 
 demo: setup
-	$(PY) scripts/demo.py --port $(PORT) $(ARGS)
+	@$(PY) scripts/demo.py --port $(PORT) $(ARGS)
 
 serve: setup
-	PORT=$(PORT) $(PY) scripts/serve_local.py --port $(PORT)
+	@PORT=$(PORT) $(PY) scripts/serve_local.py --port $(PORT)
 
 lint: setup
 	$(PY) -m ruff check .

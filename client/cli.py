@@ -36,9 +36,10 @@ output: on a terminal the current partial is one line rewritten in place and eac
   stderr.
 
 stopping: at the end of the file, or on Ctrl-C, the client sends
-  {{"terminate_session": true}} and waits up to --finish-timeout-s for the last finals
-  and the server's close. A second Ctrl-C, or SIGTERM, quits at once. --txt and --srt
-  are written in every case, with the finals received so far.
+  {{"terminate_session": true}} and waits for the last finals and the server's close,
+  as long as messages keep coming (--finish-timeout-s without one ends the wait).
+  A second Ctrl-C, or SIGTERM, quits at once. --txt and --srt are written in every
+  case, with the finals received so far.
 
 exit codes: 0 done (also after a Ctrl-C that let the last finals arrive), 2 usage,
   3 key rejected (HTTP 401/403), 4 no such model or wrong path (HTTP 404, or 403 from
@@ -127,7 +128,7 @@ def build_parser() -> argparse.ArgumentParser:
         type=_positive_float,
         default=30.0,
         metavar="S",
-        help="wait this long for the last finals after the audio ends (30)",
+        help="after the audio ends, give up when the server sends nothing for this long (30)",
     )
     behaviour.add_argument(
         "--connect-timeout-s", type=_positive_float, default=10.0, metavar="S", help="handshake timeout (10)"

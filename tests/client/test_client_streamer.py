@@ -265,6 +265,25 @@ def test_no_answer_after_terminate_times_out() -> None:
     assert [final.text for final in caught.value.result.finals] == ["last words"]
 
 
+def test_the_finish_wait_goes_on_while_finals_keep_coming() -> None:
+    """A --fast file is transcribed after its end: each message restarts the finish timeout."""
+
+    async def behaviour(ws: ServerConnection, recorded: Recorded) -> None:
+        await receive_until_terminate(ws, recorded)
+        for num in range(6):  # 6 x 0.15 s = 0.9 s in all, three times the timeout
+            await asyncio.sleep(0.15)
+            await ws.send(transcription(num, f"final {num}", final=True))
+        await ws.send(session_end())
+        await ws.close()
+
+    async def main():
+        async with fake_server(behaviour) as server:
+            return await stream(options_for(server.url, finish_timeout_s=0.3), ListSource([bytes(1024)] * 2))
+
+    result = asyncio.run(main())
+    assert [final.text for final in result.finals] == [f"final {num}" for num in range(6)]
+
+
 def test_stop_sends_terminate_and_waits_for_the_last_final() -> None:
     stop_after_frames = 10
 
