@@ -52,6 +52,7 @@ class Terminal:
             os.chdir(REPO)
             os.execvp(argv[0], argv)
         self.output = ""
+        self.exit_code: int | None = None
 
     def read_until(self, pattern: re.Pattern[str], *, start: int = 0, timeout_s: float) -> re.Match[str]:
         deadline = time.monotonic() + timeout_s
@@ -67,29 +68,36 @@ class Terminal:
         deadline = time.monotonic() + timeout_s
         while True:
             self._read(0.2)
-            pid, status = os.waitpid(self.pid, os.WNOHANG)
-            if pid:
+            if self._reaped():
                 self._read(0.2)
-                return os.waitstatus_to_exitcode(status)
+                assert self.exit_code is not None
+                return self.exit_code
             if time.monotonic() > deadline:
                 os.kill(self.pid, 9)
-                os.waitpid(self.pid, 0)
+                self.exit_code = os.waitstatus_to_exitcode(os.waitpid(self.pid, 0)[1])
                 raise AssertionError(f"still running after {timeout_s} s:\n{self.output}")
 
     def close(self) -> None:
         """After a failed check: Ctrl-C twice (the demo then stops its server), SIGKILL as the last resort."""
-        if os.waitpid(self.pid, os.WNOHANG)[0]:
+        if self._reaped():
             return
         for _ in range(2):
             self.type(b"\x03")
             time.sleep(0.5)
         deadline = time.monotonic() + 30
-        while not os.waitpid(self.pid, os.WNOHANG)[0]:
+        while not self._reaped():
             if time.monotonic() > deadline:
                 os.kill(self.pid, 9)
-                os.waitpid(self.pid, 0)
+                self.exit_code = os.waitstatus_to_exitcode(os.waitpid(self.pid, 0)[1])
                 return
             self._read(0.2)
+
+    def _reaped(self) -> bool:
+        if self.exit_code is None:
+            pid, status = os.waitpid(self.pid, os.WNOHANG)
+            if pid:
+                self.exit_code = os.waitstatus_to_exitcode(status)
+        return self.exit_code is not None
 
     def _read(self, timeout_s: float) -> None:
         if select.select([self.fd], [], [], timeout_s)[0]:
