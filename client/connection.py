@@ -115,6 +115,8 @@ def _describe(exc: BaseException, options: StreamerOptions) -> str:
     # With several addresses (localhost: ::1 and 127.0.0.1) asyncio raises one OSError
     # that lists them all, so look for the errno in the text too.
     if isinstance(exc, ConnectionRefusedError) or f"[Errno {errno.ECONNREFUSED}]" in str(exc):
+        if is_loopback(options.url):
+            return "connection refused (is the server running? `make serve` starts the local one)"
         return "connection refused (is the server running?)"
     if isinstance(exc, socket.gaierror):
         return f"cannot resolve the host ({exc.strerror})"

@@ -106,7 +106,10 @@ def test_refused_connection_exit_code(tmp_path: Path, capsys) -> None:
     url = f"ws://127.0.0.1:{free_port()}/v1/websocket"
     code = asyncio.run(run(cli_options("--url", url, "--file", str(tmp_path / "tone.wav")), out=io.StringIO()))
     assert code == 5
-    assert capsys.readouterr().err == f"error: cannot connect to {url}: connection refused (is the server running?)\n"
+    assert capsys.readouterr().err == (
+        f"error: cannot connect to {url}: connection refused "
+        "(is the server running? `make serve` starts the local one)\n"
+    )
 
 
 @pytest.mark.skipif(
