@@ -400,7 +400,10 @@ def _run_built(
 
 
 async def _announce(uv_server, model, task) -> None:  # uvicorn.Server, truss's ModelWrapper, asyncio.Task
-    """Print the listening line once bound, and the serving line once ``load()`` is done."""
+    """Print the listening line once bound, and the serving line once ``load()`` is done.
+
+    Polls: neither uvicorn's ``started`` nor truss's model status offers an event to await.
+    """
     import asyncio
 
     while not uv_server.started and not task.done():
