@@ -1,5 +1,6 @@
 # The two commands a newcomer needs:
 #   make demo   sets up .venv, starts the local server, streams a real speech sample, shows the live transcript
+#               (PORT=8080 by default; ARGS="..." goes to the client, e.g. ARGS="--vad-events")
 #   make test   sets up .venv and runs the whole test suite (what CI runs)
 PYTHON ?= python3
 VENV := .venv
@@ -41,10 +42,10 @@ $(LIVEKIT_NODE)/.installed: tests/compat/livekit-node/package.json tests/compat/
 	touch $@
 
 demo: setup
-	$(PY) scripts/demo.py --port $(PORT)
+	@$(PY) scripts/demo.py --port $(PORT) $(ARGS)
 
 serve: setup
-	PORT=$(PORT) $(PY) scripts/serve_local.py --port $(PORT)
+	@PORT=$(PORT) $(PY) scripts/serve_local.py --port $(PORT)
 
 lint: setup
 	$(PY) -m ruff check .

@@ -1,5 +1,12 @@
 import sys
 
-from client.cli import main
+try:
+    import client.app  # noqa: F401  (everything a run imports, before argparse prints --help)
+    from client.cli import main
+except ModuleNotFoundError as exc:  # run with a Python that lacks the project's packages
+    sys.exit(
+        f"python -m client: this Python ({sys.executable}) lacks the package {exc.name!r}; "
+        "run `make setup` in the repository, then use `.venv/bin/python -m client`"
+    )
 
 sys.exit(main())

@@ -15,13 +15,20 @@ from client.errors import AudioSourceError
 from client.resample import Resampler
 
 SOUNDFILE_SUFFIXES = (".wav", ".flac")
+NOT_AUDIO = "not an audio file we can decode (wav, flac, mp3, m4a, ogg, opus, webm, mp4, ...)"
 READ_BLOCK_SAMPLES = 8192
 
 
 def check_readable(path: Path) -> None:
     """Open ``path`` once so an unreadable file fails before any connection is made."""
-    if not path.is_file():
+    if not path.exists():
         raise AudioSourceError(f"no such audio file: {path}")
+    if path.is_dir():
+        raise AudioSourceError(f"{path} is a folder; --file takes an audio file")
+    if not path.is_file():
+        raise AudioSourceError(f"{path} is not a regular file (a device or a pipe); save the audio to a file first")
+    if path.stat().st_size == 0:
+        raise AudioSourceError(f"{path} is empty")
     if _use_soundfile(path):
         return
     container = _open_av(path)
@@ -95,8 +102,12 @@ def _open_av(path: Path):  # -> av.container.InputContainer
 
     try:
         container = av.open(str(path))
-    except (av.FFmpegError, OSError) as exc:
-        raise AudioSourceError(f"cannot decode {path}: {exc}") from exc
+    except av.InvalidDataError as exc:
+        raise AudioSourceError(f"cannot decode {path}: {NOT_AUDIO}") from exc
+    except av.FFmpegError as exc:  # its str() leads with FFmpeg's error number
+        raise AudioSourceError(f"cannot decode {path}: {exc.strerror}") from exc
+    except OSError as exc:
+        raise AudioSourceError(f"cannot read {path}: {exc.strerror or exc}") from exc
     if not container.streams.audio:
         container.close()
         raise AudioSourceError(f"no audio stream in {path}")

@@ -10,6 +10,7 @@ import sys
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import NoReturn
 
 from client.endpoint import API_KEY_ENV, auth_headers, baseten_url, check_ws_url, is_baseten_url
 from client.errors import StreamError
@@ -35,12 +36,15 @@ output: on a terminal the current partial is one line rewritten in place and eac
   stderr.
 
 stopping: at the end of the file, or on Ctrl-C, the client sends
-  {{"terminate_session": true}} and waits up to --finish-timeout-s for the last finals
-  and the server's close. A second Ctrl-C quits at once.
+  {{"terminate_session": true}} and waits for the last finals and the server's close,
+  as long as messages keep coming (--finish-timeout-s without one ends the wait).
+  A second Ctrl-C, or SIGTERM, quits at once. --txt and --srt are written in every
+  case, with the finals received so far.
 
-exit codes: 0 done, 2 usage, 3 key rejected (HTTP 401/403), 4 no such model (HTTP 404),
-  5 cannot connect, 6 the server closed with an error, 7 finish timeout,
-  8 audio source error, 130 interrupted.
+exit codes: 0 done (also after a Ctrl-C that let the last finals arrive), 2 usage,
+  3 key rejected (HTTP 401/403), 4 no such model or wrong path (HTTP 404, or 403 from
+  a non-Baseten server), 5 cannot connect, 6 the server closed with an error,
+  7 finish timeout, 8 audio source error, 130 quit by a second Ctrl-C, 143 SIGTERM.
 """
 
 
@@ -69,8 +73,15 @@ class CliOptions:
     output: OutputOptions
 
 
+class _Parser(argparse.ArgumentParser):
+    """Usage errors in one line, not after the whole usage."""
+
+    def error(self, message: str) -> NoReturn:
+        self.exit(2, f"error: {message} (see {self.prog} --help)\n")
+
+
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
+    parser = _Parser(
         prog="python -m client",
         description="Stream the microphone or an audio file to the streaming Whisper server.",
         epilog=EPILOG,
@@ -117,7 +128,7 @@ def build_parser() -> argparse.ArgumentParser:
         type=_positive_float,
         default=30.0,
         metavar="S",
-        help="wait this long for the last finals after the audio ends (30)",
+        help="after the audio ends, give up when the server sends nothing for this long (30)",
     )
     behaviour.add_argument(
         "--connect-timeout-s", type=_positive_float, default=10.0, metavar="S", help="handshake timeout (10)"
@@ -215,7 +226,7 @@ def main(argv: Sequence[str] | None = None, environ: Mapping[str, str] | None = 
     options = options_from_args(args, parser, os.environ if environ is None else environ)
     try:
         return asyncio.run(run(options))
-    except (KeyboardInterrupt, asyncio.CancelledError):
+    except (KeyboardInterrupt, asyncio.CancelledError):  # a signal outside run()'s handlers
         return 130
 
 

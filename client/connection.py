@@ -5,11 +5,12 @@ from __future__ import annotations
 import errno
 import socket
 from typing import Any
+from urllib.parse import urlsplit, urlunsplit
 
 from websockets.asyncio.client import ClientConnection, connect
 from websockets.exceptions import InvalidHandshake, InvalidStatus, InvalidURI
 
-from client.endpoint import API_KEY_ENV, is_loopback
+from client.endpoint import API_KEY_ENV, LOCAL_PATH, is_baseten_url, is_loopback
 from client.errors import AuthError, ConnectError, NotFoundError, ServerClosedError, UsageError
 from client.options import StreamerOptions
 
@@ -49,6 +50,8 @@ async def open_connection(options: StreamerOptions) -> ClientConnection:
 
 
 def handshake_error(status: int, options: StreamerOptions) -> Exception:
+    if not is_baseten_url(options.url) and status in (403, 404):
+        return _not_baseten_refusal(status, options.url)
     if status in (401, 403):
         hint = (
             f"check {API_KEY_ENV}" if "Authorization" in options.headers else f"no API key was sent: set {API_KEY_ENV}"
@@ -61,6 +64,27 @@ def handshake_error(status: int, options: StreamerOptions) -> Exception:
         )
     transient = status == 429 or status >= 500
     return ConnectError(f"the server rejected the connection (HTTP {status}) at {options.url}", transient=transient)
+
+
+def _not_baseten_refusal(status: int, url: str) -> Exception:
+    """403/404 from a server that is not Baseten's: a wrong path, most likely.
+
+    Starlette (truss's server) answers a WebSocket handshake on an unknown path
+    with 403, and no API key is ever sent to such a host.
+    """
+    parts = urlsplit(url)
+    if parts.path != LOCAL_PATH:
+        local = urlunsplit((parts.scheme, parts.netloc, LOCAL_PATH, "", ""))
+        return NotFoundError(
+            f"no WebSocket endpoint at {parts.path or '/'} (HTTP {status} from {parts.netloc}): "
+            f"the path is probably wrong; the local server's is {LOCAL_PATH}, e.g. {local}"
+        )
+    if status == 404:
+        return NotFoundError(f"not found (HTTP 404) at {url}")
+    return AuthError(
+        f"the server refused the connection (HTTP 403) at {url}; "
+        f"{API_KEY_ENV} is only sent to wss:// hosts under baseten.co"
+    )
 
 
 def close_error(
@@ -91,6 +115,8 @@ def _describe(exc: BaseException, options: StreamerOptions) -> str:
     # With several addresses (localhost: ::1 and 127.0.0.1) asyncio raises one OSError
     # that lists them all, so look for the errno in the text too.
     if isinstance(exc, ConnectionRefusedError) or f"[Errno {errno.ECONNREFUSED}]" in str(exc):
+        if is_loopback(options.url):
+            return "connection refused (is the server running? `make serve` starts the local one)"
         return "connection refused (is the server running?)"
     if isinstance(exc, socket.gaierror):
         return f"cannot resolve the host ({exc.strerror})"

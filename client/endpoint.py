@@ -7,6 +7,7 @@ import re
 from urllib.parse import urlsplit
 
 API_KEY_ENV = "BASETEN_API_KEY"
+LOCAL_PATH = "/v1/websocket"  # where truss's server (make serve, make demo) takes WebSockets
 _ID = re.compile(r"[A-Za-z0-9_-]+")
 
 

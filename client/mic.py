@@ -171,5 +171,7 @@ def _sounddevice() -> Any:
     try:
         import sounddevice
     except (ImportError, OSError) as exc:  # not installed, or PortAudio missing (OSError)
-        raise AudioSourceError(f"no microphone support: {exc} (install PortAudio, or use --file)") from exc
+        raise AudioSourceError(
+            f"no microphone support: {exc} (install PortAudio: libportaudio2 on Debian/Ubuntu; or use --file)"
+        ) from exc
     return sounddevice

@@ -91,8 +91,8 @@ class FileSource:
             return next(self._frames, None)
         except AudioSourceError:
             raise
-        except Exception as exc:  # a decoder failing mid-file
-            raise AudioSourceError(f"cannot decode {self.path}: {exc}") from exc
+        except Exception as exc:  # a decoder failing mid-file; FFmpeg's str() leads with its error number
+            raise AudioSourceError(f"cannot decode {self.path}: {getattr(exc, 'strerror', None) or exc}") from exc
 
     async def _pace(self) -> None:
         if self.speed is None:

@@ -4,9 +4,11 @@
 the sender pulls frames from the source and sends them; the receiver collects
 every server message. At the end of the source, or when ``stop`` is set
 (Ctrl-C), the sender sends ``{"terminate_session": true}`` and the receiver
-waits, up to ``finish_timeout_s``, for the last finals, ``session_end`` and the
-close. Failures raise a ``StreamError`` carrying what was received so far;
-with ``reconnect_attempts`` a live source reconnects after transient ones.
+waits for the last finals, ``session_end`` and the close, as long as the server
+keeps sending: it gives up after ``finish_timeout_s`` without a message (a file
+sent ``--fast`` is transcribed after its end, for minutes if it is long).
+Failures raise a ``StreamError`` carrying what was received so far; with
+``reconnect_attempts`` a live source reconnects after transient ones.
 """
 
 from __future__ import annotations
@@ -103,6 +105,7 @@ class _Session:
         self.got_transcript = False
         self.got_session_end = False
         self.error_message: dict[str, Any] | None = None
+        self.last_message_s = 0.0  # event loop time of the last message received
 
     async def run(self, start_source: Callable[[], Awaitable[None]]) -> None:
         ws = await _unless_stopped(open_connection(self.options), self.stop)
@@ -136,14 +139,18 @@ class _Session:
             await asyncio.gather(sender, receiver, return_exceptions=True)
 
     async def _finish(self, receiver: asyncio.Task[None]) -> None:
+        """Wait for the receiver while messages keep coming; ``finish_timeout_s`` of silence ends it."""
         timeout_s = self.options.finish_timeout_s
-        try:
-            await asyncio.wait_for(asyncio.shield(receiver), timeout_s)
-        except TimeoutError:
-            raise FinishTimeoutError(
-                f"no session_end or close from the server within {timeout_s:g} s "
-                "of the end of the audio; transcripts may be missing"
-            ) from None
+        loop = asyncio.get_running_loop()
+        self.last_message_s = loop.time()
+        while not receiver.done():
+            remaining_s = self.last_message_s + timeout_s - loop.time()
+            if remaining_s <= 0:
+                raise FinishTimeoutError(
+                    f"no message from the server for {timeout_s:g} s after the end of the audio, "
+                    "and no session_end; transcripts may be missing"
+                )
+            await asyncio.wait({receiver}, timeout=remaining_s)
 
     async def _send(self, ws: ClientConnection) -> None:
         stopped = asyncio.create_task(self.stop.wait())
@@ -170,6 +177,7 @@ class _Session:
             pass
 
     def _handle(self, raw: str | bytes) -> None:
+        self.last_message_s = asyncio.get_running_loop().time()
         try:
             message = json.loads(raw)
         except ValueError:

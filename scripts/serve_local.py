@@ -30,10 +30,16 @@ CLI::
     python scripts/serve_local.py [--port 8080] [--truss-dir .] [--build-dir .build/truss]
 
 ``--port`` defaults to ``$PORT``, or 8080 when that is unset. ``--port 0`` picks
-a free port. The server prints ``serving on ws://127.0.0.1:PORT/v1/websocket``
-once it is listening. ``GET /v1/models/model`` returns 503 until ``load()``
-finishes and 200 after it. Ctrl-C or SIGTERM shuts it down gracefully and it
-exits with status 0.
+a free port. A busy port, or a build dir another ``serve_local`` is serving
+from, fails at once with one line, before anything is rebuilt. The server prints
+``listening on http://127.0.0.1:PORT; loading the model…`` once it is
+listening, and ``serving on ws://127.0.0.1:PORT/v1/websocket`` once ``load()``
+has finished (truss's ``Completed model.load()``). ``GET /v1/models/model``
+returns 503 until then and 200 after it. Ctrl-C or SIGTERM shuts it down
+gracefully and it exits with status 0.
+
+One addition to truss's app: ``GET /metrics`` answers directly (truss mounts
+the Prometheus app at ``/metrics/``, and ``/metrics`` is a redirect to it).
 
 For tests, ``start_server(truss_dir, ...)`` runs this script as a subprocess
 on a free port and waits until the model is ready. See its docstring.
@@ -42,10 +48,13 @@ on a free port and waits until the model is ready. See its docstring.
 import argparse
 import contextlib
 import dataclasses
+import errno
+import fcntl
 import os
 import re
 import shutil
 import signal
+import socket
 import subprocess
 import sys
 import tempfile
@@ -59,8 +68,12 @@ from typing import NoReturn
 HOST = "127.0.0.1"
 DEFAULT_PORT = 8080
 SCRIPT_PATH = Path(__file__).resolve()
+LISTENING_LINE = "listening on http://{host}:{port}; loading the model…"
 SERVING_LINE = "serving on ws://{host}:{port}/v1/websocket"
-_SERVING_RE = re.compile(r"serving on ws://127\.0\.0\.1:(\d+)/v1/websocket")
+_LISTENING_RE = re.compile(r"listening on http://127\.0\.0\.1:(\d+);")
+# uvicorn's bind failure, or main()'s own check of the port
+_ADDRESS_IN_USE_RE = re.compile(r"\[Errno 98\]|address already in use|port \d+ on 127\.0\.0\.1 is busy", re.IGNORECASE)
+LOCK_NAME = "serve.lock"
 _CHILD_FLAG = "--_serve-built"
 
 # Dockerfile ENV entries that make no sense outside the image, or that the
@@ -142,8 +155,12 @@ def _stage_truss(truss_dir: Path, stage_dir: Path, build_dir: Path) -> None:
             raise SystemExit(f"serve_local: external package dir {ext_path} is not a directory")
         _copy_filtered(ext_path, packages, load_trussignore_patterns())
 
-    for dropped in _localize_config(stage_dir / "config.yaml"):
-        print(f"serve_local: local run ignores config {dropped}", file=sys.stderr)
+    dropped = _localize_config(stage_dir / "config.yaml")
+    if dropped:
+        print(
+            f"serve_local: the local run (tiny.en on the CPU) ignores these production settings: {', '.join(dropped)}",
+            file=sys.stderr,
+        )
 
 
 # The production weights live in /app/model_cache and want a GPU; a local run uses
@@ -333,6 +350,8 @@ def _run_built(
     truss_server.INFERENCE_SERVER_FAILED_FILE = home_dir / "inference_server_crashed.txt"
 
     server = truss_server.TrussServer(port, "config.yaml")
+    app = server.create_application()
+    _answer_metrics_without_redirect(app)
     runtime = server._config.get("runtime") or {}
     transport = runtime.get("transport") or {}
     extra_kwargs = {}
@@ -342,7 +361,7 @@ def _run_built(
         extra_kwargs["ws_ping_timeout"] = transport["ping_timeout_seconds"]
     log_level = "DEBUG" if runtime.get("enable_debug_logs", False) else "INFO"
     cfg = uvicorn.Config(
-        server.create_application(),
+        app,
         http="h11",
         host=HOST,
         port=port,
@@ -366,11 +385,7 @@ def _run_built(
 
     async def _serve() -> None:
         task = asyncio.create_task(uv_server.serve())
-        while not uv_server.started and not task.done():
-            await asyncio.sleep(0.02)
-        if uv_server.started:
-            bound = uv_server.servers[0].sockets[0].getsockname()[1]
-            print(SERVING_LINE.format(host=HOST, port=bound), flush=True)
+        await _announce(uv_server, server._model, task)
         await task
 
     try:
@@ -382,6 +397,43 @@ def _run_built(
     if server._model.load_failed:
         return 1
     return 0
+
+
+async def _announce(uv_server, model, task) -> None:  # uvicorn.Server, truss's ModelWrapper, asyncio.Task
+    """Print the listening line once bound, and the serving line once ``load()`` is done.
+
+    Polls: neither uvicorn's ``started`` nor truss's model status offers an event to await.
+    """
+    import asyncio
+
+    while not uv_server.started and not task.done():
+        await asyncio.sleep(0.02)
+    if not uv_server.started:
+        return
+    bound = uv_server.servers[0].sockets[0].getsockname()[1]
+    print(LISTENING_LINE.format(host=HOST, port=bound), flush=True)
+    while not model.ready and not model.load_failed and not task.done():
+        await asyncio.sleep(0.05)
+    if model.ready:
+        print(SERVING_LINE.format(host=HOST, port=bound), flush=True)
+
+
+class _AsgiApp:
+    """Wraps an ASGI function so Starlette's ``Route`` calls it as an app, not as a request handler."""
+
+    def __init__(self, app) -> None:
+        self.app = app
+
+    async def __call__(self, scope, receive, send) -> None:
+        await self.app(scope, receive, send)
+
+
+def _answer_metrics_without_redirect(app) -> None:
+    """``GET /metrics`` serves the Prometheus text itself; truss only mounts it at ``/metrics/``."""
+    from prometheus_client import make_asgi_app
+    from starlette.routing import Route
+
+    app.router.routes.append(Route("/metrics", endpoint=_AsgiApp(make_asgi_app()), methods=["GET"]))
 
 
 def _child_main(argv: list[str]) -> NoReturn:
@@ -415,11 +467,57 @@ def _child_main(argv: list[str]) -> NoReturn:
 
 
 def free_port() -> int:
-    import socket
-
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
         s.bind((HOST, 0))
         return s.getsockname()[1]
+
+
+def port_is_free(port: int) -> bool:
+    """Whether the server could bind ``port`` on 127.0.0.1 now (with SO_REUSEADDR, as uvicorn does)."""
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+        s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            s.bind((HOST, port))
+        except OSError as exc:
+            if exc.errno in (errno.EADDRINUSE, errno.EACCES):
+                return False
+            raise
+    return True
+
+
+def next_free_port(after: int) -> int:
+    """The first free port above ``after`` (a suggestion for the user; another process may take it)."""
+    for port in range(after + 1, min(after + 100, 65536)):
+        if port_is_free(port):
+            return port
+    return free_port()
+
+
+class PortBusyError(RuntimeError):
+    """The port is taken by another process; nothing of ours was started on it."""
+
+    def __init__(self, port: int) -> None:
+        super().__init__(f"port {port} on {HOST} is busy")
+        self.port = port
+
+
+def lock_build_dir(build_dir: Path) -> int:
+    """Hold ``<build_dir>/serve.lock`` for this process and the server it execs; returns the fd.
+
+    Raises ``SystemExit`` with one line when another ``serve_local`` holds it, so
+    a second server never rebuilds ``fs/`` under a running one.
+    """
+    build_dir.mkdir(parents=True, exist_ok=True)
+    fd = os.open(build_dir / LOCK_NAME, os.O_RDWR | os.O_CREAT, 0o644)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        os.close(fd)
+        raise SystemExit(
+            f"serve_local: another server is running from {build_dir}; stop it first or give --build-dir"
+        ) from None
+    os.set_inheritable(fd, True)  # kept across the exec into the server
+    return fd
 
 
 @dataclasses.dataclass
@@ -429,7 +527,8 @@ class LocalServer:
     process: subprocess.Popen
     build_dir: Path
     log_path: Path
-    port: int | None = None  # known once the server prints its serving line
+    requested_port: int = 0
+    port: int | None = None  # known once the server prints its listening line
 
     @property
     def ws_url(self) -> str:
@@ -454,9 +553,13 @@ class LocalServer:
             return ""
 
     def readiness(self) -> int | None:
-        """HTTP status of GET /v1/models/model, None when there's no answer."""
+        """HTTP status of GET /v1/models/model, None when there's no answer.
+
+        Only our own server counts: the port is the one it printed as listening
+        on, so a foreign server on a busy port never looks ready.
+        """
         if self.port is None:
-            match = _SERVING_RE.search(self.log_text())
+            match = _LISTENING_RE.search(self.log_text())
             if not match:
                 return None
             self.port = int(match.group(1))
@@ -470,13 +573,16 @@ class LocalServer:
 
     def wait_ready(self, timeout: float = 120.0) -> None:
         """Block until readiness is 200. Raises RuntimeError (with the log) if
-        the process exits or ``timeout`` runs out first."""
+        the process exits or ``timeout`` runs out first; ``PortBusyError`` if
+        it exited because its port was taken."""
         deadline = time.monotonic() + timeout
         while True:
             if self.readiness() == 200:
                 return
             rc = self.process.poll()
             if rc is not None:
+                if self.requested_port and _ADDRESS_IN_USE_RE.search(self.log_text()):
+                    raise PortBusyError(self.requested_port)
                 raise RuntimeError(f"truss server exited with {rc} before it was ready; log:\n{self.log_text()}")
             if time.monotonic() > deadline:
                 raise RuntimeError(f"truss server not ready after {timeout:.0f}s; log:\n{self.log_text()}")
@@ -505,11 +611,16 @@ def start_server(
     ready_timeout: float = 120.0,
     stop_timeout: float = 15.0,
     graceful_timeout: float | None = None,
+    own_process_group: bool = True,
 ) -> Iterator[LocalServer]:
     """Run ``serve_local.py`` on ``truss_dir`` as a subprocess.
 
-    ``port=0`` lets the server pick a free port (no race). ``server.port`` then
-    holds the port it printed. ``env`` is laid over ``os.environ`` and wins
+    ``port=0`` lets the server pick a free port (no race). ``server.port`` holds
+    the port it printed as listening on. A busy ``port`` raises ``PortBusyError``
+    at once, and again if the server fails to bind it later (a race): another
+    process's server is never taken for ours. With ``own_process_group`` (the
+    default) the server does not get the terminal's Ctrl-C: the caller stops it
+    when the ``with`` block ends. ``env`` is laid over ``os.environ`` and wins
     over config.yaml ``environment_variables``. ``build_dir`` defaults to a
     temp dir that is removed afterwards. Output goes to
     ``<build_dir>/server.log`` (``server.log_text()``). With ``wait_ready``
@@ -519,6 +630,8 @@ def start_server(
     ``stop_timeout`` s, then SIGKILLs. ``server.process.returncode`` is 0
     after a clean stop.
     """
+    if port and not port_is_free(port):
+        raise PortBusyError(port)
     with contextlib.ExitStack() as stack:
         if build_dir is None:
             build_dir = stack.enter_context(tempfile.TemporaryDirectory(prefix="truss-serve-"))
@@ -541,9 +654,9 @@ def start_server(
             stdin=subprocess.DEVNULL,
             stdout=log_file,
             stderr=subprocess.STDOUT,
+            start_new_session=own_process_group,
         )
-        server = LocalServer(process=proc, build_dir=build_dir, log_path=log_path)
-        server.port = port or None
+        server = LocalServer(process=proc, build_dir=build_dir, log_path=log_path, requested_port=port)
         try:
             if wait_ready:
                 server.wait_ready(ready_timeout)
@@ -579,8 +692,15 @@ def main(argv: list[str] | None = None) -> None:
         "(default: truss's TIMEOUT_GRACEFUL_SHUTDOWN, 3600; a second Ctrl-C forces)",
     )
     args = parser.parse_args(argv)
+    if args.port and not port_is_free(args.port):
+        raise SystemExit(
+            f"serve_local: port {args.port} on {HOST} is busy (another server?); "
+            f"stop it or pick another, e.g. `make serve PORT={next_free_port(args.port)}`"
+        )
+    build_dir = (args.build_dir or default_build_dir(args.truss_dir)).resolve()
+    lock_build_dir(build_dir)
     start = time.monotonic()
-    built = build(args.truss_dir, args.build_dir)
+    built = build(args.truss_dir, build_dir)
     print(
         f"serve_local: built {built.fs_root} in {time.monotonic() - start:.1f}s",
         file=sys.stderr,

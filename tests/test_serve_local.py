@@ -3,11 +3,16 @@
 from __future__ import annotations
 
 import asyncio
+import http.client
+import http.server
 import importlib.util
 import json
 import signal
+import socket
+import subprocess
 import sys
 import textwrap
+import threading
 import time
 import urllib.error
 import urllib.request
@@ -161,8 +166,16 @@ def test_not_ready_until_load_finishes_and_sigint_stops(echo_truss: Path, tmp_pa
             assert server.process.poll() is None, server.log_text()
             time.sleep(0.05)
         assert server.readiness() == 503
+        # listening, but not "serving" until load() is done
+        assert f"listening on http://127.0.0.1:{server.port}; loading the model" in server.log_text()
+        assert "serving on" not in server.log_text()
         gate.touch()
         server.wait_ready(timeout=30)
+        deadline = time.monotonic() + 10
+        while "serving on" not in server.log_text() and time.monotonic() < deadline:
+            time.sleep(0.05)
+        log = server.log_text()
+        assert log.index("Completed model.load()") < log.index(f"serving on ws://127.0.0.1:{server.port}/v1/websocket")
         assert server.stop(sig=signal.SIGINT) == 0
 
 
@@ -198,3 +211,97 @@ def test_server_env_precedence(tmp_path: Path) -> None:
     assert env["APP_HOME"] == str(tmp_path / "fs" / "app")
     assert env["INFERENCE_SERVER_PORT"] == "1234"
     assert "PYTHONPATH" not in env
+
+
+@pytest.fixture
+def busy_port():
+    """A port something else listens on."""
+    with socket.socket() as listener:
+        listener.bind(("127.0.0.1", 0))
+        listener.listen()
+        yield listener.getsockname()[1]
+
+
+def _serve_local(*args: str, timeout_s: float = 30) -> subprocess.CompletedProcess[str]:
+    script = ROOT / "scripts" / "serve_local.py"
+    return subprocess.run(
+        [sys.executable, str(script), *args], capture_output=True, text=True, timeout=timeout_s, check=False
+    )
+
+
+def test_a_busy_port_fails_at_once_before_building(echo_truss: Path, tmp_path: Path, busy_port: int) -> None:
+    build_dir = tmp_path / "build"
+    done = _serve_local("--port", str(busy_port), "--truss-dir", str(echo_truss), "--build-dir", str(build_dir))
+    assert done.returncode == 1
+    [line] = done.stderr.splitlines()
+    assert f"port {busy_port} on 127.0.0.1 is busy" in line and "make serve PORT=" in line
+    assert not (build_dir / "fs").exists()
+    with (
+        pytest.raises(serve_local.PortBusyError),
+        serve_local.start_server(echo_truss, port=busy_port, build_dir=build_dir),
+    ):
+        pass
+
+
+def test_a_foreign_server_on_the_port_is_never_taken_for_ours(
+    echo_truss: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The port is taken after the check (a race): readiness must not come from the other server."""
+
+    class AlwaysReady(http.server.BaseHTTPRequestHandler):
+        def do_GET(self) -> None:
+            self.send_response(200)
+            self.end_headers()
+
+        def log_message(self, *args) -> None:
+            pass
+
+    foreign = http.server.HTTPServer(("127.0.0.1", 0), AlwaysReady)
+    threading.Thread(target=foreign.serve_forever, daemon=True).start()
+    monkeypatch.setattr(serve_local, "port_is_free", lambda port: True)
+    try:
+        with (
+            pytest.raises(serve_local.PortBusyError),
+            serve_local.start_server(echo_truss, port=foreign.server_port, build_dir=tmp_path / "b"),
+        ):
+            pytest.fail("took the foreign server for ours")
+    finally:
+        foreign.shutdown()
+        foreign.server_close()
+
+
+def test_a_second_server_on_the_same_build_dir_fails_without_touching_it(echo_truss: Path, tmp_path: Path) -> None:
+    build_dir = tmp_path / "build"
+    with serve_local.start_server(echo_truss, build_dir=build_dir, ready_timeout=30) as server:
+        staged = build_dir / "fs" / "app" / "config.yaml"
+        before = staged.stat().st_mtime_ns
+        done = _serve_local("--port", "0", "--truss-dir", str(echo_truss), "--build-dir", str(build_dir))
+        assert done.returncode == 1
+        assert done.stderr.strip() == (
+            f"serve_local: another server is running from {build_dir}; stop it first or give --build-dir"
+        )
+        assert staged.stat().st_mtime_ns == before
+        assert asyncio.run(_exchange(server.ws_url, ["still"])) == ["cfg:still"]
+
+
+def test_metrics_answer_without_a_redirect(echo_truss: Path, tmp_path: Path) -> None:
+    def get(port: int, path: str) -> tuple[int, str, str]:
+        connection = http.client.HTTPConnection("127.0.0.1", port, timeout=10)
+        try:
+            connection.request("GET", path)
+            response = connection.getresponse()
+            return response.status, response.getheader("Content-Type", ""), response.read().decode()
+        finally:
+            connection.close()
+
+    with serve_local.start_server(echo_truss, build_dir=tmp_path / "build", ready_timeout=30) as server:
+        direct, mounted = get(server.port, "/metrics"), get(server.port, "/metrics/")
+    assert direct[0] == 200 and direct[1].startswith("text/plain")
+    assert direct == mounted  # the same Prometheus text as truss's own mount
+
+
+def test_the_ignored_production_settings_are_one_line(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    serve_local.build(ROOT, tmp_path / "build")
+    lines = [line for line in capsys.readouterr().err.splitlines() if "ignores" in line]
+    assert len(lines) == 1, lines
+    assert "model_metadata.whisper_model" in lines[0] and "resources.accelerator" in lines[0]

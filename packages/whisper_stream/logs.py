@@ -4,11 +4,15 @@
 it follows the session's task, the worker threads ``asyncio.to_thread`` starts
 for it, and the engine's decodes (the engine runs each request in the context
 that submitted it). ``install_record_factory`` makes every ``LogRecord`` created
-while an id is bound carry it as ``record.session_id``; truss's JSON formatter
-(python-json-logger) writes such attributes as fields, so JSON logs get a
-``session_id`` field on every line of a session, truss's and uvicorn's lines
-included. Text logs get it from ``SessionLog``, which prefixes the message with
-``[session <id>]``.
+while an id is bound carry it, from any logger (ours, faster-whisper's, truss's,
+uvicorn's):
+
+- as ``record.session_id``: truss's JSON formatter (python-json-logger) writes
+  such attributes as fields, so JSON logs get a ``session_id`` field;
+- as a ``[session <id>] `` prefix of the message, for text logs, whose format
+  (truss's) names no such field.
+
+``SessionLog`` adds the same prefix itself when used outside a bound context.
 """
 
 from __future__ import annotations
@@ -39,10 +43,15 @@ def install_record_factory() -> None:
             session_id = SESSION_ID.get()
             if session_id is not None and not hasattr(record, "session_id"):
                 record.session_id = session_id
+                record.msg = f"{session_prefix(session_id)}{record.msg}"
             return record
 
         logging.setLogRecordFactory(factory)
         _installed = True
+
+
+def session_prefix(session_id: str) -> str:
+    return f"[session {session_id}] "
 
 
 @contextlib.contextmanager
@@ -57,11 +66,13 @@ def bind_session_id(session_id: str) -> Iterator[None]:
 
 
 class SessionLog(logging.LoggerAdapter):
-    """Prefixes messages with ``[session <id>]`` for text logs.
+    """A logger for one session's lines: ``[session <id>]`` on each.
 
-    The ``session_id`` attribute itself comes from the record factory (the id is
-    bound for the whole session), not from ``extra``: ``logging`` refuses an
-    ``extra`` key the record already has.
+    While the id is bound (the whole session, see ``serve_session``) the record
+    factory adds the prefix and the ``session_id`` attribute to every record, so
+    this adds nothing; it adds the prefix only outside a bound context. The
+    attribute never comes from ``extra``: ``logging`` refuses an ``extra`` key
+    the record already has.
     """
 
     def __init__(self, logger: logging.Logger, session_id: str) -> None:
@@ -73,4 +84,6 @@ class SessionLog(logging.LoggerAdapter):
         return str(self.extra["session_id"])
 
     def process(self, msg: Any, kwargs: MutableMapping[str, Any]) -> tuple[Any, MutableMapping[str, Any]]:
-        return f"[session {self.session_id}] {msg}", kwargs
+        if SESSION_ID.get() == self.session_id and _installed:
+            return msg, kwargs  # the record factory prefixes it
+        return f"{session_prefix(self.session_id)}{msg}", kwargs

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import io
 import json
 import os
@@ -26,6 +27,7 @@ from client_fakes import (
     write_tone,
 )
 from websockets.asyncio.server import ServerConnection
+from websockets.exceptions import ConnectionClosed
 
 from client import baseten_example
 from client.app import run
@@ -104,7 +106,10 @@ def test_refused_connection_exit_code(tmp_path: Path, capsys) -> None:
     url = f"ws://127.0.0.1:{free_port()}/v1/websocket"
     code = asyncio.run(run(cli_options("--url", url, "--file", str(tmp_path / "tone.wav")), out=io.StringIO()))
     assert code == 5
-    assert capsys.readouterr().err == f"error: cannot connect to {url}: connection refused (is the server running?)\n"
+    assert capsys.readouterr().err == (
+        f"error: cannot connect to {url}: connection refused "
+        "(is the server running? `make serve` starts the local one)\n"
+    )
 
 
 @pytest.mark.skipif(
@@ -131,6 +136,69 @@ def test_ctrl_c_finishes_the_session_cleanly(caplog) -> None:
     assert recorded.controls == [{"terminate_session": True}]
     assert out.getvalue() == "Stopped cleanly.\n"
     assert "stopping: waiting for the last transcripts" in caplog.text
+
+
+async def final_then_silence(ws: ServerConnection, recorded: Recorded) -> None:
+    """One final after the 3rd frame, then nothing: not even an answer to terminate_session."""
+
+    async def on_frame(count: int) -> None:
+        if count == 3:
+            await ws.send(transcription(0, "Kept so far.", final=True, start_s=0.0, end_s=0.4))
+
+    await receive_until_terminate(ws, recorded, on_frame)
+    await ws.wait_closed()  # until the client hangs up
+
+
+def run_with_signals(argv: tuple[str, ...], signals: list[signal.Signals]) -> tuple[int, str]:
+    """Run the CLI against ``final_then_silence``; send ``signals`` to ourselves once the final is shown."""
+    out = io.StringIO()
+
+    async def main():
+        async with fake_server(final_then_silence) as server:
+            loop = asyncio.get_running_loop()
+
+            async def send_signals() -> None:
+                while "Kept so far." not in out.getvalue():
+                    await asyncio.sleep(0.01)
+                for number in signals:
+                    os.kill(os.getpid(), number)
+                    await asyncio.sleep(0.1)
+
+            sender = loop.create_task(send_signals())
+            try:
+                return await asyncio.wait_for(
+                    run(cli_options("--url", server.url, *argv), out=out, source=LiveSource()), 20
+                )
+            finally:
+                sender.cancel()
+
+    return asyncio.run(main()), out.getvalue()
+
+
+@pytest.mark.skipif(
+    sys.platform == "win32" or threading.current_thread() is not threading.main_thread(),
+    reason="needs POSIX signals in the main thread",
+)
+def test_sigterm_quits_at_once_and_still_writes_the_transcripts(tmp_path: Path, capsys) -> None:
+    txt, srt = tmp_path / "t.txt", tmp_path / "t.srt"
+    code, shown = run_with_signals(("--txt", str(txt), "--srt", str(srt)), [signal.SIGTERM])
+    assert code == 143
+    assert shown == "Kept so far.\n"
+    assert txt.read_text() == "Kept so far.\n"
+    assert srt.read_text() == "1\n00:00:00,000 --> 00:00:00,400\nKept so far.\n"
+    assert "SIGTERM: quit without waiting; 1 final(s) received" in capsys.readouterr().err
+
+
+@pytest.mark.skipif(
+    sys.platform == "win32" or threading.current_thread() is not threading.main_thread(),
+    reason="needs POSIX signals in the main thread",
+)
+def test_a_second_ctrl_c_quits_at_once_and_still_writes_the_transcripts(tmp_path: Path, capsys) -> None:
+    txt = tmp_path / "t.txt"
+    code, _ = run_with_signals(("--txt", str(txt)), [signal.SIGINT, signal.SIGINT])
+    assert code == 130
+    assert txt.read_text() == "Kept so far.\n"
+    assert "SIGINT: quit without waiting; 1 final(s) received" in capsys.readouterr().err
 
 
 def test_baseten_example_reproduction_wire_behaviour(tmp_path: Path, capsys) -> None:
@@ -165,6 +233,36 @@ def test_baseten_example_reproduction_wire_behaviour(tmp_path: Path, capsys) -> 
     printed = capsys.readouterr().out.splitlines()
     assert printed[:2] == ["Connected to server", "Sent metadata to server"]
     assert "[partial] hel" in printed and "[final] hello" in printed
+
+
+def test_baseten_example_quits_once_the_last_final_is_shown(tmp_path: Path, capsys) -> None:
+    """--until-final: the silence stops once a final reaches the end of the file, as a user quits then."""
+    file_s, tail_s = 2.048, 10.0
+    file_frames = round(file_s * 16_000 / 512)
+
+    async def final_after_the_file(ws: ServerConnection, recorded: Recorded) -> None:
+        await receive(ws, recorded)
+        with contextlib.suppress(ConnectionClosed):  # the example hangs up without a close frame
+            await final_loop(ws, recorded)
+
+    async def final_loop(ws: ServerConnection, recorded: Recorded) -> None:
+        while True:
+            await receive(ws, recorded)
+            if len(recorded.frames) == file_frames + 3:  # an early final would not end the wait
+                await ws.send(json.dumps({"is_final": True, "transcript": "early", "segments": [{"end_time": 0.5}]}))
+            if len(recorded.frames) == file_frames + 6:
+                await ws.send(json.dumps({"is_final": True, "transcript": "last", "segments": [{"end_time": 1.9}]}))
+
+    write_tone(tmp_path / "speech.wav", file_s)
+
+    async def main():
+        async with fake_server(final_after_the_file) as server:
+            await baseten_example.stream_file_audio(server.url, str(tmp_path / "speech.wav"), tail_s, until_final=True)
+            return server.sessions
+
+    [recorded] = asyncio.run(main())
+    assert file_frames + 6 <= len(recorded.frames) <= file_frames + 12  # not the whole 10 s of silence
+    assert "[final] last" in capsys.readouterr().out
 
 
 def test_missing_microphone_support_fails_before_connecting(monkeypatch, capsys) -> None:

@@ -182,6 +182,47 @@ def test_missing_file_is_a_clean_error(tmp_path: Path, capsys) -> None:
     assert capsys.readouterr().err.strip() == f"error: no such audio file: {tmp_path / 'nope.wav'}"
 
 
+@pytest.mark.parametrize(
+    ("make", "expected"),
+    [
+        (lambda tmp: Path("/dev/null"), "/dev/null is not a regular file (a device or a pipe)"),
+        (lambda tmp: tmp, "is a folder; --file takes an audio file"),
+        (lambda tmp: _write(tmp / "notes.txt", "just text\n"), "notes.txt: not an audio file we can decode (wav"),
+        (lambda tmp: _write(tmp / "fake.wav", "not a wav\n"), "fake.wav: not an audio file we can decode (wav"),
+        (lambda tmp: _write(tmp / "empty.flac", ""), "empty.flac is empty"),
+    ],
+)
+def test_unusable_files_say_what_is_wrong(tmp_path: Path, capsys, make, expected: str) -> None:
+    code = main(["--url", "ws://127.0.0.1:9/ws", "--file", str(make(tmp_path))], environ={})
+    assert code == 8
+    [line] = capsys.readouterr().err.splitlines()
+    assert line.startswith("error: ") and expected in line, line
+    assert "no such" not in line and "Errno" not in line
+
+
+def _write(path: Path, text: str) -> Path:
+    path.write_text(text)
+    return path
+
+
+def test_usage_errors_are_one_line() -> None:
+    done = subprocess.run(
+        [sys.executable, "-m", "client", "--url", "http://h/ws"], cwd=REPO, capture_output=True, text=True, timeout=30
+    )
+    assert done.returncode == 2
+    assert done.stderr == "error: not a ws:// or wss:// URL: http://h/ws (see python -m client --help)\n"
+
+
+def test_module_entry_point_without_the_packages_is_a_one_line_hint() -> None:
+    # -S: no site-packages, as with a system Python that lacks the project's packages
+    done = subprocess.run(
+        [sys.executable, "-S", "-m", "client", "--help"], cwd=REPO, capture_output=True, text=True, timeout=30
+    )
+    assert done.returncode == 1
+    [line] = done.stderr.splitlines()
+    assert "lacks the package" in line and "make setup" in line and ".venv/bin/python -m client" in line
+
+
 def test_module_entry_point_prints_help() -> None:
     done = subprocess.run(
         [sys.executable, "-m", "client", "--help"], cwd=REPO, capture_output=True, text=True, timeout=30

@@ -224,6 +224,24 @@ def test_auth_error_says_whether_a_key_was_sent() -> None:
         asyncio.run(main({"Authorization": "Api-Key wrong"}))
 
 
+@pytest.mark.parametrize("path", ["/websocket", "/v1/websocket/", "/wrong"])
+def test_a_wrong_path_on_a_local_server_is_named_as_such(path: str) -> None:
+    """truss's server (Starlette) answers a handshake on an unknown path with 403; that is no key problem."""
+
+    async def main():
+        async with fake_server(_finish_at_terminate, reject_status=403) as server:
+            url = server.url.replace("/v1/websocket", path)
+            await stream(options_for(url, headers={"Authorization": "Api-Key k"}), ListSource([]))
+
+    with pytest.raises(NotFoundError) as caught:
+        asyncio.run(main())
+    message = str(caught.value)
+    assert f"no WebSocket endpoint at {path} (HTTP 403" in message
+    assert "the path is probably wrong; the local server's is /v1/websocket, e.g. ws://127.0.0.1:" in message
+    assert "authentication" not in message and "API" not in message
+    assert caught.value.exit_code == 4
+
+
 def test_refused_connection() -> None:
     url = f"ws://127.0.0.1:{free_port()}/v1/websocket"
     with pytest.raises(ConnectError, match="connection refused") as caught:
@@ -245,6 +263,25 @@ def test_no_answer_after_terminate_times_out() -> None:
     with pytest.raises(FinishTimeoutError, match="0.3 s") as caught:
         asyncio.run(main())
     assert [final.text for final in caught.value.result.finals] == ["last words"]
+
+
+def test_the_finish_wait_goes_on_while_finals_keep_coming() -> None:
+    """A --fast file is transcribed after its end: each message restarts the finish timeout."""
+
+    async def behaviour(ws: ServerConnection, recorded: Recorded) -> None:
+        await receive_until_terminate(ws, recorded)
+        for num in range(6):  # 6 x 0.15 s = 0.9 s in all, three times the timeout
+            await asyncio.sleep(0.15)
+            await ws.send(transcription(num, f"final {num}", final=True))
+        await ws.send(session_end())
+        await ws.close()
+
+    async def main():
+        async with fake_server(behaviour) as server:
+            return await stream(options_for(server.url, finish_timeout_s=0.3), ListSource([bytes(1024)] * 2))
+
+    result = asyncio.run(main())
+    assert [final.text for final in result.finals] == [f"final {num}" for num in range(6)]
 
 
 def test_stop_sends_terminate_and_waits_for_the_last_final() -> None:
