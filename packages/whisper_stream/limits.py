@@ -33,8 +33,8 @@ class Limits:
                                                       backpressure slows the client); no error, no loss
     send_timeout_s          30 s                      one message not taken by the client in time (a client
                                                       that never reads): ``limit_exceeded``, close 1008
-    finish_timeout_s        120 s                     finals after the end of stream not done in time:
-                                                      ``internal_error``, close 1011
+    finish_timeout_s        120 s                     finals after the end of stream not done in time
+                                                      (an overloaded replica): ``server_busy``, close 1013
     drain_timeout_s         20 s                      on SIGTERM, open sessions finish (finals,
                                                       ``session_end``, close 1012) within this, then the
                                                       server stops (see ``drain``)

@@ -30,6 +30,7 @@ from whisper_stream.errors import (
     FrameTooLargeError,
     InternalError,
     LimitExceededError,
+    ServerBusyError,
     ServerShutdownError,
     StreamingError,
 )
@@ -195,8 +196,11 @@ class SessionRunner:
     async def _on_deadline(self, session: Session) -> None:
         now = self.loop.time()
         if self.finish_deadline is not None:
-            if now >= self.finish_deadline:
-                raise InternalError("finals did not complete in time")
+            if now >= self.finish_deadline:  # overload, not a bug: say so, and free the slot
+                raise ServerBusyError(
+                    f"the server is overloaded: the last finals did not complete within "
+                    f"{self.limits.finish_timeout_s:g} s of the end of the stream; retry later"
+                )
         elif now >= self._idle_deadline:  # finals, session_end, close 1000: idle is no error
             await self._end_stream(session, f"idle for {now - self.last_client_activity:.1f} s")
             return
