@@ -17,7 +17,7 @@ SR = SAMPLE_RATE_HZ
 def make_session(*, early_finals: bool = False, **streaming: object) -> Session:
     """A session with the energy scorer; early finals off unless a test is about them."""
     config = SessionConfig(
-        vad=VadOptions(threshold=0.5, min_silence_duration_ms=300, speech_pad_ms=30),
+        vad=VadOptions(threshold=0.5, min_silence_duration_ms=300, speech_pad_ms=30, min_speech_duration_ms=0),
         streaming=StreamingOptions(**streaming),  # type: ignore[arg-type]
     )
     return Session(config, EnergyScorer(), early_finals=early_finals)

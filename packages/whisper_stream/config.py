@@ -51,7 +51,7 @@ class VadOptions:
     threshold: float = 0.5
     min_silence_duration_ms: int = 300
     speech_pad_ms: int = 30
-    min_speech_duration_ms: int = 0
+    min_speech_duration_ms: int = 100
 
 
 @dataclass(frozen=True)
