@@ -11,12 +11,12 @@ STAMP := $(VENV)/.installed
 
 setup: $(STAMP)
 
-$(STAMP): requirements.txt requirements-dev.txt scripts/install_server_requirements.py
+$(STAMP): requirements.txt requirements-nodeps.txt requirements-dev.txt scripts/install_server_requirements.py
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install -q --upgrade pip
-	# the CPU build of torch first: silero-vad depends on torch, and an unpinned one is a multi-GB CUDA build
-	$(PY) -m pip install -q torch==2.13.0
 	$(PY) -m pip install -q -r requirements-dev.txt
+	# silero-vad for its ONNX weights only: without its torch dependency, which nothing imports
+	$(PY) -m pip install -q --no-deps -r requirements-nodeps.txt
 	$(PY) scripts/install_server_requirements.py
 	touch $(STAMP)
 
