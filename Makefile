@@ -7,7 +7,7 @@ PY := $(VENV)/bin/python
 PORT ?= 8080
 STAMP := $(VENV)/.installed
 
-.PHONY: setup demo serve test test-fast lint format bench clean
+.PHONY: setup demo serve test test-fast lint format bench gpu-check lock clean
 
 setup: $(STAMP)
 
@@ -43,6 +43,15 @@ test-fast: setup
 bench: setup
 	$(PY) -m pip install -q -r bench/requirements.txt
 	$(PY) bench/run.py $(BENCH_ARGS)
+
+# On a machine with an NVIDIA GPU: production settings on CUDA, cuBLAS, real speech
+# through the real server, capacity sweep and the concurrency target (scripts/gpu_check.py).
+gpu-check: setup
+	$(PY) scripts/gpu_check.py $(GPU_CHECK_ARGS)
+
+# Re-resolve the image's packages after changing requirements*.txt or the truss pin.
+lock: setup
+	$(PY) scripts/lock_requirements.py
 
 clean:
 	rm -rf .build .pytest_cache .ruff_cache
