@@ -6,9 +6,11 @@ import logging
 import time
 from typing import Any
 
+from whisper_stream.drain import Drain, install_signal_handlers
 from whisper_stream.engine import Engine
 from whisper_stream.factory import build_engine
-from whisper_stream.server import Limits, WebSocketLike, serve_session
+from whisper_stream.limits import Limits
+from whisper_stream.server import WebSocketLike, serve_session
 from whisper_stream.settings import Settings
 
 logger = logging.getLogger(__name__)
@@ -20,6 +22,7 @@ class Model:
         self._lazy_data_resolver = kwargs.get("lazy_data_resolver")
         self._engine: Engine | None = None
         self._limits = Limits()
+        self._drain: Drain | None = None
 
     def load(self) -> None:
         """Ready when it returns: weights present, model loaded and warmed up, or an error raised."""
@@ -34,4 +37,7 @@ class Model:
 
     async def websocket(self, websocket: WebSocketLike) -> None:
         assert self._engine is not None, "load() has not run"
-        await serve_session(websocket, self._engine, limits=self._limits)
+        if self._drain is None:  # on the server's event loop: on SIGTERM, finish open sessions first
+            self._drain = Drain()
+            install_signal_handlers(self._drain, timeout_s=self._limits.drain_timeout_s)
+        await serve_session(websocket, self._engine, limits=self._limits, drain=self._drain)

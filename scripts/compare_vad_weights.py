@@ -4,7 +4,7 @@
 A: ``silero_vad/data/silero_vad.onnx`` from the silero-vad package (inputs
 ``input``, ``state``, ``sr``). B: ``faster_whisper/assets/silero_vad_v6.onnx``
 from faster-whisper 1.2.1 (inputs ``input``, ``h``, ``c``; 16 kHz only). Both
-run frame by frame through ``whisper_stream.vad.SileroScorer`` (same 512-sample
+run frame by frame through ``whisper_stream.silero.SileroScorer`` (same 512-sample
 frames, same 64-sample context) and ``VadGate`` (threshold 0.5, 300 ms min
 silence, 30 ms pad: the protocol defaults); only the network call differs.
 
@@ -38,15 +38,8 @@ import soxr
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO / "packages"))
 
-from whisper_stream.vad import (  # noqa: E402
-    FRAME_SAMPLES,
-    SAMPLE_RATE_HZ,
-    SileroScorer,
-    SileroVadModel,
-    SpeechEnd,
-    SpeechStart,
-    VadGate,
-)
+from whisper_stream.silero import SileroScorer, SileroVadModel  # noqa: E402
+from whisper_stream.vad import FRAME_SAMPLES, SAMPLE_RATE_HZ, SpeechEnd, SpeechStart, VadGate  # noqa: E402
 
 DEFAULT_DATA = REPO.parent / "shared" / "data" / "speech"
 PAD_S = 1.0

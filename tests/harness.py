@@ -38,10 +38,12 @@ from websockets.uri import parse_uri
 
 from tests.fakes import EnergyScorer, silence_s, tone_s
 from tests.stream_client import SEED_CONFIG, StreamResult, stream
+from whisper_stream.decode_requests import DecodeOptions
+from whisper_stream.drain import Drain
 from whisper_stream.engine import Engine, EngineOptions
+from whisper_stream.limits import Limits
 from whisper_stream.results import Segment, TranscriptionResult
-from whisper_stream.server import Limits, serve_session
-from whisper_stream.session import DecodeOptions
+from whisper_stream.server import serve_session
 from whisper_stream.vad import SAMPLE_RATE_HZ, SpeechScorer
 
 WS_MAX_SIZE_BYTES = 100 * (1 << 20)  # truss_server.WS_MAX_MSG_SZ_BYTES
@@ -120,6 +122,7 @@ class ServerRecord:
     outcome: str = "open"  # returned | raised | disconnected
     error: BaseException | None = None
     bytes_received: int = 0
+    messages_received: int = 0
     done: threading.Event = field(default_factory=threading.Event)
 
     @property
@@ -136,6 +139,7 @@ class RecordingSocket:
 
     async def receive(self) -> Mapping[str, Any]:
         message = await self._websocket.receive()
+        self._record.messages_received += 1
         if message.get("bytes") is not None:
             self._record.bytes_received += len(message["bytes"])
         return message
@@ -164,9 +168,12 @@ class _LogCollector(logging.Handler):
 class Harness:
     """A running in-process server; use ``running_harness()``."""
 
-    def __init__(self, engine: Engine, limits: Limits, *, ping_interval_s: float | None = 20.0) -> None:
+    def __init__(
+        self, engine: Engine, limits: Limits, *, ping_interval_s: float | None = 20.0, drain: Drain | None = None
+    ) -> None:
         self.engine = engine
         self.limits = limits
+        self.drain = drain
         self.ping_interval_s = ping_interval_s
         self.records: list[ServerRecord] = []
         self.logs = _LogCollector()
@@ -189,7 +196,7 @@ class Harness:
         self.records.append(record)
         try:
             await websocket.accept()
-            await serve_session(RecordingSocket(websocket, record), self.engine, limits=self.limits)
+            await serve_session(RecordingSocket(websocket, record), self.engine, limits=self.limits, drain=self.drain)
             record.outcome = "returned"
             await _safe_close(websocket, 1000)
         except WebSocketDisconnect:
@@ -295,6 +302,7 @@ def running_harness(
     scorer_factory: Callable[[], SpeechScorer] = EnergyScorer,
     start_engine: bool = True,
     ping_interval_s: float | None = 20.0,
+    drain: Drain | None = None,
 ) -> Iterator[Harness]:
     engine = Engine(
         transcriber or FakeTranscriber(),
@@ -303,7 +311,7 @@ def running_harness(
     )
     if start_engine:
         engine.start()
-    harness = Harness(engine, limits, ping_interval_s=ping_interval_s)
+    harness = Harness(engine, limits, ping_interval_s=ping_interval_s, drain=drain)
     harness.start()
     try:
         yield harness

@@ -7,10 +7,10 @@ import numpy as np
 import pytest
 
 from tests.fakes import EnergyScorer, result_for
+from whisper_stream.decode_requests import DecodeOptions, RequestKind, TranscriptionRequest
 from whisper_stream.engine import Engine, EngineOptions
 from whisper_stream.errors import ServerBusyError
 from whisper_stream.results import TranscriptionResult
-from whisper_stream.session import DecodeOptions, RequestKind, TranscriptionRequest
 
 OPTIONS = DecodeOptions(language="en", prompt=None, word_timestamps=False)
 
@@ -159,3 +159,116 @@ def test_compatible_queued_requests_are_decoded_in_one_batch() -> None:
     # three finals share a decode, the fourth waits for the next; word timestamps decode alone
     assert transcriber.batches == [["f0", "f1", "f2"]]
     assert transcriber.order == ["blocker", "f3", "words"]
+
+
+def test_a_cancelled_request_leaves_the_queue_at_once_and_blocks_no_partial(gated) -> None:
+    engine, transcriber = gated
+    running = engine.submit(request("running", RequestKind.FINAL))
+    assert transcriber.started.acquire(timeout=5)
+    withdrawn = engine.submit(request("withdrawn", RequestKind.EARLY_FINAL))
+    assert withdrawn is not None and engine.queue_depth == 1
+    engine.cancel(withdrawn)
+    assert withdrawn.cancelled() and engine.queue_depth == 0
+    transcriber.release.release()
+    assert running is not None and running.result(timeout=5).text == "running"
+    partial = None
+    for _ in range(100):  # the worker becomes idle: a partial is taken, nothing withdrawn runs before it
+        partial = engine.submit(request("partial", RequestKind.PARTIAL))
+        if partial is not None:
+            break
+        threading.Event().wait(0.01)
+    assert partial is not None
+    transcriber.release.release()
+    assert partial.result(timeout=5).text == "partial"
+    assert transcriber.order == ["running", "partial"]
+
+
+def test_a_speculative_final_waits_behind_finals_until_promoted(gated) -> None:
+    engine, transcriber = gated
+    engine.submit(request("blocker", RequestKind.FINAL))
+    assert transcriber.started.acquire(timeout=5)
+    early = engine.submit(request("early", RequestKind.EARLY_FINAL))
+    engine.submit(request("final", RequestKind.FINAL))
+    promoted = engine.submit(request("promoted", RequestKind.EARLY_FINAL))
+    assert early is not None and promoted is not None
+    engine.promote(promoted)
+    for _ in range(4):
+        transcriber.release.release()
+    early.result(timeout=5)
+    # a speculative final never outranks a final; once promoted it is one, served in the order asked
+    assert transcriber.order == ["blocker", "final", "promoted", "early"]
+
+
+class BrokenBatchTranscriber:
+    """A buggy transcriber: one result too few for a batch; a blocker to let a batch queue up."""
+
+    is_multilingual = False
+
+    def __init__(self) -> None:
+        self.unblock = threading.Event()
+
+    def transcribe(self, audio: np.ndarray, options: DecodeOptions, *, final: bool) -> TranscriptionResult:
+        if options.prompt == "blocker":
+            assert self.unblock.wait(timeout=10)
+        return result_for(options.prompt or "")
+
+    def transcribe_batch(self, items: list, *, final: bool) -> list[TranscriptionResult]:
+        return [result_for("only one")]
+
+
+def test_a_short_batch_result_is_retried_one_by_one_and_the_worker_lives() -> None:
+    transcriber = BrokenBatchTranscriber()
+    engine = Engine(transcriber, EnergyScorer, EngineOptions(decode_workers=1, max_batch_size=4))
+    engine.start()
+    try:
+        blocker = engine.submit(request("blocker", RequestKind.FINAL))
+        futures = [engine.submit(request(f"item-{i}", RequestKind.FINAL, i)) for i in range(3)]
+        transcriber.unblock.set()
+        assert blocker is not None and blocker.result(timeout=5).text == "blocker"
+        assert [f.result(timeout=5).text for f in futures if f is not None] == ["item-0", "item-1", "item-2"]
+        later = engine.submit(request("later", RequestKind.FINAL, 9))
+        assert later is not None and later.result(timeout=5).text == "later"
+    finally:
+        engine.stop()
+
+
+def test_a_failing_metric_never_costs_a_result(monkeypatch: pytest.MonkeyPatch) -> None:
+    from whisper_stream import metrics
+
+    class Broken:
+        def labels(self, **_: str) -> Broken:
+            raise RuntimeError("metrics backend broke")
+
+    monkeypatch.setattr(metrics, "DECODE_SECONDS", Broken())
+    transcriber = BrokenBatchTranscriber()
+    transcriber.unblock.set()
+    engine = Engine(transcriber, EnergyScorer, EngineOptions(decode_workers=1))
+    engine.start()
+    try:
+        for i in range(2):  # the worker that hit the broken metric decodes the next request too
+            future = engine.submit(request(f"r{i}", RequestKind.FINAL, i))
+            assert future is not None and future.result(timeout=5).text == f"r{i}"
+    finally:
+        engine.stop()
+
+
+def test_stop_cancels_queued_work_and_refuses_new_work(gated) -> None:
+    engine, transcriber = gated
+    running = engine.submit(request("running", RequestKind.FINAL))
+    assert transcriber.started.acquire(timeout=5)
+    queued = engine.submit(request("queued", RequestKind.FINAL))
+    stopper = threading.Thread(target=engine.stop)
+    stopper.start()
+    assert queued is not None
+    for _ in range(100):
+        if queued.cancelled():
+            break
+        threading.Event().wait(0.01)
+    assert queued.cancelled()
+    transcriber.release.release()
+    stopper.join(timeout=5)
+    assert running is not None and running.result(timeout=5).text == "running"
+    from whisper_stream.engine import EngineStoppedError
+
+    with pytest.raises(EngineStoppedError):
+        engine.submit(request("late", RequestKind.FINAL))

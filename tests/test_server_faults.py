@@ -28,7 +28,8 @@ from tests.harness import (
 )
 from tests.stream_client import StreamResult, send_raw, stream, to_pcm16
 from whisper_stream.engine import Engine
-from whisper_stream.server import Limits, serve_session
+from whisper_stream.limits import Limits
+from whisper_stream.server import serve_session
 
 SPEECH = np.concatenate([tone_s(0.5), silence_s(0.5)])
 
@@ -127,6 +128,33 @@ def test_model_not_loaded_refuses_with_1013_at_once() -> None:
         assert not _error_records(harness)
         harness.engine.start()
         assert_healthy(asyncio.run(healthy_session(harness.url)))
+
+
+def test_an_engine_stopping_under_waiting_finals_closes_1012_at_once_not_after_the_finish_timeout() -> None:
+    """Queued finals cancelled by ``Engine.stop`` reach the session (they used to be dropped: 120 s, 1011)."""
+    with running_harness(Limits(finish_timeout_s=60), decode_workers=1) as harness:
+        harness.transcriber.gate.clear()  # the one worker blocks in the first decode
+
+        async def two_sessions() -> list[StreamResult]:
+            clients = [
+                asyncio.create_task(stream(harness.url, SPEECH, config=HEALTHY_CONFIG, speed=None, timeout_s=20))
+                for _ in range(2)
+            ]
+            while harness.engine.queue_depth < 1:  # one final running (blocked), one waiting
+                await asyncio.sleep(0.01)
+            stopper = threading.Thread(target=harness.engine.stop)
+            stopper.start()
+            started = time.monotonic()
+            done, _ = await asyncio.wait(clients, return_when=asyncio.FIRST_COMPLETED)
+            assert time.monotonic() - started < 5.0
+            harness.transcriber.gate.set()
+            stopper.join(10)
+            return list(await asyncio.gather(*clients))
+
+        results = asyncio.run(two_sessions())
+        harness.wait_idle()
+    refused = [r for r in results if r.close_code == 1012]
+    assert refused and refused[0].of_type("error")[0]["code"] == "server_shutdown"
 
 
 # ------------------------------------------------------------------ the adapter with a scripted socket

@@ -15,7 +15,7 @@ from tests.fakes import silence_s, tone_s
 from tests.harness import HEALTHY_CONFIG, assert_healthy, assert_rejected, healthy_session, running_harness
 from tests.stream_client import StreamResult, send_raw, stream
 from whisper_stream import settings
-from whisper_stream.server import Limits
+from whisper_stream.limits import Limits
 
 CONFIG = json.dumps(HEALTHY_CONFIG)
 

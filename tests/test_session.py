@@ -112,7 +112,7 @@ def test_skipped_partial_is_not_queued_and_a_later_one_follows() -> None:
     session = make_session(partial_transcript_interval_s=0.5)
     feed(session, tone_s(1.0))
     [first] = session.requests_to_run()
-    session.partial_skipped(first.request_id)
+    session.request_dropped(first.request_id)
     assert session.messages_to_send() == []
     feed(session, tone_s(1.0), start_s=1.0)
     [second] = session.requests_to_run()
@@ -311,7 +311,7 @@ def test_early_final_starts_when_speech_stops_and_becomes_the_final() -> None:
     session = make_session(early_finals=True, enable_partial_transcripts=False)
     feed(session, np.concatenate([silence_s(0.5), tone_s(1.0), silence_s(0.064)]))
     [early] = session.requests_to_run()  # decoding starts at the first silent frames, not 300 ms later
-    assert early.kind is RequestKind.FINAL
+    assert early.kind is RequestKind.EARLY_FINAL
     assert abs(early.start_sample + early.audio.size - int(1.5 * SR + 0.03 * SR)) <= FRAME_SAMPLES
     session.receive_result(early.request_id, result_for("done early"))
     assert session.messages_to_send() == []  # not final until the silence has lasted
@@ -331,21 +331,32 @@ def test_early_final_result_arriving_after_the_end_is_the_final() -> None:
     assert final["is_final"] and final["transcript"] == "late but final"
 
 
-def test_speech_resuming_turns_the_early_final_into_a_partial() -> None:
+def test_speech_resuming_withdraws_the_early_final() -> None:
     session = make_session(early_finals=True)
     feed(session, np.concatenate([tone_s(1.0), silence_s(0.1)]))
-    early = [r for r in session.requests_to_run() if r.kind is RequestKind.FINAL][0]
+    early = [r for r in session.requests_to_run() if r.kind is RequestKind.EARLY_FINAL][0]
     feed(session, tone_s(1.0), start_s=1.1)  # the pause was shorter than min silence
-    session.receive_result(early.request_id, result_for("so far"))
-    assert [(m["is_final"], m["transcript"]) for m in session.messages_to_send()] == [(False, "so far")]
+    assert early.request_id in session.requests_to_cancel()
+    session.receive_result(early.request_id, result_for("so far"))  # it ran anyway: nobody waits for it
+    assert [m for m in session.messages_to_send() if m["transcript"] == "so far"] == []
     feed(session, silence_s(0.5), start_s=2.1)
     requests = session.requests_to_run()
-    finals = [r for r in requests if r.kind is RequestKind.FINAL]
+    finals = [r for r in requests if r.kind.is_final]
     assert finals and finals[-1].audio.size > early.audio.size  # a later decode covers all the speech
     for request in requests:
         session.receive_result(request.request_id, result_for("all of it"))
     final = session.messages_to_send()[-1]
     assert (final["is_final"], final["transcript"], final["transcription_num"]) == (True, "all of it", 0)
+
+
+def test_early_final_answered_before_speech_resumes_is_shown_as_a_partial() -> None:
+    session = make_session(early_finals=True)
+    feed(session, np.concatenate([tone_s(1.0), silence_s(0.1)]))
+    early = [r for r in session.requests_to_run() if r.kind is RequestKind.EARLY_FINAL][0]
+    session.receive_result(early.request_id, result_for("so far"))
+    assert [(m["is_final"], m["transcript"]) for m in session.messages_to_send()] == [(False, "so far")]
+    feed(session, tone_s(1.0), start_s=1.1)
+    assert session.requests_to_cancel() == []  # answered already: nothing to withdraw
 
 
 def test_no_partials_during_the_trailing_silence() -> None:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from whisper_stream.server import Limits
+from whisper_stream.limits import Limits
 from whisper_stream.settings import Settings
 
 ALL_VARIABLES = (

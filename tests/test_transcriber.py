@@ -6,8 +6,8 @@ import numpy as np
 import pytest
 
 from tests.speech import load_16k, manifest, wer
+from whisper_stream.decode_requests import DecodeOptions
 from whisper_stream.model_source import resolve_model_source
-from whisper_stream.session import DecodeOptions
 from whisper_stream.transcriber import FasterWhisperTranscriber, TranscriberOptions
 
 ENGLISH = DecodeOptions(language="en", prompt=None, word_timestamps=False)

@@ -33,6 +33,7 @@ class VadOptions:
     threshold: float = 0.5
     min_silence_duration_ms: int = 300
     speech_pad_ms: int = 30
+    min_speech_duration_ms: int = 0
 
 
 @dataclass(frozen=True)
@@ -79,6 +80,7 @@ _FIELDS = (
     _Field("threshold", _VAD_SECTIONS, float, "vad.threshold", 0.01, 0.99),
     _Field("min_silence_duration_ms", _VAD_SECTIONS, int, "vad.min_silence_duration_ms", 32, 10_000),
     _Field("speech_pad_ms", _VAD_SECTIONS, int, "vad.speech_pad_ms", 0, 2_000),
+    _Field("min_speech_duration_ms", _VAD_SECTIONS, int, "vad.min_speech_duration_ms", 0, 10_000),
     _Field("encoding", _STREAM_SECTIONS, str, "streaming.encoding"),
     _Field("sample_rate", _STREAM_SECTIONS, int, "streaming.sample_rate_hz", MIN_SAMPLE_RATE_HZ, MAX_SAMPLE_RATE_HZ),
     _Field("enable_partial_transcripts", _STREAM_SECTIONS, bool, "streaming.enable_partial_transcripts"),

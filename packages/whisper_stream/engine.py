@@ -1,10 +1,14 @@
 """One Whisper model shared by every session: admission, scheduling, worker threads.
 
 Requests from all sessions go into one priority queue served by a fixed pool of
-worker threads (never the event loop). Finals come before partials; a partial
-is only accepted when a worker is idle and nothing waits, so under load partials
-are skipped instead of queuing up behind finals. Results come back as
-``concurrent.futures.Future`` objects, usable from any event loop.
+worker threads (never the event loop): finals, then speculative (early) finals,
+then partials. A partial is only accepted when a worker is idle and nothing
+waits, so under load partials are skipped instead of queuing up behind finals.
+Results come back as ``concurrent.futures.Future`` objects, usable from any
+event loop. A session can withdraw a queued request (``cancel``: it leaves the
+queue at once, so it blocks nothing) or promote a speculative final to a final
+(``promote``). A worker never dies: whatever a decode raises is set on the
+futures of that decode.
 """
 
 from __future__ import annotations
@@ -21,9 +25,9 @@ from concurrent.futures import Future
 from dataclasses import dataclass, field
 
 from whisper_stream import metrics
+from whisper_stream.decode_requests import RequestKind, TranscriptionRequest
 from whisper_stream.errors import ServerBusyError
 from whisper_stream.results import TranscriptionResult
-from whisper_stream.session import RequestKind, TranscriptionRequest
 from whisper_stream.transcriber import Transcriber
 from whisper_stream.vad import SpeechScorer
 
@@ -35,6 +39,10 @@ class EngineOptions:
     max_sessions: int = 8
     decode_workers: int = 1
     max_batch_size: int = 1
+
+
+class EngineStoppedError(RuntimeError):
+    """The engine is not running (not started yet, or stopped): nothing can be submitted."""
 
 
 @dataclass(order=True)
@@ -61,6 +69,7 @@ class Engine:
         self._lock = threading.Lock()
         self._wakeup = threading.Condition(self._lock)
         self._queue: list[_Job] = []
+        self._queued: dict[Future[TranscriptionResult], _Job] = {}
         self._sequence = itertools.count()
         self._idle_workers = 0
         self._sessions = 0
@@ -86,6 +95,7 @@ class Engine:
         with self._lock:
             self._stopping = True
             pending, self._queue = self._queue, []
+            self._queued.clear()
             self._wakeup.notify_all()
         for job in pending:
             job.future.cancel()
@@ -126,20 +136,37 @@ class Engine:
     # ------------------------------------------------------------- scheduling
 
     def submit(self, request: TranscriptionRequest) -> Future[TranscriptionResult] | None:
-        """Queue a request. A partial is refused (``None``) unless a worker is idle."""
+        """Queue a request. A partial is refused (``None``) unless a worker is idle and nothing waits."""
         future: Future[TranscriptionResult] = Future()
-        is_final = request.kind is RequestKind.FINAL
         with self._lock:
             if self._stopping or not self._threads:
-                raise RuntimeError("engine is not running")
-            if not is_final and (self._idle_workers == 0 or self._queue):
+                raise EngineStoppedError("engine is not running")
+            if request.kind is RequestKind.PARTIAL and (self._idle_workers == 0 or self._queue):
                 metrics.PARTIALS_SKIPPED.inc()
                 return None
             # The decode runs in the submitter's context, so its log lines carry the session id.
-            job = _Job(0 if is_final else 1, next(self._sequence), request, future, contextvars.copy_context())
+            job = _Job(request.kind.priority, next(self._sequence), request, future, contextvars.copy_context())
             heapq.heappush(self._queue, job)
+            self._queued[future] = job
             self._wakeup.notify()
         return future
+
+    def cancel(self, future: Future[TranscriptionResult]) -> None:
+        """Withdraw a request: out of the queue at once if it has not started; a running decode finishes."""
+        with self._lock:
+            job = self._queued.pop(future, None)
+            if job is not None:
+                self._queue.remove(job)
+                heapq.heapify(self._queue)
+        future.cancel()
+
+    def promote(self, future: Future[TranscriptionResult]) -> None:
+        """Serve a queued speculative final as a final (it is one now)."""
+        with self._lock:
+            job = self._queued.get(future)
+            if job is not None and job.priority > RequestKind.FINAL.priority:
+                job.priority = RequestKind.FINAL.priority
+                heapq.heapify(self._queue)
 
     @property
     def queue_depth(self) -> int:
@@ -155,6 +182,8 @@ class Engine:
                 if self._stopping:
                     return
                 batch = self._pop_batch()
+                for job in batch:
+                    del self._queued[job.future]
             batch = [job for job in batch if job.future.set_running_or_notify_cancel()]
             if batch:
                 self._run(batch)
@@ -162,8 +191,9 @@ class Engine:
     def _pop_batch(self) -> list[_Job]:
         """The most urgent job, plus queued jobs that can share its decode (lock held).
 
-        Jobs batch together when they are of the same kind (finals and partials
-        use different beam sizes), share a fixed language and need no word timestamps.
+        Jobs batch together when they decode alike (finals and speculative finals
+        share the final beam; partials are greedy), share a fixed language and need
+        no word timestamps.
         """
         first = heapq.heappop(self._queue)
         key = _batch_key(first.request)
@@ -181,39 +211,50 @@ class Engine:
         return batch
 
     def _run(self, batch: list[_Job]) -> None:
-        kind = batch[0].request.kind
+        """Decode a batch and resolve its futures, whatever happens: a worker never dies with work unresolved."""
+        final = batch[0].request.kind.is_final
         started = time.perf_counter()
         try:
-            final = kind is RequestKind.FINAL
-            if len(batch) == 1:
-                # In the submitter's context, so the decode's log lines carry its session id.
-                job = batch[0]
-                results = [
-                    job.context.run(self.transcriber.transcribe, job.request.audio, job.request.options, final=final)
-                ]
-            else:
-                items = [(job.request.audio, job.request.options) for job in batch]
-                results = self.transcriber.transcribe_batch(items, final=final)
+            results = self._decode(batch, final=final)
+            if len(results) != len(batch):
+                raise RuntimeError(f"{len(results)} results for a batch of {len(batch)}")
         except Exception as exc:
             if len(batch) > 1:  # one session's bad utterance must not fail the others batched with it
                 logger.warning("a batch of %d decodes failed (%r); decoding them one by one", len(batch), exc)
                 for job in batch:
                     self._run([job])
                 return
-            batch[0].future.set_exception(exc)  # handed to the session that asked; the worker lives on
+            _set_exception(batch[0].future, exc)  # handed to the session that asked; the worker lives on
             return
         except BaseException as exc:  # handed to the sessions that asked; the worker lives on
             for job in batch:
-                job.future.set_exception(exc)
+                _set_exception(job.future, exc)
             return
-        metrics.DECODE_SECONDS.labels(kind=kind.value).observe(time.perf_counter() - started)
-        metrics.DECODE_BATCH_SIZE.observe(len(batch))
         for job, result in zip(batch, results, strict=True):
-            metrics.AUDIO_DECODED_SECONDS.labels(kind=kind.value).inc(job.request.duration_s)
-            job.future.set_result(result)
+            if not job.future.done():
+                job.future.set_result(result)
+        with contextlib.suppress(Exception):  # metrics must never cost a result
+            kind = "final" if final else "partial"
+            metrics.DECODE_SECONDS.labels(kind=kind).observe(time.perf_counter() - started)
+            metrics.DECODE_BATCH_SIZE.observe(len(batch))
+            metrics.AUDIO_DECODED_SECONDS.labels(kind=kind).inc(sum(job.request.duration_s for job in batch))
+
+    def _decode(self, batch: list[_Job], *, final: bool) -> list[TranscriptionResult]:
+        if len(batch) == 1:
+            # In the submitter's context, so the decode's log lines carry its session id.
+            job = batch[0]
+            return [job.context.run(self.transcriber.transcribe, job.request.audio, job.request.options, final=final)]
+        return self.transcriber.transcribe_batch(
+            [(job.request.audio, job.request.options) for job in batch], final=final
+        )
 
 
-def _batch_key(request: TranscriptionRequest) -> tuple[RequestKind, str | None] | None:
+def _set_exception(future: Future[TranscriptionResult], exc: BaseException) -> None:
+    if not future.done():
+        future.set_exception(exc)
+
+
+def _batch_key(request: TranscriptionRequest) -> tuple[bool, str | None] | None:
     if request.options.word_timestamps or request.options.language is None:
         return None  # word alignment and language detection run one utterance at a time
-    return request.kind, request.options.language
+    return request.kind.is_final, request.options.language

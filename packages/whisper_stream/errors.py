@@ -12,6 +12,7 @@ Every exception the library raises on purpose derives from ``StreamingError``::
     │   ├── FrameTooLargeError   1009  a frame over the cap
     │   └── LimitExceededError   1008  session duration, idle time
     ├── ServerBusyError          1013  replica full, try later
+    ├── ServerShutdownError      1012  replica draining (deploy, scale-down): reconnect
     └── InternalError            1011  our bug; details stay in the log
 
 Anything else that escapes is a bug too and is reported like ``InternalError``:
@@ -32,6 +33,7 @@ class CloseCode(IntEnum):
     POLICY_VIOLATION = 1008
     MESSAGE_TOO_BIG = 1009
     INTERNAL_ERROR = 1011
+    SERVICE_RESTART = 1012
     TRY_AGAIN_LATER = 1013
 
 
@@ -111,6 +113,14 @@ class ServerBusyError(StreamingError):
     public = True
     code = "server_busy"
     close_code = CloseCode.TRY_AGAIN_LATER
+
+
+class ServerShutdownError(StreamingError):
+    """The replica is shutting down (a deploy, a scale-down): finals were sent; reconnect to another."""
+
+    public = True
+    code = "server_shutdown"
+    close_code = CloseCode.SERVICE_RESTART
 
 
 class InternalError(StreamingError):

@@ -7,13 +7,14 @@ import time
 
 import numpy as np
 
+from whisper_stream.decode_requests import DecodeOptions
 from whisper_stream.device import RuntimeInfo, check_cuda, runtime_info
 from whisper_stream.engine import Engine, EngineOptions
 from whisper_stream.model_source import ModelSource, resolve_model_source
-from whisper_stream.session import DecodeOptions
 from whisper_stream.settings import Settings
+from whisper_stream.silero import SileroVadModel
 from whisper_stream.transcriber import FasterWhisperTranscriber, Transcriber, TranscriberOptions, pick_device
-from whisper_stream.vad import FRAME_SAMPLES, SAMPLE_RATE_HZ, SileroVadModel
+from whisper_stream.vad import FRAME_SAMPLES, SAMPLE_RATE_HZ
 
 logger = logging.getLogger(__name__)
 

@@ -15,9 +15,14 @@ class Limits:
     max_frame_bytes         1 MiB    MAX_FRAME_BYTES  ``frame_too_large``, close 1009
     max_session_duration_s  4 h      MAX_SESSION_S    finals of all audio received are sent, then
                                                       ``limit_exceeded``, close 1008
-    idle_timeout_s          60 s     IDLE_TIMEOUT_S   no audio, control or keepalive message: as above.
+    idle_timeout_s          60 s     IDLE_TIMEOUT_S   no audio, control or keepalive message: the finals
+                                                      of the audio received, ``session_end``, close 1000.
                                                       Protocol-level pings never reach the app and do not
                                                       count
+    no_audio_timeout_s      8 s                       the same, sooner, for a connection that sent nothing
+                                                      after its config (a client that reconnects with no
+                                                      audio: LiveKit's plugin does after ``end_input()``,
+                                                      and gives up after 3 retries that each lived < 10 s)
     config_timeout_s        10 s                      no config message: ``limit_exceeded``, close 1008
     max_pending_audio_s     60 s                      audio in finals waiting for Whisper: the finals of all
                                                       audio through the VAD are sent, then
@@ -30,6 +35,9 @@ class Limits:
                                                       that never reads): ``limit_exceeded``, close 1008
     finish_timeout_s        120 s                     finals after the end of stream not done in time:
                                                       ``internal_error``, close 1011
+    drain_timeout_s         20 s                      on SIGTERM, open sessions finish (finals,
+                                                      ``session_end``, close 1012) within this, then the
+                                                      server stops (see ``drain``)
     ======================  =======  ===============  =====================================================
 
     Only the VAD, which runs at hundreds of times real time, ever holds reading up; waiting for Whisper
@@ -46,8 +54,10 @@ class Limits:
     max_frame_bytes: int = 1 << 20
     max_session_duration_s: float = 4 * 3600.0
     idle_timeout_s: float = 60.0
+    no_audio_timeout_s: float = 8.0
     config_timeout_s: float = 10.0
     max_pending_audio_s: float = 60.0
     max_read_ahead_bytes: int = 1 << 20
     send_timeout_s: float = 30.0
     finish_timeout_s: float = 120.0
+    drain_timeout_s: float = 20.0

@@ -1,86 +1,56 @@
 """The sans-I/O streaming core: one ``Session`` per connection.
 
-Audio (16 kHz float32) and the current time go in; transcription requests and
-outgoing messages come out. The session never decodes anything itself: it asks
-for a decode with a ``TranscriptionRequest`` and is handed the result later, so
-tests can script results and an engine can schedule requests across sessions.
+Audio (16 kHz float32) and the time go in; transcription requests, withdrawals
+of requests and outgoing messages come out. The session never decodes anything:
+it asks for a decode with a ``TranscriptionRequest`` and is handed the result
+later, so tests can script results and an engine can batch requests across
+sessions. It never reads a clock either: time is an argument, and
+``next_deadline_s`` says when to ``tick``. Positions are absolute 16 kHz sample
+indexes; they become seconds only in messages.
 
-Positions are absolute 16 kHz sample indexes from the start of the stream; they
-become seconds only in messages.
+Each request has one lifecycle, kept by a ``RequestBook``: pending until
+answered, then done or cancelled. Every utterance gets exactly one final, in
+order; ``session_end`` comes once no request is pending.
 
-Early finals: when the VAD sees speech stop, the utterance (up to the silence
-plus padding) is decoded at once, while the session waits out
-``min_silence_duration_ms``. If the silence lasts, that decode is the final, so
-the final's latency hides inside the silence wait; if speech resumes, its result
-is shown as a partial and the final is decoded later as usual.
+Early finals: when speech pauses, the utterance so far is decoded at once as a
+speculative ``EARLY_FINAL`` while the session waits out ``min_silence_duration_ms``.
+If the silence lasts, that request is promoted to the final, so the final's
+latency hides inside the wait; if speech resumes, it is withdrawn.
 """
 
 from __future__ import annotations
 
 import enum
 import itertools
-import logging
-from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 
-from whisper_stream import messages
 from whisper_stream.buffer import SampleBuffer
 from whisper_stream.config import SessionConfig
+from whisper_stream.decode_requests import SAMPLE_RATE_HZ, RequestKind, TranscriptionRequest
 from whisper_stream.errors import ProtocolError
+from whisper_stream.outbox import Outbox
+from whisper_stream.partials import PartialPacer
+from whisper_stream.prompting import decode_options
+from whisper_stream.request_book import RequestBook, TrackedRequest
 from whisper_stream.results import TranscriptionResult
-from whisper_stream.vad import FRAME_SAMPLES, SAMPLE_RATE_HZ, SpeechEnd, SpeechScorer, SpeechStart, VadGate
-
-logger = logging.getLogger(__name__)
+from whisper_stream.utterances import EndedUtterances, Utterance
+from whisper_stream.vad import FRAME_SAMPLES, SpeechEnd, SpeechScorer, SpeechStart, VadGate
 
 MIN_PARTIAL_SAMPLES = SAMPLE_RATE_HZ * 3 // 10
-# A partial re-decodes the whole utterance so far: keep the decoder busy with
-# partials at most half the time, whatever the configured interval.
-PARTIAL_DUTY_CYCLE = 0.5
-PROMPT_HISTORY_CHARS = 200
+INPUT_STALL_MARGIN_S = 0.5
+"""A client that stops sending has stopped talking: once no audio arrived for ``min_silence_duration_ms``
+plus this margin, the open utterance is finalised as if silence had come. The margin absorbs network
+jitter (a TCP retransmit after Linux's 200 ms minimum RTO, then one more at 400 ms; a client's GC pause)
+so that a stall mid-sentence does not split the utterance."""
+_FRAME_MS = FRAME_SAMPLES * 1000 // SAMPLE_RATE_HZ
 
 
 class SessionState(enum.Enum):
     STREAMING = "streaming"
     CLOSING = "closing"
     CLOSED = "closed"
-
-
-class RequestKind(enum.Enum):
-    PARTIAL = "partial"
-    FINAL = "final"
-
-
-@dataclass(frozen=True)
-class DecodeOptions:
-    language: str | None
-    prompt: str | None
-    word_timestamps: bool
-
-
-@dataclass(frozen=True)
-class TranscriptionRequest:
-    request_id: int
-    kind: RequestKind
-    transcription_num: int
-    audio: np.ndarray
-    start_sample: int
-    options: DecodeOptions
-
-    @property
-    def duration_s(self) -> float:
-        return self.audio.size / SAMPLE_RATE_HZ
-
-
-@dataclass
-class _Utterance:
-    num: int
-    start_sample: int
-    frame_probabilities: list[tuple[int, float]]
-    last_partial_samples: int = 0
-    early_final: TranscriptionRequest | None = None
-    early_result: TranscriptionResult | None = None
 
 
 class Session:
@@ -98,44 +68,42 @@ class Session:
         self._early_finals_enabled = early_finals
         self.state = SessionState.STREAMING
         self._scorer = scorer
+        vad = config.vad
         self._gate = VadGate(
-            threshold=config.vad.threshold,
-            min_silence_duration_ms=config.vad.min_silence_duration_ms,
-            speech_pad_ms=config.vad.speech_pad_ms,
+            threshold=vad.threshold,
+            min_silence_duration_ms=vad.min_silence_duration_ms,
+            speech_pad_ms=vad.speech_pad_ms,
         )
+        self._min_speech_frames = -(-vad.min_speech_duration_ms // _FRAME_MS)
+        self._stall_s = vad.min_silence_duration_ms / 1000 + INPUT_STALL_MARGIN_S
         self._condition_on_previous = condition_on_previous
         self._max_utterance_samples = int(config.streaming.final_transcript_max_duration_s * SAMPLE_RATE_HZ)
-        self._partial_interval_s = config.streaming.partial_transcript_interval_s
+        self._pacer = PartialPacer(config.streaming.partial_transcript_interval_s)
         self._buffer = SampleBuffer()
         self._vad_position = 0
-        self._utterance: _Utterance | None = None
+        self._last_audio_s: float | None = None
+        self._open: Utterance | None = None
+        self._ended = EndedUtterances()
         self._utterance_numbers = itertools.count()
-        self._request_ids = itertools.count()
-        self._requests: list[TranscriptionRequest] = []
-        self._outbox: list[dict[str, Any]] = []
-        self._in_flight: dict[int, TranscriptionRequest] = {}
-        self._final_ids: set[int] = set()
-        self._early: dict[int, _Utterance] = {}
-        self._partial_in_flight = False
-        self._last_partial_s = float("-inf")
-        self._partial_round_trip_s = 0.0
-        self._finished_finals: dict[int, tuple[TranscriptionRequest, TranscriptionResult]] = {}
-        self._next_final_num = 0
-        self._last_final_text = ""
-        self._nums_with_partials: set[int] = set()
-        self.finals_sent = 0
-        self.partials_sent = 0
+        self._book = RequestBook()
+        self._partial: TrackedRequest | None = None
+        self._outbox = Outbox(word_timestamps=config.whisper.show_word_timestamps, vad_events=config.send_vad_events)
+        self._last_final: TranscriptionResult | None = None
+        self._now_s = 0.0  # the time passed in with the input being handled
         self.speech_samples = 0
 
     # ----------------------------------------------------------------- inputs
 
     def receive_audio(self, samples: np.ndarray, now_s: float) -> None:
-        """Take 16 kHz samples; run the VAD over every complete frame."""
+        """Take 16 kHz samples (``now_s``: when they arrived); run the VAD over every complete frame."""
         if self.state is not SessionState.STREAMING:
             raise ProtocolError("audio received after end of stream")
+        self._now_s = self._last_audio_s = now_s
+        if samples.size == 0:
+            return
         self._buffer.append(samples)
         while self._buffer.end - self._vad_position >= FRAME_SAMPLES:
-            self._score_next_frame(self._frame_at(self._vad_position))
+            self._score_frame(self._buffer.view(self._vad_position, self._vad_position + FRAME_SAMPLES))
         self._maybe_request_partial(now_s)
         self._trim_buffer()
 
@@ -143,76 +111,107 @@ class Session:
         """Make the current utterance final now, without waiting for silence."""
         if self.state is not SessionState.STREAMING:
             raise ProtocolError("finalize received after end of stream")
-        self._close_utterance(self._gate.force_end(self._buffer.end))
+        self._now_s = now_s
+        self._close_open(self._gate.force_end(self._buffer.end))
+
+    def tick(self, now_s: float) -> None:
+        """Time passed without input: finalise an utterance whose audio stopped coming (see ``next_deadline_s``)."""
+        self._now_s = now_s
+        deadline = self.next_deadline_s
+        if deadline is not None and now_s >= deadline:  # the client stopped sending: it stopped talking
+            self._close_open(self._gate.force_end(self._buffer.end))
 
     def end_of_stream(self, now_s: float) -> None:
         """No more audio: everything buffered becomes finals, then ``session_end``."""
         if self.state is not SessionState.STREAMING:
             return
+        self._now_s = now_s
         remainder = self._buffer.end - self._vad_position
-        if remainder > 0:
+        if remainder > 0:  # score the last partial frame, zero-padded
             frame = np.zeros(FRAME_SAMPLES, dtype=np.float32)
-            frame[:remainder] = self._frame_at(self._vad_position)[:remainder]
-            self._score_next_frame(frame, frame_samples=remainder)
-        self._close_utterance(self._gate.force_end(self._buffer.end))
+            frame[:remainder] = self._buffer.view(self._vad_position, self._buffer.end)
+            self._score_frame(frame, frame_samples=remainder)
+        self._close_open(self._gate.force_end(self._buffer.end))
+        if self._partial is not None:
+            self._book.withdraw(self._partial)
+            self._partial = None
         self.state = SessionState.CLOSING
         self._maybe_close()
 
     def receive_result(self, request_id: int, result: TranscriptionResult, now_s: float | None = None) -> None:
         """A decode finished. ``now_s`` lets partials back off when decodes are slow."""
-        request = self._in_flight.pop(request_id)
-        if request.kind is RequestKind.PARTIAL and now_s is not None:
-            self._partial_round_trip_s = max(now_s - self._last_partial_s, 0.0)
-        shifted = result.shifted(request.start_sample / SAMPLE_RATE_HZ)
-        if request_id in self._final_ids:
-            self._final_ids.discard(request_id)
-            self._accept_final(request, shifted)
-            return
-        utterance = self._early.pop(request_id, None)
-        if utterance is not None:
-            utterance.early_result = shifted  # kept in case the silence lasts
-        elif request.kind is RequestKind.PARTIAL:
-            self._partial_in_flight = False
-        self._maybe_emit_partial(request, shifted)
-        self._maybe_close()  # this may have been the last request in flight, answered after the last final
-
-    def _maybe_emit_partial(self, request: TranscriptionRequest, result: TranscriptionResult) -> None:
-        utterance = self._utterance
-        if (
-            self.config.streaming.enable_partial_transcripts
-            and utterance is not None
-            and utterance.num == request.transcription_num == self._next_final_num
-            and result.text
-        ):
-            self._emit_transcription(result, request.transcription_num, is_final=False)
-
-    def _accept_final(self, request: TranscriptionRequest, result: TranscriptionResult) -> None:
-        self._finished_finals[request.transcription_num] = (request, result)
-        while self._next_final_num in self._finished_finals:
-            _, final = self._finished_finals.pop(self._next_final_num)
-            # An empty final (noise the VAD took for speech) is only sent to replace partials.
-            if final.text or self._next_final_num in self._nums_with_partials:
-                self._emit_transcription(final, self._next_final_num, is_final=True)
-            if final.text:
-                self._last_final_text = final.text
-            self._next_final_num += 1
+        tracked = self._book.answer(request_id, result)
+        if tracked is None:
+            return  # withdrawn after it was handed out: nobody waits for it any more
+        request = tracked.request
+        tracked.result = result.shifted(request.start_sample / SAMPLE_RATE_HZ)
+        self._now_s = self._now_s if now_s is None else now_s
+        if request.kind is RequestKind.PARTIAL:
+            self._partial = None
+            self._pacer.answered(self._now_s)
+            self._maybe_emit_partial(request.transcription_num, tracked.result)
+        elif request.transcription_num in self._ended:
+            self._send_ready_finals()
+        else:  # an early final of the open utterance: show it while we wait to see if the silence lasts
+            self._maybe_emit_partial(request.transcription_num, tracked.result)
         self._maybe_close()
 
-    def partial_skipped(self, request_id: int) -> None:
-        """The engine was too busy for this partial; it is dropped, not queued."""
-        self._in_flight.pop(request_id)
-        self._partial_in_flight = False
+    def request_dropped(self, request_id: int) -> None:
+        """The engine did not run a request (a partial skipped when busy, or work cancelled on shutdown).
+
+        A dropped partial or speculative final is forgotten; a final is asked for again, so no utterance
+        ever lacks its final.
+        """
+        tracked = self._book.drop(request_id)
+        if tracked is None:
+            return
+        num = tracked.request.transcription_num
+        if tracked is self._partial:
+            self._partial = None
+        elif (utterance := self._ended.get(num)) is not None and utterance.final is tracked:
+            utterance.final = self._book.ask_again_as_final(tracked)
+        elif self._open is not None and self._open.final is tracked:
+            self._open.final = None
         self._maybe_close()
 
     # ---------------------------------------------------------------- outputs
 
     def requests_to_run(self) -> list[TranscriptionRequest]:
-        requests, self._requests = self._requests, []
-        return requests
+        return self._book.take_to_run()
+
+    def requests_to_cancel(self) -> list[int]:
+        """Ids of requests handed out earlier that are no longer wanted: the engine may skip them."""
+        return self._book.take_to_cancel()
+
+    def requests_to_promote(self) -> list[int]:
+        """Ids of speculative finals that became real finals: the engine should serve them as finals."""
+        return self._book.take_to_promote()
 
     def messages_to_send(self) -> list[dict[str, Any]]:
-        outbox, self._outbox = self._outbox, []
-        return outbox
+        return self._outbox.take()
+
+    @property
+    def outbox(self) -> Outbox:
+        return self._outbox
+
+    @property
+    def finals_sent(self) -> int:
+        return self._outbox.finals_sent
+
+    @property
+    def partials_sent(self) -> int:
+        return self._outbox.partials_sent
+
+    @property
+    def next_deadline_s(self) -> float | None:
+        """When to call ``tick`` if no audio comes before: the input-stall rule for an open utterance."""
+        if self._open is None or self._last_audio_s is None or self.state is not SessionState.STREAMING:
+            return None
+        return self._last_audio_s + self._stall_s
+
+    @property
+    def pending_requests(self) -> int:
+        return self._book.pending
 
     @property
     def audio_duration_s(self) -> float:
@@ -220,175 +219,173 @@ class Session:
 
     @property
     def pending_final_samples(self) -> int:
-        """Audio in finals requested but not yet sent: what backpressure watches."""
-        waiting = sum(r.audio.size for r in self._in_flight.values() if r.kind is RequestKind.FINAL)
-        return waiting + sum(r.audio.size for r, _ in self._finished_finals.values())
+        """Audio of ended utterances whose final is not sent yet: what backpressure watches.
+
+        Speculative finals do not count: the utterance they belong to has not ended.
+        """
+        return self._ended.samples
 
     @property
     def buffered_samples(self) -> int:
         return len(self._buffer)
 
-    # --------------------------------------------------------------- internals
+    # ------------------------------------------------------------------ VAD
 
-    def _frame_at(self, position: int) -> np.ndarray:
-        return self._buffer.view(position, min(position + FRAME_SAMPLES, self._buffer.end))
-
-    def _score_next_frame(self, frame: np.ndarray, *, frame_samples: int = FRAME_SAMPLES) -> None:
+    def _score_frame(self, frame: np.ndarray, *, frame_samples: int = FRAME_SAMPLES) -> None:
         probability = self._scorer.score(frame)
-        frame_end = self._vad_position + FRAME_SAMPLES
-        event = self._gate.update(probability, frame_end)
+        frame_start = self._vad_position
+        event = self._gate.update(probability, frame_start + FRAME_SAMPLES)
         self._vad_position += frame_samples
         if isinstance(event, SpeechStart):
             self._open_utterance(event.sample)
         elif isinstance(event, SpeechEnd):
-            self._close_utterance(event)
-        if self._utterance is not None:
-            self._utterance.frame_probabilities.append((self._vad_position - frame_samples, probability))
-            if self._vad_position - self._utterance.start_sample >= self._max_utterance_samples:
-                self._split_long_utterance()
-        if self._utterance is not None:
-            self._track_early_final(self._utterance)
+            self._close_open(event)
+        utterance = self._open
+        if utterance is None:
+            return
+        utterance.frame_probabilities.append((frame_start, probability))
+        if probability >= self._gate.threshold:
+            utterance.speech_frames += 1
+        if self._vad_position - utterance.start_sample >= self._max_utterance_samples:
+            self._split_long_utterance()
+        elif self._open is not None:
+            self._track_early_final(self._open)
 
-    def _track_early_final(self, utterance: _Utterance) -> None:
-        """Start decoding as soon as speech seems to stop; forget that decode if it resumes."""
+    def _track_early_final(self, utterance: Utterance) -> None:
+        """Start the final's decode as soon as speech pauses; withdraw it if speech resumes."""
         silence_start = self._gate.silence_start_sample
         if silence_start is None:
-            if utterance.early_final is not None:
-                self._forget_early_final(utterance)
+            if utterance.final is not None:
+                self._book.withdraw(utterance.final)
+                utterance.final = None
             return
-        end = silence_start + self._gate.speech_pad_samples
-        if utterance.early_final is None and self._early_finals_enabled and self._vad_position >= end:
-            utterance.early_final = self._request(RequestKind.FINAL, utterance, end)
-            self._early[utterance.early_final.request_id] = utterance
-
-    def _forget_early_final(self, utterance: _Utterance) -> None:
-        """Speech went on: the early decode's result, when it comes, is only a partial."""
-        if utterance.early_final is not None:
-            self._early.pop(utterance.early_final.request_id, None)
-        utterance.early_final = None
-        utterance.early_result = None
+        end = min(silence_start + self._gate.speech_pad_samples, self._buffer.end)
+        if (
+            utterance.final is None
+            and self._early_finals_enabled
+            and self._vad_position >= end
+            and utterance.speech_frames >= self._min_speech_frames
+        ):
+            utterance.final = self._request(RequestKind.EARLY_FINAL, utterance, end)
 
     def _open_utterance(self, start_sample: int) -> None:
         start_sample = max(start_sample, self._buffer.start)
-        self._utterance = _Utterance(next(self._utterance_numbers), start_sample, [])
-        if self.config.send_vad_events:
-            self._outbox.append(messages.vad_event_message("speech_started", start_sample / SAMPLE_RATE_HZ))
+        self._open = Utterance(next(self._utterance_numbers), start_sample)
+        self._outbox.vad_event("speech_started", start_sample)
 
-    def _close_utterance(self, end: SpeechEnd | None, *, reopen_at: int | None = None) -> None:
-        utterance = self._utterance
+    def _close_open(self, end: SpeechEnd | None, *, reopen: bool = False) -> None:
+        """The open utterance ended at ``end``: its final is the early one if that covers it, else a new one."""
+        utterance = self._open
         if end is None or utterance is None:
             return
-        self._utterance = None
-        early = utterance.early_final
-        if early is not None and early.start_sample + early.audio.size == end.sample:
-            self._early.pop(early.request_id, None)
-            if utterance.early_result is not None:
-                self._accept_final(early, utterance.early_result)
-            else:
-                self._final_ids.add(early.request_id)
+        self._open = None
+        end_sample = min(end.sample, self._buffer.end)  # the gate pads; never past the audio we have
+        utterance.end_sample = end_sample
+        utterance.ended_s = self._now_s
+        self._ended.add(utterance)
+        self.speech_samples += end_sample - utterance.start_sample
+        early = utterance.final
+        if early is not None and early.request.end_sample == end_sample:
+            self._book.promote(early)
         else:
-            self._forget_early_final(utterance)
-            self._final_ids.add(self._request(RequestKind.FINAL, utterance, end.sample).request_id)
-        self.speech_samples += end.sample - utterance.start_sample
-        if reopen_at is not None:
-            self._utterance = _Utterance(next(self._utterance_numbers), reopen_at, [])
-        elif self.config.send_vad_events:
-            self._outbox.append(messages.vad_event_message("speech_ended", end.sample / SAMPLE_RATE_HZ))
+            if early is not None:
+                self._book.withdraw(early)
+            utterance.final = None
+            if utterance.speech_frames >= self._min_speech_frames and end_sample > utterance.start_sample:
+                utterance.final = self._request(RequestKind.FINAL, utterance, end_sample)
+            else:  # too little speech to be worth a decode: noise, or a click
+                utterance.too_short = True
+        if reopen:
+            self._open = Utterance(next(self._utterance_numbers), end_sample)
+        else:
+            self._outbox.vad_event("speech_ended", end_sample)
+        self._send_ready_finals()
 
     def _split_long_utterance(self) -> None:
         """At the length cap, cut at the least speech-like frame of the second half."""
-        utterance = self._utterance
+        utterance = self._open
         assert utterance is not None
         half = utterance.start_sample + self._max_utterance_samples // 2
-        candidates = [(p, -start) for start, p in utterance.frame_probabilities if start >= half]
-        cut = -min(candidates)[1] if candidates else self._vad_position  # ties: the latest frame
+        cut = utterance.quietest_frame(half)
+        cut = self._vad_position if cut is None else cut
         tail = [(start, p) for start, p in utterance.frame_probabilities if start >= cut]
-        self._close_utterance(SpeechEnd(cut), reopen_at=cut)
-        if self._utterance is not None:
-            self._utterance.frame_probabilities.extend(tail)
+        self._close_open(SpeechEnd(cut), reopen=True)
+        if self._open is not None:
+            self._open.frame_probabilities.extend(tail)
+            self._open.speech_frames = sum(p >= self._gate.threshold for _, p in tail)
+
+    # ------------------------------------------------------------- requests
+
+    def _request(self, kind: RequestKind, utterance: Utterance, end_sample: int) -> TrackedRequest:
+        audio = self._buffer.copy(utterance.start_sample, end_sample)
+        return self._book.ask(
+            kind,
+            utterance.num,
+            audio,
+            utterance.start_sample,
+            decode_options(self.config.whisper, self._last_final, condition_on_previous=self._condition_on_previous),
+        )
+
+    # ------------------------------------------------------------- partials
 
     def _maybe_request_partial(self, now_s: float) -> None:
-        utterance = self._utterance
+        utterance = self._open
         if (
             utterance is None
             or not self.config.streaming.enable_partial_transcripts
-            or self._partial_in_flight
+            or self._partial is not None
             or self._gate.silence_start_sample is not None
-            or utterance.num != self._next_final_num
-            or now_s - self._last_partial_s < self._partial_gap_s
+            or utterance.num != self._ended.next_num
+            or utterance.speech_frames < self._min_speech_frames
+            or not self._pacer.due(now_s)
         ):
             return
         length = self._buffer.end - utterance.start_sample
         grown = length - utterance.last_partial_samples
-        if length < MIN_PARTIAL_SAMPLES or grown < self._partial_interval_s * SAMPLE_RATE_HZ:
+        if length < MIN_PARTIAL_SAMPLES or grown < self._pacer.interval_s * SAMPLE_RATE_HZ:
             return
         utterance.last_partial_samples = length
-        self._last_partial_s = now_s
-        self._partial_in_flight = True
-        self._request(RequestKind.PARTIAL, utterance, self._buffer.end)
+        self._pacer.requested(now_s)
+        self._partial = self._request(RequestKind.PARTIAL, utterance, self._buffer.end)
 
-    @property
-    def _partial_gap_s(self) -> float:
-        """Time between partial requests: the configured interval, longer when decodes are slow."""
-        return max(self._partial_interval_s, self._partial_round_trip_s / PARTIAL_DUTY_CYCLE)
+    def _maybe_emit_partial(self, num: int, result: TranscriptionResult) -> None:
+        utterance = self._open
+        if (
+            self.config.streaming.enable_partial_transcripts
+            and utterance is not None
+            and utterance.num == num == self._ended.next_num
+            and result.text
+        ):
+            utterance.partials_shown = True
+            self._outbox.transcription(result, num, is_final=False)
 
-    def _request(self, kind: RequestKind, utterance: _Utterance, end_sample: int) -> TranscriptionRequest:
-        audio = self._buffer.copy(utterance.start_sample, end_sample)
-        request = TranscriptionRequest(
-            request_id=next(self._request_ids),
-            kind=kind,
-            transcription_num=utterance.num,
-            audio=audio,
-            start_sample=utterance.start_sample,
-            options=self._decode_options(),
-        )
-        self._in_flight[request.request_id] = request
-        self._requests.append(request)
-        return request
+    # --------------------------------------------------------------- finals
 
-    def _decode_options(self) -> DecodeOptions:
-        whisper = self.config.whisper
-        parts = [whisper.prompt.strip()]
-        if self._condition_on_previous:
-            parts.append(self._last_final_text[-PROMPT_HISTORY_CHARS:].strip())
-        prompt = " ".join(p for p in parts if p)
-        return DecodeOptions(
-            language=None if whisper.audio_language == "auto" else whisper.audio_language,
-            prompt=prompt or None,
-            word_timestamps=whisper.show_word_timestamps,
-        )
+    def _send_ready_finals(self) -> None:
+        """Send every final that is done and whose predecessors are sent, in order."""
+        while (utterance := self._ended.pop_ready()) is not None:
+            final = utterance.final_result
+            # An empty final (noise the VAD took for speech) is only sent to replace partials.
+            if final.text or utterance.partials_shown:
+                self._outbox.transcription(
+                    final, utterance.num, is_final=True, latency_s=self._now_s - utterance.ended_s
+                )
+            if final.text:
+                self._last_final = final
 
-    def _emit_transcription(self, result: TranscriptionResult, num: int, *, is_final: bool) -> None:
-        self._outbox.append(
-            messages.transcription_message(
-                result,
-                is_final=is_final,
-                transcription_num=num,
-                word_timestamps=self.config.whisper.show_word_timestamps,
-            )
-        )
-        if is_final:
-            self.finals_sent += 1
-        else:
-            self.partials_sent += 1
-            self._nums_with_partials.add(num)
+    # ---------------------------------------------------------------- misc
 
     def _trim_buffer(self) -> None:
         """Keep only what a future request can need: the open utterance, or the pre-roll."""
-        if self._utterance is not None:
-            keep_from = self._utterance.start_sample
+        if self._open is not None:
+            keep_from = self._open.start_sample
         else:
             keep_from = self._vad_position - self._gate.speech_pad_samples - FRAME_SAMPLES
         self._buffer.drop_before(keep_from)
 
     def _maybe_close(self) -> None:
-        if self.state is SessionState.CLOSING and not self._in_flight:
+        if self.state is SessionState.CLOSING and not self._ended and not self._book.pending:
             self.state = SessionState.CLOSED
-            self._outbox.append(
-                messages.session_end_message(
-                    audio_duration_s=self.audio_duration_s,
-                    speech_duration_s=self.speech_samples / SAMPLE_RATE_HZ,
-                    finals_sent=self.finals_sent,
-                    partials_sent=self.partials_sent,
-                )
+            self._outbox.session_end(
+                audio_duration_s=self.audio_duration_s, speech_duration_s=self.speech_samples / SAMPLE_RATE_HZ
             )

@@ -11,10 +11,9 @@ from typing import Protocol
 
 import numpy as np
 
+from whisper_stream.decode_requests import SAMPLE_RATE_HZ, DecodeOptions
 from whisper_stream.model_source import ModelSource
 from whisper_stream.results import Segment, TranscriptionResult, Word
-from whisper_stream.session import DecodeOptions
-from whisper_stream.vad import SAMPLE_RATE_HZ
 
 logger = logging.getLogger(__name__)
 

@@ -1,81 +1,32 @@
-"""Frame-by-frame voice activity detection with silero VAD.
+"""The VAD gate: per-frame speech probabilities in, speech start/end decisions out.
 
-``SileroVadModel`` is one ONNX session shared by every stream (onnxruntime
-sessions are safe to run from several threads); the recurrent state and the
-64-sample context live in each stream's ``SileroScorer``. ``VadGate`` turns
-per-frame speech probabilities into speech start/end decisions with the same
-hysteresis as silero's own ``get_speech_timestamps``: start at ``threshold``,
-end after ``min_silence_duration_ms`` below ``threshold - 0.15``, both sides
-padded by ``speech_pad_ms``.
+Pure numpy, no model: the silero network that scores frames lives in
+``whisper_stream.silero`` and is handed in through the ``SpeechScorer``
+protocol, so the streaming core imports (and is tested) without onnxruntime.
+``VadGate`` uses the same hysteresis as silero's own ``get_speech_timestamps``:
+start at ``threshold``, end after ``min_silence_duration_ms`` below
+``threshold - 0.15``, both sides padded by ``speech_pad_ms``.
 """
 
 from __future__ import annotations
 
-import importlib.util
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Protocol
 
 import numpy as np
-import onnxruntime
+
+from whisper_stream.decode_requests import SAMPLE_RATE_HZ
 
 FRAME_SAMPLES = 512
-SAMPLE_RATE_HZ = 16_000
-_CONTEXT_SAMPLES = 64
 _NEGATIVE_THRESHOLD_GAP = 0.15
+
+__all__ = ["FRAME_SAMPLES", "SAMPLE_RATE_HZ", "SpeechEnd", "SpeechScorer", "SpeechStart", "VadEvent", "VadGate"]
 
 
 class SpeechScorer(Protocol):
     """Gives the speech probability of each consecutive 512-sample frame of one stream."""
 
     def score(self, frame: np.ndarray) -> float: ...
-
-
-def silero_weights_path() -> Path:
-    """The ONNX weights shipped in the silero-vad package (found without importing torch)."""
-    spec = importlib.util.find_spec("silero_vad")
-    if spec is None or not spec.submodule_search_locations:
-        raise RuntimeError("the silero-vad package is not installed")
-    return Path(next(iter(spec.submodule_search_locations))) / "data" / "silero_vad.onnx"
-
-
-class SileroVadModel:
-    """The shared silero VAD network."""
-
-    def __init__(self, weights_path: Path | None = None) -> None:
-        options = onnxruntime.SessionOptions()
-        options.intra_op_num_threads = 1
-        options.inter_op_num_threads = 1
-        self._session = onnxruntime.InferenceSession(
-            str(weights_path or silero_weights_path()), sess_options=options, providers=["CPUExecutionProvider"]
-        )
-        self._sample_rate = np.array(SAMPLE_RATE_HZ, dtype=np.int64)
-
-    def new_scorer(self) -> SileroScorer:
-        return SileroScorer(self)
-
-    def run(self, window: np.ndarray, state: np.ndarray) -> tuple[float, np.ndarray]:
-        probability, new_state = self._session.run(
-            None, {"input": window[np.newaxis, :], "state": state, "sr": self._sample_rate}
-        )
-        return float(probability[0, 0]), new_state
-
-
-class SileroScorer:
-    """Per-stream silero state: the recurrent state and the previous frame's tail."""
-
-    def __init__(self, model: SileroVadModel) -> None:
-        self._model = model
-        self._state = np.zeros((2, 1, 128), dtype=np.float32)
-        self._context = np.zeros(_CONTEXT_SAMPLES, dtype=np.float32)
-
-    def score(self, frame: np.ndarray) -> float:
-        if frame.shape != (FRAME_SAMPLES,):
-            raise ValueError(f"silero VAD takes frames of {FRAME_SAMPLES} samples, got {frame.shape}")
-        window = np.concatenate([self._context, frame.astype(np.float32, copy=False)])
-        probability, self._state = self._model.run(window, self._state)
-        self._context = window[-_CONTEXT_SAMPLES:]
-        return probability
 
 
 @dataclass(frozen=True)
@@ -130,8 +81,16 @@ class VadGate:
         return self._silence_start
 
     def force_end(self, sample: int) -> SpeechEnd | None:
-        """End the current speech at ``sample`` (end of stream, or a forced final)."""
-        return self._end(sample) if self.in_speech else None
+        """End the current speech now (end of stream, a forced final, input stopped).
+
+        At ``sample``, the end of the audio; or, if speech has already paused, where the silence wait
+        would have ended it (silence start plus padding), so the trailing silence is not decoded.
+        """
+        if not self.in_speech:
+            return None
+        if self._silence_start is not None:
+            sample = min(sample, self._silence_start + self.speech_pad_samples)
+        return self._end(sample)
 
     def _end(self, sample: int) -> SpeechEnd:
         self.in_speech = False

@@ -1,0 +1,70 @@
+"""What a session asks of Whisper: the request types shared by session, engine and transcriber.
+
+This module sits below all three (it imports only numpy), so inference never
+depends on the streaming policy that produces the requests.
+"""
+
+from __future__ import annotations
+
+import enum
+from dataclasses import dataclass
+
+import numpy as np
+
+SAMPLE_RATE_HZ = 16_000
+"""Every request's audio is 16 kHz mono float32; positions are indexes at this rate."""
+
+
+class RequestKind(enum.Enum):
+    """What a decode is for, in the order the engine serves them (finals first)."""
+
+    FINAL = "final"
+    """The final of an utterance that has ended: sent to the client as soon as it is done."""
+    EARLY_FINAL = "early_final"
+    """Speculative: the final of an utterance that may be ending (speech paused). Never outranks a
+    ``FINAL``, never counts as backlog, withdrawn if speech resumes; promoted to ``FINAL`` if it does not."""
+    PARTIAL = "partial"
+    """The utterance so far, while it goes on: greedy, skipped when the decoder is busy."""
+
+    @property
+    def priority(self) -> int:
+        return _PRIORITY[self]
+
+    @property
+    def is_final(self) -> bool:
+        """Decoded like a final (final beam, fallback); a speculative final is one."""
+        return self is not RequestKind.PARTIAL
+
+
+_PRIORITY = {RequestKind.FINAL: 0, RequestKind.EARLY_FINAL: 1, RequestKind.PARTIAL: 2}
+
+
+@dataclass(frozen=True)
+class DecodeOptions:
+    language: str | None
+    """A fixed language code, or None to detect it per utterance."""
+    prompt: str | None
+    word_timestamps: bool
+    language_options: tuple[str, ...] = ()
+    """With ``language`` None: detection only picks among these (all languages when empty)."""
+    prompt_language: str | None = None
+    """The language of the previous final carried in ``prompt``: a prompt in another language misleads."""
+
+
+@dataclass(frozen=True, eq=False)  # compared by identity: each request is one decode
+class TranscriptionRequest:
+    request_id: int
+    """Unique within its session."""
+    kind: RequestKind
+    transcription_num: int
+    audio: np.ndarray
+    start_sample: int
+    options: DecodeOptions
+
+    @property
+    def duration_s(self) -> float:
+        return self.audio.size / SAMPLE_RATE_HZ
+
+    @property
+    def end_sample(self) -> int:
+        return self.start_sample + self.audio.size

@@ -1,0 +1,122 @@
+"""The runner over a real WebSocket (in-process server, fake transcriber): end of input without a
+terminate, backpressure on text frames, an engine that stops under a session."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import time
+from collections.abc import Iterator
+
+import numpy as np
+import pytest
+from websockets.asyncio.client import connect
+
+from tests.fakes import silence_s, tone_s
+from tests.harness import Harness, running_harness
+from tests.stream_client import SEED_CONFIG, StreamResult, to_pcm16
+from whisper_stream.limits import Limits
+from whisper_stream.session import INPUT_STALL_MARGIN_S
+
+CONFIG = json.dumps(SEED_CONFIG)
+
+
+@pytest.fixture
+def harness() -> Iterator[Harness]:
+    with running_harness(Limits(idle_timeout_s=30, no_audio_timeout_s=1.0)) as running:
+        yield running
+
+
+async def _read(websocket, result: StreamResult, started: float, until: str | None = None) -> None:
+    async for raw in websocket:
+        message = json.loads(raw)
+        result.messages.append((time.monotonic() - started, message))
+        if until is not None and message.get("type") == until:
+            return
+
+
+def test_a_client_that_stops_sending_gets_its_last_final_without_terminating(harness: Harness) -> None:
+    """LiveKit's plugin after end_input(): the socket stays open and nothing more is sent."""
+
+    async def wait_for_final() -> tuple[float, StreamResult]:
+        result = StreamResult()
+        async with connect(harness.url) as websocket:
+            await websocket.send(CONFIG)
+            audio = tone_s(1.0)
+            for offset in range(0, audio.size, 512):
+                await websocket.send(to_pcm16(audio[offset : offset + 512]))
+            started = time.monotonic()
+            while not result.finals:
+                raw = await asyncio.wait_for(websocket.recv(), timeout=5.0)
+                result.messages.append((time.monotonic() - started, json.loads(raw)))
+            return time.monotonic() - started, result
+
+    elapsed_s, result = asyncio.run(wait_for_final())
+    [final] = result.finals
+    assert final["transcript"] == "16000 samples"  # the whole tone, to its last sample
+    assert 0.3 + INPUT_STALL_MARGIN_S - 0.1 <= elapsed_s <= 0.3 + INPUT_STALL_MARGIN_S + 1.0
+    assert not result.of_type("error")
+
+
+def test_a_connection_that_never_sends_audio_is_closed_soon_and_cleanly(harness: Harness) -> None:
+    async def config_only() -> tuple[float, StreamResult]:
+        result = StreamResult()
+        async with connect(harness.url) as websocket:
+            await websocket.send(CONFIG)
+            started = time.monotonic()
+            await _read(websocket, result, started)
+            result.close_code = websocket.close_code
+            return time.monotonic() - started, result
+
+    elapsed_s, result = asyncio.run(config_only())
+    assert result.close_code == 1000 and [m["type"] for _, m in result.messages] == ["session_end"]
+    assert 0.9 <= elapsed_s <= 3.0  # no_audio_timeout_s, not idle_timeout_s
+
+
+class FloodingSocket:
+    """Config, one utterance, then keepalives without end; sending blocks forever (a client that never reads)."""
+
+    def __init__(self) -> None:
+        audio = to_pcm16(np.concatenate([tone_s(0.5), silence_s(0.5)]))
+        self.script: list[dict] = [
+            {"type": "websocket.receive", "text": CONFIG},
+            {"type": "websocket.receive", "bytes": audio},
+        ]
+        self.received = 0
+        self.sending = asyncio.Event()
+
+    async def receive(self) -> dict:
+        self.received += 1
+        if self.script:
+            return self.script.pop(0)
+        await self.sending.wait()  # the flood starts once the server is stuck sending
+        await asyncio.sleep(0)
+        return {"type": "websocket.receive", "text": '{"type": "keepalive"}'}
+
+    async def send_text(self, data: str) -> None:
+        self.sending.set()
+        await asyncio.Event().wait()
+
+    async def close(self, code: int = 1000, reason: str | None = None) -> None:
+        self.closed = code
+
+
+def test_a_flood_of_text_frames_is_bounded_by_the_read_ahead() -> None:
+    """While a send is blocked, keepalives are read only up to max_read_ahead_bytes (they used to pile up)."""
+    from tests.fakes import EnergyScorer
+    from tests.harness import FakeTranscriber
+    from whisper_stream.engine import Engine
+    from whisper_stream.server import serve_session
+
+    limits = Limits(max_read_ahead_bytes=64 * 100, send_timeout_s=1.0, idle_timeout_s=30)
+    engine = Engine(FakeTranscriber(), EnergyScorer)
+    engine.start()
+    try:
+        socket = FloodingSocket()
+        asyncio.run(asyncio.wait_for(serve_session(socket, engine, limits=limits), timeout=10))
+    finally:
+        engine.stop()
+    assert socket.closed == 1008
+    # the config and the audio, then at most 6400 bytes of keepalives at 64 + 21 bytes each (and the one
+    # that tipped it over): the reader stops there until the blocked send gives up
+    assert socket.received <= 2 + 6400 // (64 + 21) + 2
