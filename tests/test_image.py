@@ -193,3 +193,11 @@ def test_push_uploads_only_what_the_server_needs() -> None:
     library = {p.name for p in (REPO / "packages" / "whisper_stream").glob("*.py")}
     assert library <= {p.name for p in files if p.parts[:2] == ("packages", "whisper_stream")}
     assert sum((REPO / p).stat().st_size for p in files) < 1_000_000
+
+
+def test_local_venv_has_no_torch_and_no_cuda_wheels() -> None:
+    from importlib.metadata import distributions
+
+    installed = {canonicalize_name(d.metadata["Name"]) for d in distributions()}
+    assert "silero-vad" in installed
+    assert not {n for n in installed if n.startswith(("torch", "nvidia-", "triton"))}
