@@ -6,8 +6,13 @@ VENV := .venv
 PY := $(VENV)/bin/python
 PORT ?= 8080
 STAMP := $(VENV)/.installed
+# Third-party clients for the conformance tests (tests/test_compat_*.py), each pinned in its own folder so that
+# nothing they pull in can change the pins of .venv.
+CLIENTS := .build/clients
+LIVEKIT_PY := $(CLIENTS)/livekit-py
+LIVEKIT_NODE := $(CLIENTS)/livekit-node
 
-.PHONY: setup demo serve test test-fast lint format bench gpu-check lock clean
+.PHONY: setup clients demo serve test test-fast lint format bench gpu-check lock clean
 
 setup: $(STAMP)
 
@@ -19,6 +24,21 @@ $(STAMP): requirements.txt requirements-nodeps.txt requirements-dev.txt scripts/
 	$(PY) -m pip install -q --no-deps -r requirements-nodeps.txt
 	$(PY) scripts/install_server_requirements.py
 	touch $(STAMP)
+
+clients: $(LIVEKIT_PY)/.installed $(LIVEKIT_NODE)/.installed
+
+$(LIVEKIT_PY)/.installed: tests/compat/livekit-py/requirements.txt
+	rm -rf $(LIVEKIT_PY)
+	$(PYTHON) -m venv $(LIVEKIT_PY)
+	$(LIVEKIT_PY)/bin/python -m pip install -q -r tests/compat/livekit-py/requirements.txt
+	touch $@
+
+$(LIVEKIT_NODE)/.installed: tests/compat/livekit-node/package.json tests/compat/livekit-node/package-lock.json
+	rm -rf $(LIVEKIT_NODE)
+	mkdir -p $(LIVEKIT_NODE)
+	cp tests/compat/livekit-node/package.json tests/compat/livekit-node/package-lock.json $(LIVEKIT_NODE)/
+	cd $(LIVEKIT_NODE) && npm ci --ignore-scripts --no-audit --no-fund --loglevel=error
+	touch $@
 
 demo: setup
 	$(PY) scripts/demo.py --port $(PORT)
@@ -34,7 +54,7 @@ format: setup
 	$(PY) -m ruff format .
 	$(PY) -m ruff check --fix .
 
-test: setup lint
+test: setup lint clients
 	$(PY) -m pytest -q
 
 test-fast: setup

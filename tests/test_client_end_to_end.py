@@ -41,10 +41,10 @@ def test_cli_streams_a_file_and_writes_every_output(ws_url: str, tmp_path: Path)
 
 
 def test_cli_reports_a_server_error_in_one_line(ws_url: str) -> None:
-    done = run_client("client", "--url", ws_url, "--file", str(DEMO), "--fast", "--vad-threshold", "0.999")
+    done = run_client("client", "--url", ws_url, "--file", str(DEMO), "--fast", "--language", "xx")
     assert done.returncode == 6
     [line] = [line for line in done.stderr.splitlines() if line.startswith("error")]
-    assert "threshold" in line and "1008" in line
+    assert "audio_language" in line and "'xx'" in line and "1008" in line
 
 
 def test_baseten_example_client_works_unmodified(ws_url: str) -> None:

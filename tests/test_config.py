@@ -184,8 +184,8 @@ def test_integer_valued_float_for_min_silence() -> None:
 @pytest.mark.parametrize(
     ("section", "name", "value"),
     [
-        ("vad_params", "threshold", 0.01),
-        ("vad_params", "threshold", 0.99),
+        ("vad_params", "threshold", 0.0),
+        ("vad_params", "threshold", 1.0),
         ("vad_params", "min_silence_duration_ms", 32),
         ("vad_params", "min_silence_duration_ms", 10_000),
         ("vad_params", "speech_pad_ms", 0),
@@ -264,7 +264,7 @@ def test_oversize_config_rejected() -> None:
     assert str(MAX_CONFIG_BYTES) in str(info.value)
 
 
-def test_unknown_top_level_key() -> None:
+def test_top_level_typo_is_an_error() -> None:
     error = config_error({"vad_params": {}, "vad_parms": {}})
     assert error.field == "vad_parms"
     assert "unknown field" in str(error)
@@ -437,8 +437,8 @@ def test_nan_float_field_message() -> None:
 @pytest.mark.parametrize(
     ("section", "name", "value"),
     [
-        ("vad_params", "threshold", 0.0),
-        ("vad_params", "threshold", 1.0),
+        ("vad_params", "threshold", -0.01),
+        ("vad_params", "threshold", 1.01),
         ("vad_params", "threshold", -0.5),
         ("vad_params", "min_silence_duration_ms", 31),
         ("vad_params", "min_silence_duration_ms", 10_001),
@@ -486,11 +486,16 @@ def test_bad_encoding(encoding: str) -> None:
     assert error.code == "unsupported_audio"
 
 
-@pytest.mark.parametrize("language", ["EN", "english", "e", "", "en-US", "12", "Auto", " en"])
+@pytest.mark.parametrize(
+    "language",
+    ["english", "e", "", "12", " en", "en ", "xx", "zz-ZZ", "en--US", "en-", "-en", "en-toolongsubtag", "autox"],
+)
 def test_bad_language(language: str) -> None:
     error = config_error({"whisper_params": {"audio_language": language}})
     assert error.field == "whisper_params.audio_language"
     assert "language code" in str(error)
+    assert "BCP-47" in str(error)
+    assert repr(language) in str(error)
     assert error.close_code == CloseCode.POLICY_VIOLATION
 
 
@@ -507,7 +512,214 @@ def test_too_long_prompt() -> None:
 
 
 def test_config_error_is_policy_violation() -> None:
-    error = config_error({"nope": 1})
+    error = config_error({"vad_parms": {}})
     assert error.close_code == CloseCode.POLICY_VIOLATION
     assert error.code == "invalid_config"
     assert error.public_message == str(error)
+
+
+# --- what Baseten's runtime accepts (issue 8) --------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("tag", "code"),
+    [("en-US", "en"), ("pt-BR", "pt"), ("pt_BR", "pt"), ("zh-Hant", "zh"), ("EN", "en"), ("Auto", "auto")],
+)
+def test_bcp47_language_taken_as_whisper_code(tag: str, code: str) -> None:
+    config = parse({"whisper_params": {"audio_language": tag}})
+    assert config.whisper.audio_language == code
+    assert config.warnings == ()
+
+
+def test_unknown_language_in_seed_layout_names_the_field() -> None:
+    error = config_error({"streaming_whisper_params": {"audio_language": "xx-YY"}})
+    assert error.field == "streaming_whisper_params.audio_language"
+    assert str(error).startswith("streaming_whisper_params.audio_language: unknown language 'xx-YY'")
+
+
+def test_language_options_normalised_deduplicated_in_order() -> None:
+    config = parse({"whisper_params": {"audio_language": "auto", "language_options": ["en-US", "de", "EN", "pt_BR"]}})
+    assert config.whisper.language_options == ("en", "de", "pt")
+    assert config.warnings == ()
+
+
+@pytest.mark.parametrize("section", ["whisper_params", "streaming_whisper_params"])
+def test_language_options_in_either_layout(section: str) -> None:
+    config = parse({section: {"audio_language": "auto", "language_options": ["fr"]}})
+    assert config.whisper.language_options == ("fr",)
+
+
+def test_language_options_default_and_empty_mean_unrestricted() -> None:
+    assert parse({}).whisper.language_options == ()
+    config = parse({"whisper_params": {"audio_language": "auto", "language_options": []}})
+    assert config.whisper.language_options == ()
+    assert config.warnings == ()
+
+
+@pytest.mark.parametrize(("value", "kind"), [("en", "string"), ({"en": 1}, "object"), (None, "null"), (3, "number")])
+def test_language_options_must_be_an_array(value: Any, kind: str) -> None:
+    error = config_error({"whisper_params": {"language_options": value}})
+    assert error.field == "whisper_params.language_options"
+    assert f"must be an array of language codes, got {kind}" in str(error)
+
+
+@pytest.mark.parametrize(
+    ("item", "message"), [(1, "must be a string"), ("xx", "unknown language"), ("auto", "unknown")]
+)
+def test_language_options_item_errors_name_the_index(item: Any, message: str) -> None:
+    error = config_error({"whisper_params": {"language_options": ["en", item]}})
+    assert error.field == "whisper_params.language_options[1]"
+    assert message in str(error)
+    assert "or auto" not in str(error)  # auto is not a language to choose among
+
+
+def test_language_options_too_many() -> None:
+    error = config_error({"whisper_params": {"language_options": ["en"] * 101}})
+    assert error.field == "whisper_params.language_options"
+    assert "more than 100 languages" in str(error)
+
+
+def test_language_options_given_twice_across_layouts() -> None:
+    error = config_error(
+        {"streaming_whisper_params": {"language_options": ["en"]}, "whisper_params": {"language_options": ["de"]}}
+    )
+    assert error.field == "whisper_params.language_options"
+    assert "given twice" in str(error)
+
+
+def test_language_options_with_a_fixed_language_warn() -> None:
+    config = parse({"whisper_params": {"audio_language": "en", "language_options": ["en", "de"]}})
+    assert config.whisper.language_options == ("en", "de")
+    assert config.warnings == ("whisper_params.language_options: no effect unless audio_language is 'auto'",)
+
+
+@pytest.mark.parametrize("name", ["language_detection_only", "use_dynamic_preprocessing"])
+def test_accepted_fields_without_effect_yet(name: str) -> None:
+    assert parse({"whisper_params": {name: False}}).warnings == ()
+    config = parse({"whisper_params": {name: True}})
+    assert getattr(config.whisper, name) is True
+    assert len(config.warnings) == 1
+    assert config.warnings[0].startswith(f"whisper_params.{name}: accepted, no effect: ")
+    assert getattr(parse({}).whisper, name) is False
+
+
+@pytest.mark.parametrize("name", ["language_detection_only", "use_dynamic_preprocessing"])
+def test_accepted_fields_are_type_checked(name: str) -> None:
+    error = config_error({"whisper_params": {name: "yes"}})
+    assert error.field == f"whisper_params.{name}"
+    assert "must be true or false, got string" in str(error)
+
+
+def test_include_timing_info_accepted() -> None:
+    assert parse({"include_timing_info": True}) == SessionConfig()
+    config = parse({"include_timing_info": False})
+    assert config.warnings == ("include_timing_info: accepted, no effect: segment start and end times are always sent",)
+    error = config_error({"include_timing_info": 1})
+    assert error.field == "include_timing_info"
+    assert "must be true or false" in str(error)
+
+
+@pytest.mark.parametrize("threshold", [0, 0.0, 1, 1.0])
+def test_vad_threshold_ends_carried_with_a_warning(threshold: float) -> None:
+    config = parse({"streaming_vad_config": {"threshold": threshold}})
+    assert config.vad.threshold == float(threshold)
+    assert type(config.vad.threshold) is float
+    assert len(config.warnings) == 1
+    assert config.warnings[0].startswith(f"streaming_vad_config.threshold: {int(threshold)} counts ")
+    assert ("no frame" if threshold else "every frame") in config.warnings[0]
+
+
+def test_vad_threshold_inside_range_has_no_warning() -> None:
+    assert parse({"vad_params": {"threshold": 0.01}}).warnings == ()
+    assert parse({"vad_params": {"threshold": 0.99}}).warnings == ()
+
+
+def test_unknown_top_level_field_is_ignored_with_a_warning() -> None:
+    config = parse({"model": "whisper-v3", "vad_params": {"threshold": 0.6}, "client_version": {"x": [1]}})
+    assert config.vad.threshold == 0.6
+    assert config.warnings == (
+        "model: unknown top-level field, ignored (known: include_timing_info, send_vad_events, "
+        "streaming_params, streaming_vad_config, streaming_whisper_params, vad_params, whisper_params)",
+        "client_version: unknown top-level field, ignored (known: include_timing_info, send_vad_events, "
+        "streaming_params, streaming_vad_config, streaming_whisper_params, vad_params, whisper_params)",
+    )
+
+
+@pytest.mark.parametrize(
+    ("key", "suggestion"),
+    [
+        ("whisper_param", "whisper_params"),
+        ("send_vad_event", "send_vad_events"),
+        ("streamingparams", "streaming_params"),
+    ],
+)
+def test_top_level_typo_suggests_the_known_name(key: str, suggestion: str) -> None:
+    error = config_error({key: {}})
+    assert error.field == key
+    assert f"did you mean {suggestion!r}?" in str(error)
+
+
+@pytest.mark.parametrize(
+    ("key", "where"),
+    [
+        ("sample_rate", "streaming_whisper_params or streaming_params"),
+        ("threshold", "vad_params or streaming_vad_config"),
+    ],
+)
+def test_section_field_at_top_level_is_an_error(key: str, where: str) -> None:
+    error = config_error({key: 8000})
+    assert error.field == key
+    assert str(error) == f"{key}: belongs inside {where}, not at the top level"
+
+
+def test_default_config_has_no_warnings() -> None:
+    assert SessionConfig().warnings == ()
+    assert parse(SEED_EXAMPLE).warnings == ()
+
+
+# The first messages of the real clients, as their sources build them (see tests/clients/README.md).
+
+LIVEKIT_PY_METADATA = {  # livekit-plugins-baseten 1.8.9, stt.py _connect_ws, language="en-US"
+    "whisper_params": {"audio_language": "en-US", "show_word_timestamps": True},
+    "streaming_params": {
+        "encoding": "pcm_s16le",
+        "sample_rate": 16000,
+        "enable_partial_transcripts": True,
+        "partial_transcript_interval_s": 1.0,
+        "final_transcript_max_duration_s": 30,
+    },
+    "streaming_vad_config": {"threshold": 0.5, "min_silence_duration_ms": 300, "speech_pad_ms": 30},
+}
+LIVEKIT_NODE_METADATA = {  # @livekit/agents-plugin-baseten 1.3.0, src/stt.ts #runWS, audioLanguage="en-US"
+    "vad_params": {"threshold": 0.5, "min_silence_duration_ms": 300, "speech_pad_ms": 30},
+    "streaming_whisper_params": {
+        "encoding": "pcm_s16le",
+        "sample_rate": 16000,
+        "enable_partial_transcripts": False,
+        "audio_language": "en-US",
+        "show_word_timestamps": True,
+    },
+}
+PIPECAT_METADATA = {  # the community pipecat BasetenSTTService's DEFAULT_METADATA
+    "whisper_params": {"audio_language": "auto"},
+    "streaming_params": {
+        "enable_partial_transcripts": True,
+        "partial_transcript_interval_s": 0.3,
+        "final_transcript_max_duration_s": 30,
+    },
+    "streaming_vad_config": {"threshold": 0.4, "speech_pad_ms": 30, "min_silence_duration_ms": 100},
+    "include_timing_info": True,
+}
+
+
+@pytest.mark.parametrize("metadata", [LIVEKIT_PY_METADATA, LIVEKIT_NODE_METADATA, PIPECAT_METADATA])
+def test_real_client_metadata_accepted_without_warnings(metadata: dict[str, Any]) -> None:
+    config = parse(metadata)
+    assert config.warnings == ()
+    assert config.whisper.audio_language in ("en", "auto")
+
+
+def test_livekit_language_options_accepted() -> None:
+    metadata = json.loads(json.dumps(LIVEKIT_PY_METADATA))
+    metadata["whisper_params"].update(audio_language="auto", language_options=["en-US", "de-DE"])
+    assert parse(metadata).whisper.language_options == ("en", "de")

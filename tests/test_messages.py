@@ -15,6 +15,7 @@ from whisper_stream.messages import (
     session_end_message,
     transcription_message,
     vad_event_message,
+    warning_message,
 )
 from whisper_stream.results import Segment, TranscriptionResult, Word
 
@@ -32,6 +33,8 @@ from whisper_stream.results import Segment, TranscriptionResult, Word
         ('{"type": "keepalive"}', Control.KEEPALIVE),
         ('{"type": "ping"}', Control.KEEPALIVE),
         ('  {"type":"finalize"}\n', Control.FINALIZE),
+        ("finalize", Control.FINALIZE),  # the bare word an older community pipecat client sends
+        ("finalize\n", Control.FINALIZE),
     ],
 )
 def test_control_messages(text: str, expected: Control) -> None:
@@ -56,7 +59,9 @@ def test_second_config_is_protocol_error(document: dict[str, object]) -> None:
     assert info.value.close_code == CloseCode.POLICY_VIOLATION
 
 
-@pytest.mark.parametrize("text", ["", "hello", "{", "\x00\x01", '{"type": "finalize"'])
+@pytest.mark.parametrize(
+    "text", ["", "hello", "{", "\x00\x01", '{"type": "finalize"', "Finalize", "finalize now", "keepalive"]
+)
 def test_garbage_is_invalid_data(text: str) -> None:
     with pytest.raises(InvalidDataError) as info:
         parse_control(text)
@@ -230,3 +235,12 @@ def test_error_message() -> None:
         "code": "invalid_config",
         "message": "vad_params.threshold: bad",
     }
+
+
+def test_warning_message() -> None:
+    assert warning_message("model: unknown top-level field, ignored") == {
+        "type": "warning",
+        "code": "config_warning",
+        "message": "model: unknown top-level field, ignored",
+    }
+    assert warning_message("x", code="other")["code"] == "other"

@@ -133,7 +133,7 @@ CONFIG_CASES = [
         "vad_params.threshold",
         "between",
     ),
-    ("threshold_zero", config_with(vad_params={"threshold": 0}), "invalid_config", 1008, "vad_params.threshold"),
+    ("threshold_negative", config_with(vad_params={"threshold": -0.1}), "invalid_config", 1008, "vad_params.threshold"),
     (
         "threshold_nan",
         '{"vad_params": {"threshold": NaN}}',

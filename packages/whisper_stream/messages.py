@@ -30,6 +30,8 @@ _BY_TYPE = {
     "keepalive": Control.KEEPALIVE,
     "ping": Control.KEEPALIVE,
 }
+# The older community pipecat BasetenSTTService sends the bare word, not JSON, when its own VAD hears the user stop.
+_BARE_FINALIZE = "finalize"
 _UNKNOWN_CONTROL = 'unknown control message; expected {"terminate_session": true} or a "type" of ' + ", ".join(
     sorted(_BY_TYPE)
 )
@@ -39,6 +41,8 @@ def parse_control(message: str) -> Control:
     """Parse a text message received after the config."""
     if len(message.encode()) > MAX_CONTROL_BYTES:
         raise ProtocolError(f"control message longer than {MAX_CONTROL_BYTES} bytes")
+    if message.strip() == _BARE_FINALIZE:
+        return Control.FINALIZE
     try:
         document = json.loads(message)
     except ValueError:
@@ -112,3 +116,8 @@ def session_end_message(
 
 def error_message(code: str, message: str) -> dict[str, Any]:
     return {"type": "error", "code": code, "message": message}
+
+
+def warning_message(message: str, code: str = "config_warning") -> dict[str, Any]:
+    """Something was accepted but ignored or unusual; the session goes on (e.g. ``SessionConfig.warnings``)."""
+    return {"type": "warning", "code": code, "message": message}

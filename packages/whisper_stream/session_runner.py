@@ -14,6 +14,7 @@ import contextlib
 import json
 import logging
 from concurrent.futures import Future
+from typing import Any
 
 import numpy as np
 
@@ -83,6 +84,8 @@ class SessionRunner:
     async def run(self) -> None:
         config = await self._receive_config()
         self._check_model_supports(config)
+        for text in config.warnings:  # accepted but ignored or unusual: said once, then the session goes on
+            await self._send(messages.warning_message(text))
         self.decoder = AudioDecoder(config.streaming.encoding, config.streaming.sample_rate_hz)
         self.session = Session(config, self.engine.new_scorer())
         self.log.info(
@@ -125,9 +128,18 @@ class SessionRunner:
         return parse_session_config(payload)
 
     def _check_model_supports(self, config: SessionConfig) -> None:
+        if self.engine.transcriber.is_multilingual:
+            return
         language = config.whisper.audio_language
-        if not self.engine.transcriber.is_multilingual and language not in ("en", "auto"):
-            raise ConfigError("whisper_params.audio_language", f"this model is English-only, got {language!r}")
+        if language not in ("en", "auto"):
+            raise ConfigError(
+                config.field_path("whisper.audio_language"), f"this model is English-only, got {language!r}"
+            )
+        others = [code for code in config.whisper.language_options if code != "en"]
+        if others:
+            raise ConfigError(
+                config.field_path("whisper.language_options"), f"this model is English-only, got {others!r}"
+            )
 
     async def _read_socket(self) -> None:
         """Move client messages to the event queue, up to ``max_read_ahead_bytes`` ahead of their handling.
@@ -341,11 +353,12 @@ class SessionRunner:
         for message in session.messages_to_send():
             if message.get("type") == "transcription":
                 metrics.TRANSCRIPTS_SENT.labels(kind="final" if message["is_final"] else "partial").inc()
-            try:
-                await asyncio.wait_for(
-                    self.websocket.send_text(json.dumps(message)), timeout=self.limits.send_timeout_s
-                )
-            except TimeoutError:
-                raise LimitExceededError("client is not reading; send timed out") from None
-            except Exception as exc:
-                raise Disconnected("the connection closed while sending") from exc
+            await self._send(message)
+
+    async def _send(self, message: dict[str, Any]) -> None:
+        try:
+            await asyncio.wait_for(self.websocket.send_text(json.dumps(message)), timeout=self.limits.send_timeout_s)
+        except TimeoutError:
+            raise LimitExceededError("client is not reading; send timed out") from None
+        except Exception as exc:
+            raise Disconnected("the connection closed while sending") from exc

@@ -61,7 +61,7 @@ class VadGate:
     def update(self, probability: float, frame_end_sample: int) -> VadEvent | None:
         """Feed the probability of the frame ending at ``frame_end_sample``."""
         frame_start = frame_end_sample - FRAME_SAMPLES
-        if probability >= self.threshold:
+        if probability >= self.threshold and self.threshold < 1.0:  # 1: no frame is speech, however sure
             self._silence_start = None
             if not self.in_speech:
                 self.in_speech = True
