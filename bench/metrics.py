@@ -6,73 +6,67 @@ Per utterance:
 
 - first-text latency: first event (partial or final) with text covering it,
   minus the moment its speech started (on the client's capture clock);
-- final latency: the last final covering it, minus the moment its speech ended.
-  An utterance is missed when no final covers it, or when the finals that do
-  stop more than 1 s short of its end (its last words never came as a final);
-  a missed utterance counts as infinitely late in the percentiles.
+- final latency: the last final covering it, minus the moment its speech ended;
+- coverage, judged on words, not spans (``word_coverage``): the stream's finals
+  are aligned to its references, and an utterance is *missed* when none of its
+  words came back, *truncated* when none of its last words did. Both, and an
+  utterance no final covers, count as infinitely late in the percentiles.
 
 WER is corpus-level over whole streams: all finals in arrival order against
-all references, after ``normalize``.
+all references, normalised by ``bench.wer`` (Whisper's English normaliser).
 """
 
 from __future__ import annotations
 
 import math
-import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from bench import wer
 from bench.audio import Stream, Utterance
 from bench.systems.base import Event, StreamRun
 
 _WIDEN_S = 0.25
 _MAX_REQUIRED_OVERLAP_S = 1.0
-_END_TOLERANCE_S = 1.0
-_NUMBERS = dict(
-    enumerate(
-        [
-            "zero",
-            "one",
-            "two",
-            "three",
-            "four",
-            "five",
-            "six",
-            "seven",
-            "eight",
-            "nine",
-            "ten",
-            "eleven",
-            "twelve",
-            "thirteen",
-            "fourteen",
-            "fifteen",
-            "sixteen",
-            "seventeen",
-            "eighteen",
-            "nineteen",
-            "twenty",
-        ]
-    )
-)
-_WORDS = {"mr": "mister", "mrs": "missus", "dr": "doctor", "st": "saint", "ok": "okay"}
-_FILLERS = {"um", "uh", "hmm", "mm", "er", "ah"}
+# An utterance's "last words": this many of its normalised reference words, or all of them if fewer.
+TAIL_WORDS = 3
 
 
-def normalize(text: str) -> str:
-    """Lower case, no punctuation, small numbers and common abbreviations spelt out, no fillers."""
-    text = text.lower().replace("’", "'").replace("-", " ")
-    text = re.sub(r"[^a-z0-9' ]+", " ", text)
-    words = []
-    for word in text.split():
-        word = word.strip("'")
-        if word.isdigit() and int(word) in _NUMBERS:
-            word = _NUMBERS[int(word)]
-        word = _WORDS.get(word, word)
-        if word and word not in _FILLERS:
-            words.append(word)
-    return " ".join(words)
+@dataclass(frozen=True)
+class Coverage:
+    """What came back of one utterance's words, judged on the whole stream's word alignment."""
+
+    words: int  # normalised reference words
+    hits: int  # of those, how many came back as the same word in a final
+    missed: bool  # none came back, and some were deleted outright
+    truncated: bool  # not missed, but none of its last words came back and one of them was deleted
+    aligned_text: str = ""  # the normalised final words aligned to it (first to last), for reading errors
+
+
+def word_coverage(references: Sequence[str], hypothesis: str) -> list[Coverage]:
+    """Per reference (in stream order): which of its words the finals (``hypothesis``) brought back.
+
+    The references are laid end to end and the hypothesis aligned to them at
+    once (jiwer's minimum-edit alignment, both normalised), so a word counts
+    wherever in the stream's finals it came, whatever span a system gave it.
+    A substitution is an error, not a loss: an utterance is only missed or
+    truncated where a word was deleted, i.e. no final word was aligned to it.
+    """
+    per_utterance = [wer.words(r) for r in references]
+    alignment = wer.align_words([w for ws in per_utterance for w in ws], wer.words(hypothesis))
+    out, first = [], 0
+    for ws in per_utterance:
+        hit = alignment.hit[first : first + len(ws)]
+        matched = [m for m in alignment.matched_to[first : first + len(ws)] if m is not None]
+        deleted = [m is None for m in alignment.matched_to[first : first + len(ws)]]
+        aligned = " ".join(alignment.hypothesis[min(matched) : max(matched) + 1]) if matched else ""
+        first += len(ws)
+        tail = slice(max(0, len(ws) - TAIL_WORDS), len(ws))
+        missed = bool(ws) and not any(hit) and any(deleted)
+        truncated = not missed and bool(ws) and not any(hit[tail]) and any(deleted[tail])
+        out.append(Coverage(len(ws), sum(hit), missed, truncated, aligned))
+    return out
 
 
 @dataclass(frozen=True)
@@ -81,7 +75,12 @@ class UtteranceScore:
     speech_start_s: float
     speech_end_s: float
     first_text_latency_s: float | None
-    final_latency_s: float | None  # None: missed
+    final_latency_s: float | None  # None: no final covers it, or it was missed or truncated
+    words: int = 0
+    hits: int = 0
+    missed: bool = False
+    truncated: bool = False
+    aligned_text: str = ""
 
     def as_dict(self) -> dict[str, Any]:
         return {k: (round(v, 3) if isinstance(v, float) else v) for k, v in self.__dict__.items()}
@@ -99,13 +98,13 @@ def _covers(event: Event, utterance: Utterance) -> bool:
 
 
 def score_utterances(stream: Stream, run: StreamRun, speed: float) -> list[UtteranceScore]:
+    coverage = word_coverage([u.clip.reference for u in stream.utterances], hypothesis(run))
     scores = []
-    for utterance in stream.utterances:
-        covering = [e for e in run.events if _covers(e, utterance)]
-        finals = [e for e in covering if e.is_final]
-        first = min((e.wall_s for e in covering), default=None)
-        last_final = max((e.wall_s for e in finals), default=None)
-        if finals and max(e.end_s or 0.0 for e in finals) < utterance.speech_end_s - _END_TOLERANCE_S:
+    for utterance, covered in zip(stream.utterances, coverage, strict=True):
+        events = [e for e in run.events if _covers(e, utterance)]
+        first = min((e.wall_s for e in events), default=None)
+        last_final = max((e.wall_s for e in events if e.is_final), default=None)
+        if covered.missed or covered.truncated:
             last_final = None  # its last words never came as a final: missed, not early
         scores.append(
             UtteranceScore(
@@ -114,9 +113,28 @@ def score_utterances(stream: Stream, run: StreamRun, speed: float) -> list[Utter
                 utterance.speech_end_s,
                 None if first is None else first - utterance.speech_start_s / speed,
                 None if last_final is None else last_final - utterance.speech_end_s / speed,
+                covered.words,
+                covered.hits,
+                covered.missed,
+                covered.truncated,
+                covered.aligned_text,
             )
         )
     return scores
+
+
+def coverage_summary(scores: Sequence[UtteranceScore]) -> dict[str, int]:
+    """Utterances whose words never came back (missed) or whose last words never did (truncated)."""
+    return {
+        "utterances": len(scores),
+        "missed": sum(s.missed for s in scores),
+        "truncated": sum(s.truncated for s in scores),
+    }
+
+
+def partials_per_speech_s(stream: Stream, run: StreamRun) -> float:
+    """Partial transcripts the client received per second of speech in its stream."""
+    return sum(not e.is_final for e in run.events) / stream.speech_s if stream.speech_s else 0.0
 
 
 def percentile(values: Sequence[float | None], q: float) -> float | None:
@@ -132,7 +150,7 @@ def latency_summary(values: Sequence[float | None]) -> dict[str, Any]:
     present = [v for v in values if v is not None]
     return {
         "n": len(values),
-        "missed": len(values) - len(present),
+        "no_final": len(values) - len(present),  # no whole final (none covers it, missed, truncated): inf
         "p50_s": _finite(percentile(values, 50)),
         "p95_s": _finite(percentile(values, 95)),
         "max_s": _finite(percentile(values, 100)),
@@ -152,19 +170,4 @@ def hypothesis(run: StreamRun) -> str:
 
 def corpus_wer(references: Sequence[str], hypotheses: Sequence[str]) -> dict[str, Any]:
     """WER over all pairs together (errors summed, then divided by the reference words)."""
-    import jiwer
-
-    refs = [normalize(r) for r in references]
-    hyps = [normalize(h) for h in hypotheses]
-    pairs = [(r, h) for r, h in zip(refs, hyps, strict=True) if r]
-    if not pairs:
-        return {"wer": None}
-    out = jiwer.process_words([r for r, _ in pairs], [h or "<empty>" for _, h in pairs])
-    words = sum(len(r.split()) for r, _ in pairs)
-    return {
-        "wer": round(out.wer, 4),
-        "substitutions": out.substitutions,
-        "deletions": out.deletions,
-        "insertions": out.insertions,
-        "reference_words": words,
-    }
+    return wer.corpus_wer(references, hypotheses)

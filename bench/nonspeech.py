@@ -30,7 +30,8 @@ import numpy as np
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from bench.replay import REPO, Replayer, finals
-from tests.speech import load_16k, normalize
+from bench.wer import wer
+from tests.speech import load_16k
 from whisper_stream.config import SessionConfig, VadOptions
 
 SR = 16_000
@@ -148,8 +149,6 @@ def main() -> None:
     parser.add_argument("--server-speeds", type=float, nargs="*", default=[], help="e.g. 4 1 (1x takes 13 min)")
     args = parser.parse_args()
 
-    import jiwer
-
     started = time.monotonic()
     replayer = Replayer.with_bundled_model()
     signals = non_speech_signals(args.minutes_per_signal * 60)
@@ -176,7 +175,7 @@ def main() -> None:
         sent = finals(replayer.replay(audio, config_with(min_speech)))
         false = [f for f in sent if _outside_fraction(f, spans) > 0.5]
         hypothesis = " ".join(f["transcript"] for f in sent)
-        error = jiwer.wer(normalize(reference), normalize(hypothesis))
+        error = wer(reference, hypothesis)
         print(
             f"| {min_speech} | {len(false)} | {len(false) / (gap_s / 3600):.1f} | {error:.2%} | {len(sent)} |"
             + (f" {'; '.join(repr(f['transcript']) for f in false[:4])}" if false else "")

@@ -10,7 +10,7 @@ from typing import Any
 LATENCY_BUDGET_S = 1.5
 
 
-def _fmt(value: Any, unit: str = "", digits: int = 2) -> str:
+def fmt(value: Any, unit: str = "", digits: int = 2) -> str:
     if value is None:
         return "-"
     if value == "inf":
@@ -25,67 +25,20 @@ def _pct(value: float | None) -> str:
 
 
 def table(results: dict[str, Any]) -> str:
-    """The one table: a row per system, then the sweep, then the targets."""
-    systems = results["systems"]
-    offline = results.get("offline", {})
-    header = [
-        "system",
-        "endpoint",
-        "first text p50",
-        "final p50",
-        "final p95",
-        "final max",
-        "missed",
-        "WER",
-        "offline WER",
-        "Δ WER",
-        "WER vs offline",
-        "CPU s/audio s",
-        "peak RSS",
-        "streams @p95≤1.5s",
-    ]
-    rows = [header]
-    for name, system in systems.items():
-        main = system.get("main")
-        if not main:
-            rows.append([system.get("label", name), system.get("status", "not run")] + [""] * (len(header) - 2))
-            continue
-        final = main["final_latency"]
-        delta = None
-        if main["wer"].get("wer") is not None and offline.get("wer") is not None:
-            delta = main["wer"]["wer"] - offline["wer"]
-        endpoint = system.get("endpoint_silence_s")
-        rows.append(
-            [
-                system["label"],
-                "-" if endpoint is None else f"{endpoint:.2f}s",
-                _fmt(main["first_text_latency"]["p50_s"], "s"),
-                _fmt(final["p50_s"], "s"),
-                _fmt(final["p95_s"], "s"),
-                _fmt(final["max_s"], "s"),
-                f"{final['missed']}/{final['n']}",
-                _pct(main["wer"].get("wer")),
-                _pct(offline.get("wer")),
-                "-" if delta is None else f"{100 * delta:+.1f} pt",
-                _pct(main["wer_vs_offline"].get("wer")),
-                _fmt(main["cpu_s_per_audio_s"], "", 3),
-                _fmt(main["peak_rss_mib"], " MiB", 0),
-                _capacity_text(system),
-            ]
-        )
-    lines = [_grid(rows)]
-    sweep_rows = [["streams", *[systems[n].get("label", n) for n in systems]]]
-    counts = sorted({step["streams"] for s in systems.values() for step in s.get("sweep", [])})
-    for count in counts:
-        row = [str(count)]
-        for system in systems.values():
-            step = next((x for x in system.get("sweep", []) if x["streams"] == count), None)
-            row.append(_step_text(step))
-        sweep_rows.append(row)
+    """The one table: a row per system and beam, then the sweep, then the targets."""
+    rows = results["rows"]
+    lines = [_grid(headline(results))]
+    sweeping = {key: row for key, row in rows.items() if row.get("sweep")}
+    counts = sorted({step["streams"] for row in sweeping.values() for step in row["sweep"]})
     if counts:
+        sweep_rows = [["streams", *[row.get("label", key) for key, row in sweeping.items()]]]
+        for count in counts:
+            cells = [next((x for x in row["sweep"] if x["streams"] == count), None) for row in sweeping.values()]
+            sweep_rows.append([str(count), *[_step_text(step) for step in cells]])
         lines += [
             "",
-            "final latency p50 / p95 and CPU s per audio s vs concurrent real-time streams:",
+            "final latency p50 / p95, CPU s per audio s and partials per second of speech (per stream)"
+            " vs concurrent real-time streams:",
             _grid(sweep_rows),
         ]
     if results.get("targets"):
@@ -95,25 +48,84 @@ def table(results: dict[str, Any]) -> str:
             lines.append(f"  [{mark}] {target['name']}: {target['detail']}")
     if results.get("concurrency_target"):
         lines += ["", results["concurrency_target"]]
-    busy = _busiest_other_load(results)
+    busy = busiest_other_load(results)
+    lines += ["", f"other processes' load: at most {busy:.2f} cores during a measurement"]
     if busy >= 0.2:
         lines += [
-            "",
             f"WARNING: other processes kept {busy:.1f} cores busy during a measurement: latency and capacity"
             " figures from this run are not trustworthy; rerun on a quiet machine.",
         ]
     for name, profile in results.get("profiles", {}).items():
         lines += ["", f"where {name}'s busy server threads spend their time (py-spy, {profile['file']}):"]
         lines += [f"  {share:5.1f}%  {bucket}" for bucket, share in profile["buckets"]]
-        busy = ", ".join(f"{name} {share:.0f}%" for name, share in profile.get("threads_busy", []))
-        lines.append(f"  threads busy (share of wall time): {busy}")
+        busy_threads = ", ".join(f"{n} {share:.0f}%" for n, share in profile.get("threads_busy", []))
+        lines.append(f"  threads busy (share of wall time): {busy_threads}")
     return "\n".join(lines)
 
 
-def _busiest_other_load(results: dict[str, Any]) -> float:
+HEADLINE = (
+    "system",
+    "beam",
+    "endpoint",
+    "first text p50",
+    "final p50",
+    "final p95",
+    "final max",
+    "missed",
+    "truncated",
+    "WER",
+    "offline WER",
+    "Δ WER",
+    "WER vs offline",
+    "CPU s/audio s",
+    "peak RSS",
+    "streams @p95≤1.5s",
+)
+
+
+def headline(results: dict[str, Any]) -> list[list[str]]:
+    """The headline table's rows (the header first): one per system and beam."""
+    out = [list(HEADLINE)]
+    for key, row in results["rows"].items():
+        main = row.get("main")
+        label = row.get("label", key).rsplit(", beam", 1)[0]
+        if not main:
+            out.append([label, str(row.get("beam_size", "")), row.get("status", "not run")] + [""] * 13)
+            continue
+        offline = results.get("offline", {}).get(str(row["beam_size"]), {})
+        final, coverage = main["final_latency"], main["coverage"]
+        delta = None
+        if main["wer"].get("wer") is not None and offline.get("wer") is not None:
+            delta = main["wer"]["wer"] - offline["wer"]
+        endpoint = row.get("endpoint_silence_s")
+        out.append(
+            [
+                label,
+                str(row["beam_size"]),
+                "-" if endpoint is None else f"{endpoint:.2f}s",
+                fmt(main["first_text_latency"]["p50_s"], "s"),
+                fmt(final["p50_s"], "s"),
+                fmt(final["p95_s"], "s"),
+                fmt(final["max_s"], "s"),
+                f"{coverage['missed']}/{coverage['utterances']}",
+                f"{coverage['truncated']}/{coverage['utterances']}",
+                _pct(main["wer"].get("wer")),
+                _pct(offline.get("wer")),
+                "-" if delta is None else f"{100 * delta:+.1f} pt",
+                _pct(main["wer_vs_offline"].get("wer")),
+                fmt(main["cpu_s_per_audio_s"], "", 3),
+                fmt(main["peak_rss_mib"], " MiB", 0),
+                _capacity_text(row),
+            ]
+        )
+    return out
+
+
+def busiest_other_load(results: dict[str, Any]) -> float:
+    """The most CPU other processes took during any measurement of the run, in cores."""
     loads = [0.0]
-    for system in results["systems"].values():
-        for step in [system.get("main") or {}, *system.get("sweep", [])]:
+    for row in results["rows"].values():
+        for step in [row.get("main") or {}, *row.get("sweep", [])]:
             loads.append(step.get("other_processes_cpu_cores") or 0.0)
     return max(loads)
 
@@ -134,9 +146,10 @@ def _step_text(step: dict[str, Any] | None) -> str:
     if step.get("skipped"):
         return f"not run: {step['skipped']}"
     final = step["final_latency"]
-    text = f"{_fmt(final['p50_s'], 's')} / {_fmt(final['p95_s'], 's')}  cpu {_fmt(step['cpu_s_per_audio_s'], '', 2)}"
-    if final["missed"]:
-        text += f"  missed {final['missed']}/{final['n']}"
+    text = f"{fmt(final['p50_s'], 's')} / {fmt(final['p95_s'], 's')}  cpu {fmt(step['cpu_s_per_audio_s'], '', 2)}"
+    text += f"  partials {fmt(step.get('partials_per_speech_s'), '/s')}"
+    if final["no_final"]:
+        text += f"  no final {final['no_final']}/{final['n']}"
     if step.get("errors"):
         text += f"  errors {len(step['errors'])}"
     return text
@@ -164,17 +177,17 @@ def plot(results: dict[str, Any], path: Path) -> None:
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    systems = {n: s for n, s in results["systems"].items() if s.get("main")}
+    systems = {n: s for n, s in results["rows"].items() if s.get("main")}
     fig, (left, right) = plt.subplots(1, 2, figsize=(13, 5))
     data, labels = [], []
-    for system in systems.values():
+    for name, system in systems.items():
         values = [u["final_latency_s"] for u in system["main"]["utterances"] if u["final_latency_s"] is not None]
         if values:
             data.append(values)
-            labels.append(system["label"])
+            labels.append(name)
     if data:
         left.boxplot(data, whis=(5, 95), showfliers=True)
-        left.set_xticks(range(1, len(labels) + 1), labels, rotation=10)
+        left.set_xticks(range(1, len(labels) + 1), labels, rotation=20, fontsize=7)
         for index, values in enumerate(data, start=1):
             left.scatter([index] * len(values), values, s=8, alpha=0.4)
     left.axhline(LATENCY_BUDGET_S, color="red", linestyle=":", linewidth=1)
@@ -182,7 +195,7 @@ def plot(results: dict[str, Any], path: Path) -> None:
     left.set_title("Final latency per utterance, 1 real-time stream (whiskers p5-p95)")
     left.grid(axis="y", alpha=0.3)
     for system in systems.values():
-        steps = [s for s in system.get("sweep", []) if not s.get("skipped")]
+        steps = [s for s in system.get("sweep", []) if not s.get("skipped")]  # only the sweeping rows have any
         if not steps:
             continue
         counts = [s["streams"] for s in steps]
@@ -219,53 +232,3 @@ def _num(value: Any) -> float:
     if value is None:
         return math.nan
     return 60.0 if value == "inf" else float(value)
-
-
-def markdown(results: dict[str, Any]) -> str:
-    """A 'Performance' section for the top-level README, figures filled in from this run."""
-    meta = results["meta"]
-    model = meta["model"]
-    offline = results.get("offline", {})
-    lines = [
-        "## Performance",
-        "",
-        f"Measured by `make bench` ({meta['date']}; {meta['machine']}, {meta.get('cpu_model', '')}; "
-        f"{model['name']} {model['compute_type']} on {model['device']}, {model['cpu_threads']} threads for every "
-        f"system). Real speech from shared/data/speech ({meta['main_stream']['utterances']} utterances, "
-        f"{meta['main_stream']['duration_s']:.0f} s with 1–2.5 s pauses) streamed in real time; latency is measured "
-        "on the client from the moment the speaker stopped (first text: from the moment they started). "
-        "Details and definitions: bench/README.md.",
-        "",
-        "| system | final p50 | final p95 | first text p50 | WER (offline "
-        f"{_pct(offline.get('wer'))}) | CPU s / audio s | peak RSS | real-time streams at p95 ≤ "
-        f"{meta['latency_budget_s']} s |",
-        "|---|---|---|---|---|---|---|---|",
-    ]
-    for name, system in results["systems"].items():
-        main = system.get("main")
-        if not main:
-            lines.append(f"| {system.get('label', name)} | {system.get('status', 'not run')} | | | | | | |")
-            continue
-        final = main["final_latency"]
-        lines.append(
-            f"| {system['label']} | {_fmt(final['p50_s'], ' s')} | {_fmt(final['p95_s'], ' s')} | "
-            f"{_fmt(main['first_text_latency']['p50_s'], ' s')} | {_pct(main['wer'].get('wer'))} | "
-            f"{_fmt(main['cpu_s_per_audio_s'], '', 2)} | {_fmt(main['peak_rss_mib'], ' MiB', 0)} | "
-            f"{_capacity_text(system)} |"
-        )
-    if results.get("targets"):
-        verdicts = {True: "met", False: "missed", None: "n/a"}
-        summary = "; ".join(f"{t['name']}: {verdicts[t['met']]} ({t['detail']})" for t in results["targets"])
-        lines += ["", f"Targets: {summary}."]
-    if results.get("concurrency_target"):
-        lines += ["", results["concurrency_target"] + ". On a GPU with large-v3, rerun the sweep there (below)."]
-    lines += [
-        "",
-        "```bash",
-        f"make bench                  # {meta['command']}",
-        "make bench BENCH_ARGS=--quick",
-        "make bench BENCH_ARGS='--systems ours --device cuda --model /path/to/faster-whisper-large-v3 "
-        "--streams-sweep 1,8,16,32,64'",
-        "```",
-    ]
-    return "\n".join(lines) + "\n"

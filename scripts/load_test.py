@@ -26,7 +26,6 @@ import asyncio
 import bisect
 import csv
 import json
-import re
 import statistics
 import sys
 import time
@@ -38,6 +37,11 @@ from typing import Any
 import numpy as np
 
 REPO = Path(__file__).resolve().parents[1]
+if str(REPO) not in sys.path:
+    sys.path.insert(0, str(REPO))
+
+from bench.wer import wer  # noqa: E402  (the project's one normaliser and WER)
+
 CLIPS_DIR = REPO / "tests" / "data" / "librispeech_clean"
 SAMPLE_RATE_HZ = 16_000
 CONFIG: dict[str, Any] = {
@@ -240,15 +244,9 @@ def load_clips(folder: Path = CLIPS_DIR, pause_s: float = 0.5) -> list[Clip]:
     return clips
 
 
-def normalize(text: str) -> str:
-    text = re.sub(r"[^a-z0-9' ]+", " ", text.lower().replace("-", " "))
-    return " ".join(text.split())
-
-
 def word_error_rate(reference: str, hypothesis: str) -> float:
-    import jiwer
-
-    return float(jiwer.wer(normalize(reference), normalize(hypothesis) or "<empty>"))
+    """The project's one WER (``bench.wer``: Whisper's English normaliser, jiwer)."""
+    return wer(reference, hypothesis)
 
 
 # ------------------------------------------------------------------ CLI
@@ -272,7 +270,6 @@ def main(argv: list[str] | None = None) -> int:
     if args.url:
         report = run(args.url)
     else:
-        sys.path.insert(0, str(REPO))
         from scripts.serve_local import start_server
 
         env = {"WHISPER_MODEL": "bundled", "WHISPER_DEVICE": "cpu", "MAX_SESSIONS": str(args.cap)}

@@ -1,9 +1,12 @@
-"""Real speech from ../shared/data/speech, with its reference transcripts."""
+"""Real speech from ../shared/data/speech, with its reference transcripts.
+
+Transcripts are scored with the project's one normaliser and WER (``bench.wer``:
+Whisper's English normaliser, jiwer), as the benchmark and the scripts score them.
+"""
 
 from __future__ import annotations
 
 import csv
-import re
 from dataclasses import dataclass
 from functools import cache
 from pathlib import Path
@@ -11,6 +14,10 @@ from pathlib import Path
 import numpy as np
 import soundfile
 import soxr
+
+from bench.wer import normalize, wer
+
+__all__ = ["FIXTURE_DIR", "REPO", "Utterance", "load_16k", "manifest", "normalize", "wer"]
 
 REPO = Path(__file__).resolve().parents[1]
 FIXTURE_DIR = Path(__file__).resolve().parent / "data"
@@ -35,15 +42,3 @@ def manifest(folder: str = "") -> list[Utterance]:
     with open(base / "manifest.tsv", newline="") as handle:
         rows = list(csv.DictReader(handle, delimiter="\t"))
     return [Utterance(base / row["filename"], row["transcript"]) for row in rows]
-
-
-def normalize(text: str) -> str:
-    text = text.lower().replace("-", " ")
-    text = re.sub(r"[^a-z0-9' ]+", " ", text)
-    return " ".join(text.split())
-
-
-def wer(reference: str, hypothesis: str) -> float:
-    import jiwer
-
-    return jiwer.wer(normalize(reference), normalize(hypothesis))

@@ -60,8 +60,9 @@ class WhisperStreaming:
     max_streams: int | None = 1
     endpoint_silence_s = 0.5  # VAC: silero VADIterator's default min_silence_duration_ms=500
 
-    def __init__(self, model: ModelSpec, *, src: Path | None = None, vac: bool = True) -> None:
+    def __init__(self, model: ModelSpec, *, src: Path | None = None, vac: bool = True, beam_size: int = 5) -> None:
         self.model = model
+        self.beam_size = beam_size
         self.src = src
         self.vac = vac
         self.python: Path | None = None
@@ -71,7 +72,7 @@ class WhisperStreaming:
         return {
             "server": f"whisper_online_server.py @ {self.commit or '?'}",
             "args": self._server_args(),
-            "beam_size": 5,
+            "beam_size": self.beam_size,
             "policy": "LocalAgreement-2 over a re-decoded buffer; VAC ends an utterance after 500 ms of silence",
             "concurrency": "one client at a time (serial accept loop)",
         }
@@ -109,6 +110,8 @@ class WhisperStreaming:
             self.model.compute_type,
             "--cpu-threads",
             str(self.model.cpu_threads),
+            "--beam-size",
+            str(self.beam_size),
             "--host",
             HOST,
             "--port",

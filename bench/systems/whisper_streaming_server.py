@@ -1,6 +1,6 @@
 """Runs inside bench/.venvs/whisper_streaming: ufal whisper_streaming's own whisper_online_server.py.
 
-Two patches, neither touching its streaming policy:
+Three patches, none touching its streaming policy:
 - ``FasterWhisperASR.load_model`` hard-codes ``device="cuda", compute_type="float16"``
   (its CPU line is commented out): the model is loaded with the benchmark's
   device, compute type and thread count instead.
@@ -21,6 +21,7 @@ def main() -> None:
     parser.add_argument("--device", default="cpu")
     parser.add_argument("--compute-type", default="int8")
     parser.add_argument("--cpu-threads", type=int, default=0)
+    parser.add_argument("--beam-size", type=int, default=5)
     args, server_argv = parser.parse_known_args()
     sys.path.insert(0, str(args.src))
 
@@ -30,11 +31,18 @@ def main() -> None:
     torch.hub.load = lambda *a, **k: (silero_vad.load_silero_vad(onnx=False), None)
 
     import whisper_online
+    from faster_whisper import WhisperModel
+
+    class Model(WhisperModel):
+        def transcribe(self, *a, **k):
+            if not getattr(self, "_told", False):
+                self._told = True  # once, in the server log: the proof that the row's beam is used
+                print(f"bench: transcribe() beam_size {k.get('beam_size')} -> {args.beam_size}", flush=True)
+            k["beam_size"] = args.beam_size
+            return super().transcribe(*a, **k)
 
     def load_model(self, modelsize=None, cache_dir=None, model_dir=None):
-        from faster_whisper import WhisperModel
-
-        return WhisperModel(
+        return Model(
             model_dir or modelsize,
             device=args.device,
             compute_type=args.compute_type,

@@ -80,8 +80,9 @@ class WhisperLive:
     # one after it, or after its text repeats same_output_threshold (10) times.
     endpoint_silence_s = None
 
-    def __init__(self, model: ModelSpec) -> None:
+    def __init__(self, model: ModelSpec, *, beam_size: int = 5) -> None:
         self.model = model
+        self.beam_size = beam_size
         self.python: Path | None = None
 
     def describe(self) -> dict[str, Any]:
@@ -89,7 +90,7 @@ class WhisperLive:
             "server": "whisper_live.server.TranscriptionServer(backend=faster_whisper, single_model=True)",
             "options": OPTIONS,
             "vad": "faster-whisper's silero VAD filter on every decode (use_vad=True, threshold 0.5)",
-            "beam_size": 5,
+            "beam_size": self.beam_size,
             "audio": "float32 frames, as its client sends",
         }
 
@@ -113,6 +114,8 @@ class WhisperLive:
             str(max(max_streams, 1) + 2),
             "--device",
             self.model.device,
+            "--beam-size",
+            str(self.beam_size),
         ]
         with run_server(cmd, log_path, port) as server:
             server.extra["url"] = f"ws://{HOST}:{port}"

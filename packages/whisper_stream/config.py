@@ -20,10 +20,11 @@ messages), unless it looks like a typo of a known name, which is an error.
 
 from __future__ import annotations
 
+import dataclasses
 import difflib
 import json
 import math
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 from whisper_stream.errors import AudioFormatConfigError, ConfigError, InvalidDataError
@@ -88,7 +89,7 @@ class SessionConfig:
     # What was accepted but ignored or unusual, one "field: text" each, for the client to see.
     warnings: tuple[str, ...] = ()
     # The section each given field came in ("whisper.audio_language" -> "streaming_whisper_params").
-    sections: tuple[tuple[str, str], ...] = field(default=(), compare=False)
+    sections: tuple[tuple[str, str], ...] = dataclasses.field(default=(), compare=False)
 
     def field_path(self, attribute: str) -> str:
         """The wire name of ``attribute`` as this client spelt it, for messages that name a field."""

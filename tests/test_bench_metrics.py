@@ -1,0 +1,257 @@
+"""The benchmark's scoring: the one normaliser, coverage judged on words, the rows, the idle gate.
+
+Fast and model-free: streams and transcript events are built by hand.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pytest
+
+from bench import metrics, plan, readme, report, targets
+from bench.audio import Clip, Stream, Utterance
+from bench.systems.base import Event, StreamRun
+from bench.wer import align, corpus_wer, normalize, wer
+
+# ------------------------------------------------------------------ the normaliser
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("Hello, World!", "hello world"),
+        ("Twenty one colourful balloons.", "21 colorful balloons"),  # numbers and spelling standardised
+        ("Um, I think, uh, so.", "i think so"),  # fillers dropped
+        ("He won't go.", "he will not go"),  # contractions expanded
+        ("Mr. Smith [inaudible] left", "mister smith left"),  # bracketed annotations dropped
+    ],
+)
+def test_normalize_is_whispers_english_normaliser(text: str, expected: str) -> None:
+    assert normalize(text) == expected
+
+
+def test_wer_ignores_what_the_normaliser_removes_and_counts_the_rest() -> None:
+    assert wer("Mister Smith has twenty one dogs.", "mr smith has 21 dogs") == 0.0
+    assert wer("the cat sat on the mat", "the cat sat on a mat") == pytest.approx(1 / 6, abs=1e-4)
+    assert wer("hello there", "") == 1.0
+
+
+def test_corpus_wer_sums_errors_over_pairs_and_skips_empty_references() -> None:
+    out = corpus_wer(["a b c d", "", "e f"], ["a b c d", "anything", "e x"])
+    assert out["wer"] == pytest.approx(1 / 6, abs=1e-4)
+    assert (out["substitutions"], out["deletions"], out["insertions"], out["reference_words"]) == (1, 0, 0, 6)
+    assert corpus_wer([""], ["words"]) == {"wer": None}
+
+
+def test_align_tells_hits_from_substitutions_and_deletions() -> None:
+    alignment = align("a b c d e", "a x d e")
+    assert alignment.hit == (True, False, False, True, True)
+    assert [m is None for m in alignment.matched_to].count(True) == 1  # one of b, c deleted
+
+
+# ------------------------------------------------------------------ coverage, judged on words
+
+REFS = ["the quick brown fox jumps over the lazy dog", "she sells sea shells by the sea shore"]
+
+
+def coverage(hypothesis: str) -> list[tuple[bool, bool]]:
+    return [(c.missed, c.truncated) for c in metrics.word_coverage(REFS, hypothesis)]
+
+
+def test_every_word_back_is_neither_missed_nor_truncated() -> None:
+    assert coverage(" ".join(REFS)) == [(False, False), (False, False)]
+
+
+def test_last_words_never_in_a_final_is_truncated() -> None:
+    hypothesis = "the quick brown fox jumps over she sells sea shells by the sea shore"
+    assert coverage(hypothesis) == [(False, True), (False, False)]
+
+
+def test_last_words_lost_and_a_word_invented_at_the_boundary_is_still_truncated() -> None:
+    # the aligner pairs "lazy" with the invented "um-hum"-like word: a substitution, then deletions
+    hypothesis = "the quick brown fox jumps over banana she sells sea shells by the sea shore"
+    assert coverage(hypothesis) == [(False, True), (False, False)]
+
+
+def test_misheard_last_words_are_errors_not_truncation() -> None:
+    hypothesis = "the quick brown fox jumps over the hazy log she sells sea shells by the sea shore"
+    assert coverage(hypothesis) == [(False, False), (False, False)]
+
+
+def test_an_utterance_with_no_word_back_is_missed() -> None:
+    assert coverage(REFS[1]) == [(True, False), (False, False)]
+    assert coverage("") == [(True, False), (True, False)]
+
+
+def test_only_the_last_three_words_count_as_the_end() -> None:
+    lost_fourth_from_end = "the quick brown fox jumps the lazy dog " + REFS[1]
+    assert coverage(lost_fourth_from_end) == [(False, False), (False, False)]
+    lost_last_only = "the quick brown fox jumps over the lazy " + REFS[1]
+    assert coverage(lost_last_only) == [(False, False), (False, False)]  # "the lazy" came back
+
+
+# ------------------------------------------------------------------ per-utterance scores
+
+
+def stream_of(references: list[str], spans_s: list[tuple[float, float]]) -> Stream:
+    utterances = tuple(
+        Utterance(Clip("set", Path(f"clip{i}.flac"), ref, end - start + 1), start - 0.5, end + 0.5, start, end)
+        for i, (ref, (start, end)) in enumerate(zip(references, spans_s, strict=True))
+    )
+    return Stream(np.zeros(16_000 * int(spans_s[-1][1] + 2), np.float32), utterances)
+
+
+def test_a_final_spanning_the_utterance_without_its_last_words_is_truncated_not_on_time() -> None:
+    """Our finals span the whole VAD utterance: the old span rule could never flag their lost endings."""
+    stream = stream_of(REFS, [(1.0, 4.0), (6.0, 9.0)])
+    run = StreamRun(
+        [
+            Event(2.0, "the quick", False, 1.0, 2.0),
+            Event(4.5, "the quick brown fox jumps over", True, 1.0, 4.0),
+            Event(9.6, REFS[1], True, 6.0, 9.0),
+        ]
+    )
+    first, second = metrics.score_utterances(stream, run, speed=1.0)
+    assert first.truncated and not first.missed and first.final_latency_s is None
+    assert first.first_text_latency_s == pytest.approx(1.0)
+    assert (first.words, first.hits) == (9, 6)
+    assert first.aligned_text == "the quick brown fox jumps over"  # what came back, to read beside the reference
+    assert not second.truncated and second.final_latency_s == pytest.approx(0.6)
+    assert metrics.coverage_summary([first, second]) == {"utterances": 2, "missed": 0, "truncated": 1}
+    summary = metrics.latency_summary([first.final_latency_s, second.final_latency_s])
+    assert summary["no_final"] == 1 and summary["p95_s"] == "inf" and summary["p50_s"] == 0.6
+
+
+def test_partials_are_counted_per_second_of_speech() -> None:
+    stream = stream_of(REFS, [(1.0, 4.0), (6.0, 9.0)])  # 6 s of speech
+    run = StreamRun([Event(t, "x", False, 1.0, 2.0) for t in (1.5, 2.0, 2.5)] + [Event(5.0, "x", True, 1.0, 4.0)])
+    assert metrics.partials_per_speech_s(stream, run) == pytest.approx(0.5)
+
+
+# ------------------------------------------------------------------ the rows of one run
+
+
+def test_every_system_runs_at_every_beam_and_ours_also_at_the_extra_endpoint() -> None:
+    rows = plan.rows(
+        ["ours", "whisperlive", "whisper_streaming"], [5, 1], min_silence_ms=300, extra_endpoints_ms=[500], sweep_beam=1
+    )
+    assert [r.key for r in rows] == [
+        "ours/beam5/300ms",
+        "ours/beam5/500ms",
+        "whisperlive/beam5",
+        "whisper_streaming/beam5",
+        "ours/beam1/300ms",
+        "ours/beam1/500ms",
+        "whisperlive/beam1",
+        "whisper_streaming/beam1",
+    ]
+    assert [r.key for r in rows if r.sweep] == ["ours/beam1/300ms", "whisperlive/beam1", "whisper_streaming/beam1"]
+
+
+def test_parse_ints_keeps_order_and_drops_repeats() -> None:
+    assert plan.parse_ints("5, 1,5,") == [5, 1]
+    assert plan.parse_ints("") == plan.parse_ints("none") == []
+
+
+# ------------------------------------------------------------------ the README section and the idle gate
+
+
+def results_of(other_load_cores: float) -> dict[str, Any]:
+    step = {
+        "streams": 1,
+        "final_latency": metrics.latency_summary([0.5, None]),
+        "first_text_latency": metrics.latency_summary([0.4, 0.3]),
+        "coverage": {"utterances": 2, "missed": 0, "truncated": 1},
+        "partials_per_speech_s": 1.25,
+        "cpu_s_per_audio_s": 0.5,
+        "peak_rss_mib": 300.0,
+        "errors": [],
+        "other_processes_cpu_cores": other_load_cores,
+    }
+    main = {**step, "wer": {"wer": 0.1}, "wer_vs_offline": {"wer": 0.05}}
+    row = {
+        "system": "ours",
+        "label": "ours (whisper_stream), beam 1",
+        "beam_size": 1,
+        "endpoint_silence_s": 0.3,
+        "status": "ok",
+        "main": main,
+        "sweep": [{**step, "holds": False}],
+        "capacity": 0,
+        "capacity_note": "",
+    }
+    meta = {
+        "date": "2026-12-01 15:00:00 +0000",
+        "command": "run.py --quick",
+        "commit": "0123456789ab",
+        "machine": "2 CPU cores (x86_64)",
+        "cpu_model": "Some CPU",
+        "model": {"name": "tiny.en", "compute_type": "int8", "device": "cpu", "cpu_threads": 2},
+        "set": "bench",
+        "sweep_beam": 1,
+        "latency_budget_s": 1.5,
+        "main_stream": {"duration_s": 30.0, "speech_s": 20.0, "utterances": 2},
+    }
+    results = {"meta": meta, "rows": {"ours/beam1/300ms": row}, "offline": {"1": {"wer": 0.08}}}
+    meta["max_other_load_cores"] = report.busiest_other_load(results)
+    return results
+
+
+def test_table_shows_truncations_offline_at_the_same_beam_and_the_partial_rate() -> None:
+    header, row = report.headline(results_of(0.0))
+    assert header[7:12] == ["missed", "truncated", "WER", "offline WER", "Δ WER"]
+    assert row[:3] == ["ours (whisper_stream)", "1", "0.30s"]
+    assert row[7:12] == ["0/2", "1/2", "10.0%", "8.0%", "+2.0 pt"]
+    assert "partials 1.25/s" in report.table(results_of(0.0))
+
+
+def publish(results: dict[str, Any], tmp_path: Path) -> int:
+    return readme.publish(results, tmp_path, readme_path=tmp_path / "R.md", max_other_load=0.2)
+
+
+README = "# x\n\n## Performance\n\nintro\n\n<!-- bench:bench -->\nold figures\n<!-- /bench:bench -->\n\nafter\n"
+
+
+def test_a_busy_run_writes_no_readme_section_and_says_so(tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
+    (tmp_path / "R.md").write_text(README)
+    (tmp_path / "performance.md").write_text("stale")
+    assert publish(results_of(0.25), tmp_path) == 2
+    assert (tmp_path / "R.md").read_text() == README
+    assert not (tmp_path / "performance.md").exists()
+    assert "NOT written" in capsys.readouterr().out
+
+
+def test_an_idle_run_replaces_only_its_block_with_date_machine_and_commit(tmp_path: Path) -> None:
+    (tmp_path / "R.md").write_text(README)
+    assert publish(results_of(0.05), tmp_path) == 0
+    text = (tmp_path / "R.md").read_text()
+    assert "old figures" not in text and text.startswith("# x\n\n## Performance\n\nintro\n\n<!-- bench:bench -->\n")
+    assert text.endswith("<!-- /bench:bench -->\n\nafter\n")
+    for expected in ("2026-12-01 15:00:00", "`0123456789ab`", "2 CPU cores", "0.05 cores", "| 1 | 0.50 s |"):
+        assert expected in text
+    assert (tmp_path / "performance.md").read_text() == readme.section(results_of(0.05))
+
+
+@pytest.mark.parametrize("set_name", sorted(plan.SETS))
+def test_the_readme_has_one_block_for_each_speech_set(set_name: str) -> None:
+    start, end = readme.markers(set_name)
+    text = (readme.REPO / "README.md").read_text()
+    assert text.count(start) == text.count(end) == 1 and text.index(start) < text.index(end)
+
+
+def test_a_readme_without_the_block_is_refused_not_rewritten(tmp_path: Path) -> None:
+    (tmp_path / "R.md").write_text("# x\n")
+    with pytest.raises(SystemExit, match="bench:bench"):
+        readme.update(tmp_path / "R.md", results_of(0.0))
+    assert (tmp_path / "R.md").read_text() == "# x\n"
+
+
+def test_targets_compare_streaming_with_offline_at_the_same_beam() -> None:
+    checks = {t["name"]: t for t in targets.evaluate(results_of(0.0), 300, [1], 1.5)}
+    wer_check = checks["streaming WER within 0.5 pt of offline at beam 1"]
+    assert wer_check["met"] is False and "+2.0 pt" in wer_check["detail"]
+    assert checks["final p95 ≤ min silence + 0.6 s (1 stream, beam 1)"]["met"] is False  # a truncation is inf
+    assert "No Baseten concurrency target" in targets.concurrency_target(results_of(0.0), 1, 1.5)
