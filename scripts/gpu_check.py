@@ -79,23 +79,27 @@ def production_model(config: dict) -> str:
     return path
 
 
-def load_like_production(config: dict, model_dir: str) -> dict[str, str]:
+def production_metadata(config: dict, model_dir: str) -> dict[str, str]:
+    """config.yaml's model_metadata as settings names, with the weights at ``model_dir``."""
+    return {k.upper(): str(v) for k, v in dict(config["model_metadata"], whisper_model=model_dir).items()}
+
+
+def load_like_production(production: dict[str, str]) -> None:
     from whisper_stream.factory import build_engine
     from whisper_stream.settings import Settings
 
     step("4. load() with config.yaml's model_metadata on CUDA (load, warm-up, ready line)")
-    metadata = dict(config["model_metadata"], whisper_model=model_dir)
-    settings = Settings.from_env(environ={}, metadata=metadata)
     logging.basicConfig(level=logging.INFO, format="%(name)s: %(message)s")
-    build_engine(settings).stop()
-    return {k.upper(): str(v) for k, v in metadata.items()}
+    build_engine(Settings.from_env(environ={}, metadata=production)).stop()
 
 
-def run_bench(production: dict[str, str], model_dir: str, args: argparse.Namespace) -> None:
-    step("5. real speech through the real server, then the capacity sweep (bench/run.py)")
+def bench_command(production: dict[str, str], model_dir: str, args: argparse.Namespace) -> list[str]:
+    """bench/run.py for ours alone, on CUDA, at the production beam, decode workers and batch size."""
+    beam = production["WHISPER_BEAM_SIZE"]
     command = [sys.executable, str(REPO / "bench" / "run.py"), "--systems", "ours", "--device", "cuda"]
     command += ["--model", model_dir, "--model-name", Path(model_dir).name, "--compute-type", "float16"]
-    command += ["--beam-size", production["WHISPER_BEAM_SIZE"], "--out", str(REPO / "bench" / "results" / "gpu")]
+    command += ["--beams", beam, "--sweep-beam", beam, "--ours-endpoints-ms", "none"]
+    command += ["--out", str(REPO / "bench" / "results" / "gpu")]
     for name in ("DECODE_WORKERS", "MAX_BATCH_SIZE"):
         command += ["--ours-env", f"{name}={production[name]}"]
     if args.data_dir:
@@ -104,6 +108,12 @@ def run_bench(production: dict[str, str], model_dir: str, args: argparse.Namespa
         command += ["--duration-s", "30", "--step-duration-s", "30", "--streams-sweep", "1,8,16"]
     else:
         command += ["--streams-sweep", args.sweep]
+    return command
+
+
+def run_bench(production: dict[str, str], model_dir: str, args: argparse.Namespace) -> None:
+    step("5. real speech through the real server, then the capacity sweep (bench/run.py)")
+    command = bench_command(production, model_dir, args)
     lines = []
     with subprocess.Popen(command, stdout=subprocess.PIPE, text=True) as bench:
         assert bench.stdout is not None
@@ -112,25 +122,34 @@ def run_bench(production: dict[str, str], model_dir: str, args: argparse.Namespa
             lines.append(line)
     if bench.returncode != 0:
         raise SystemExit(f"gpu_check: bench/run.py exited {bench.returncode}")
-    output = "".join(lines)
-    match = re.search(r"concurrency target implied .*?: (\d+) open WebSocket sessions", output)
-    if match is None:
+    capacity, cap = target_from_output("".join(lines)), int(production["MAX_SESSIONS"])
+    if capacity is None:
         raise SystemExit("gpu_check: the sweep gave no concurrency target (see the table above)")
-    capacity, cap = int(match[1]), int(production["MAX_SESSIONS"])
     print(f"CONCURRENCY TARGET: {min(capacity, cap)} (capacity {capacity}, MAX_SESSIONS {cap})")
 
 
-def main(argv: list[str] | None = None) -> int:
+def target_from_output(output: str) -> int | None:
+    """The capacity in bench's concurrency-target line (bench/targets.py), if it printed one."""
+    match = re.search(r"concurrency target implied .*?: (\d+) open WebSocket sessions", output)
+    return int(match[1]) if match else None
+
+
+def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--sweep", default="1,8,16,32,64", help="concurrent streams of the capacity sweep")
     parser.add_argument("--quick", action="store_true", help="30 s streams, sweep 1,8,16")
     parser.add_argument("--data-dir", type=Path, help="real speech (default: bench's, ../shared/data/speech)")
-    args = parser.parse_args(argv)
+    return parser.parse_args(argv)
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parse_args(argv)
     config = yaml.safe_load((REPO / "config.yaml").read_text())
     check_gpu()
     check_cublas()
     model_dir = production_model(config)
-    production = load_like_production(config, model_dir)
+    production = production_metadata(config, model_dir)
+    load_like_production(production)
     run_bench(production, model_dir, args)
     return 0
 
