@@ -13,16 +13,16 @@ CLIENTS := .build/clients
 LIVEKIT_PY := $(CLIENTS)/livekit-py
 LIVEKIT_NODE := $(CLIENTS)/livekit-node
 
-.PHONY: setup clients demo serve test test-fast lint format bench clean
+.PHONY: setup clients demo serve test test-fast lint format bench gpu-check lock clean
 
 setup: $(STAMP)
 
-$(STAMP): requirements.txt requirements-dev.txt scripts/install_server_requirements.py
+$(STAMP): requirements.txt requirements-nodeps.txt requirements-dev.txt scripts/install_server_requirements.py
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install -q --upgrade pip
-	# the CPU build of torch first: silero-vad depends on torch, and an unpinned one is a multi-GB CUDA build
-	$(PY) -m pip install -q torch==2.13.0
 	$(PY) -m pip install -q -r requirements-dev.txt
+	# silero-vad for its ONNX weights only: without its torch dependency, which nothing imports
+	$(PY) -m pip install -q --no-deps -r requirements-nodeps.txt
 	$(PY) scripts/install_server_requirements.py
 	touch $(STAMP)
 
@@ -64,6 +64,15 @@ test-fast: setup
 bench: setup
 	$(PY) -m pip install -q -r bench/requirements.txt
 	$(PY) bench/run.py $(BENCH_ARGS)
+
+# On a machine with an NVIDIA GPU: production settings on CUDA, cuBLAS, real speech
+# through the real server, capacity sweep and the concurrency target (scripts/gpu_check.py).
+gpu-check: setup
+	$(PY) scripts/gpu_check.py $(GPU_CHECK_ARGS)
+
+# Re-resolve the image's packages after changing requirements*.txt or the truss pin.
+lock: setup
+	$(PY) scripts/lock_requirements.py
 
 clean:
 	rm -rf .build .pytest_cache .ruff_cache

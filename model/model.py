@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import time
 from typing import Any
 
 from whisper_stream.drain import Drain, install_signal_handlers
@@ -24,9 +25,12 @@ class Model:
         self._drain: Drain | None = None
 
     def load(self) -> None:
+        """Ready when it returns: weights present, model loaded and warmed up, or an error raised."""
         if self._lazy_data_resolver is not None:
             # model_cache with use_volume: the weights may still be arriving.
+            started = time.perf_counter()
             self._lazy_data_resolver.block_until_download_complete()
+            logger.info("model_cache weights present after %.1f s", time.perf_counter() - started)
         settings = Settings.from_env(metadata=self._config.get("model_metadata"))
         self._limits = settings.limits
         self._engine = build_engine(settings)

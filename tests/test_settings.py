@@ -14,6 +14,7 @@ ALL_VARIABLES = (
     "WHISPER_COMPUTE_TYPE",
     "WHISPER_BEAM_SIZE",
     "WHISPER_CPU_THREADS",
+    "WHISPER_WARM_UP",
     "DECODE_WORKERS",
     "MAX_SESSIONS",
     "MAX_FRAME_BYTES",
@@ -179,3 +180,21 @@ def test_whitespace_around_numbers_accepted() -> None:
 def test_impossible_values_rejected(name: str, raw: str) -> None:
     with pytest.raises(ValueError, match=name):
         Settings.from_env({name: raw})
+
+
+@pytest.mark.parametrize(
+    ("raw", "expected"),
+    [("0", False), ("false", False), ("Off", False), ("no", False), ("1", True), ("TRUE", True), (" on ", True)],
+)
+def test_warm_up_flag(raw: str, expected: bool) -> None:
+    assert Settings.from_env({"WHISPER_WARM_UP": raw}, {}).warm_up is expected
+
+
+def test_warm_up_on_by_default_and_from_metadata() -> None:
+    assert Settings.from_env({}, {}).warm_up is True
+    assert Settings.from_env({}, {"whisper_warm_up": False}).warm_up is False
+
+
+def test_bad_warm_up_flag_names_the_variable() -> None:
+    with pytest.raises(ValueError, match="WHISPER_WARM_UP must be one of"):
+        Settings.from_env({"WHISPER_WARM_UP": "sometimes"}, {})

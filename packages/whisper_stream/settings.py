@@ -8,6 +8,7 @@
 | WHISPER_COMPUTE_TYPE  | int8 on cpu, float16 on cuda    | CTranslate2 compute type                  |
 | WHISPER_BEAM_SIZE     | 5 on cuda, 1 on cpu             | beam size of finals (partials are greedy) |
 | WHISPER_CPU_THREADS   | cores, at most 8                | threads per decode on CPU                 |
+| WHISPER_WARM_UP       | 1                               | 0: skip the warm-up decode in load()      |
 | DECODE_WORKERS        | 1                               | decodes run at once                       |
 | MAX_BATCH_SIZE        | 1 on cpu, 8 on cuda             | requests of many sessions in one decode   |
 | MAX_SESSIONS          | 8 on cpu, 64 on cuda            | concurrent sessions; more get 1013        |
@@ -26,6 +27,9 @@ from typing import Any
 
 from whisper_stream.limits import Limits
 
+_TRUE = frozenset({"1", "true", "yes", "on"})
+_FALSE = frozenset({"0", "false", "no", "off"})
+
 
 @dataclass(frozen=True)
 class Settings:
@@ -38,6 +42,7 @@ class Settings:
     decode_workers: int = 1
     max_batch_size: int = 0
     max_sessions: int = 0
+    warm_up: bool = True
     limits: Limits = Limits()
 
     @classmethod
@@ -59,6 +64,14 @@ class Settings:
                 raise ValueError(f"{name} must be a finite number of at least {minimum:g}, got {raw!r}")
             return value
 
+        def flag(name: str, default: bool) -> bool:
+            raw = get(name).strip().lower()
+            if not raw:
+                return default
+            if raw in _TRUE or raw in _FALSE:
+                return raw in _TRUE
+            raise ValueError(f"{name} must be one of 1/0, true/false, yes/no, on/off, got {raw!r}")
+
         defaults = Limits()
         return cls(
             whisper_model=get("WHISPER_MODEL"),
@@ -70,6 +83,7 @@ class Settings:
             decode_workers=number("DECODE_WORKERS", 1, minimum=1),
             max_batch_size=number("MAX_BATCH_SIZE", 0),
             max_sessions=number("MAX_SESSIONS", 0),
+            warm_up=flag("WHISPER_WARM_UP", True),
             limits=Limits(
                 max_frame_bytes=number("MAX_FRAME_BYTES", defaults.max_frame_bytes, minimum=1),
                 max_session_duration_s=number("MAX_SESSION_S", defaults.max_session_duration_s, float, minimum=1),

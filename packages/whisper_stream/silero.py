@@ -23,7 +23,10 @@ def silero_weights_path() -> Path:
     """The ONNX weights shipped in the silero-vad package (found without importing torch)."""
     spec = importlib.util.find_spec("silero_vad")
     if spec is None or not spec.submodule_search_locations:
-        raise RuntimeError("the silero-vad package is not installed")
+        raise RuntimeError(
+            "the silero-vad package is not installed: pip install --no-deps -r requirements-nodeps.txt "
+            "(only its ONNX weights are used; its torch dependency is not needed)"
+        )
     return Path(next(iter(spec.submodule_search_locations))) / "data" / "silero_vad.onnx"
 
 

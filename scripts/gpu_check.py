@@ -1,0 +1,158 @@
+#!/usr/bin/env python
+"""The GPU check: production settings on CUDA, cuBLAS, real speech through the real server, capacity.
+
+Run on a machine with an NVIDIA GPU (``make gpu-check``). It stops at the first
+step that fails:
+
+1. ``nvidia-smi`` names the GPU and driver;
+2. ctranslate2 sees a CUDA device and ``libcublas.so.12`` loads (the file it
+   loaded is printed);
+3. the production weights: ``WHISPER_MODEL`` if it is a model directory, else
+   config.yaml's ``model_cache`` entry (repo and pinned revision) is downloaded;
+4. ``factory.build_engine`` with config.yaml's ``model_metadata`` (device cuda,
+   beam 5, 2 decode workers, batch 8): the load, the float16 warm-up decode and
+   the ready line, exactly as ``load()`` does it;
+5. ``bench/run.py --systems ours``: real speech streamed in real time through
+   ``scripts/serve_local.py`` (truss's own server) with those settings, then the
+   capacity sweep; it prints the table and the concurrency target, capped here
+   at ``MAX_SESSIONS``.
+
+    python scripts/gpu_check.py [--sweep 1,8,16,32,64] [--quick] [--data-dir DIR]
+
+``--quick`` runs 30 s streams and a 1,8,16 sweep (about 5 minutes with the model
+cached). Real speech comes from ../shared/data/speech (``--data-dir`` to change).
+"""
+
+from __future__ import annotations
+
+import argparse
+import ctypes
+import logging
+import os
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+import yaml
+
+REPO = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO / "packages"))
+
+
+def step(text: str) -> None:
+    print(f"\n== {text}", flush=True)
+
+
+def check_gpu() -> None:
+    step("1. GPU and driver (nvidia-smi)")
+    try:
+        query = "--query-gpu=name,memory.total,driver_version"
+        subprocess.run(["nvidia-smi", query, "--format=csv"], check=True)
+    except (OSError, subprocess.CalledProcessError) as error:
+        raise SystemExit(f"gpu_check: nvidia-smi failed ({error}): no NVIDIA GPU or driver here") from None
+
+
+def check_cublas() -> None:
+    from whisper_stream.device import CUBLAS_LIBRARY, check_cuda, runtime_info
+
+    step("2. ctranslate2 sees the GPU; cuBLAS 12 loads")
+    info = runtime_info()
+    check_cuda(info)
+    ctypes.CDLL(CUBLAS_LIBRARY)
+    maps = Path("/proc/self/maps").read_text()
+    loaded = sorted({line.split()[-1] for line in maps.splitlines() if "libcublas" in line})
+    print(f"ctranslate2 {info.ctranslate2_version}, {info.cuda_device_count} CUDA device(s); loaded {loaded}")
+
+
+def production_model(config: dict) -> str:
+    step("3. production weights")
+    given = os.environ.get("WHISPER_MODEL", "")
+    if given and Path(given).is_dir():
+        print(f"WHISPER_MODEL={given}")
+        return given
+    from huggingface_hub import snapshot_download
+
+    (entry,) = config["model_cache"]
+    path = snapshot_download(entry["repo_id"], revision=entry["revision"], allow_patterns=entry["allow_patterns"])
+    print(f"{entry['repo_id']}@{entry['revision']} -> {path}")
+    return path
+
+
+def production_metadata(config: dict, model_dir: str) -> dict[str, str]:
+    """config.yaml's model_metadata as settings names, with the weights at ``model_dir``."""
+    return {k.upper(): str(v) for k, v in dict(config["model_metadata"], whisper_model=model_dir).items()}
+
+
+def load_like_production(production: dict[str, str]) -> None:
+    from whisper_stream.factory import build_engine
+    from whisper_stream.settings import Settings
+
+    step("4. load() with config.yaml's model_metadata on CUDA (load, warm-up, ready line)")
+    logging.basicConfig(level=logging.INFO, format="%(name)s: %(message)s")
+    build_engine(Settings.from_env(environ={}, metadata=production)).stop()
+
+
+def bench_command(production: dict[str, str], model_dir: str, args: argparse.Namespace) -> list[str]:
+    """bench/run.py for ours alone, on CUDA, at the production beam, decode workers and batch size."""
+    beam = production["WHISPER_BEAM_SIZE"]
+    command = [sys.executable, str(REPO / "bench" / "run.py"), "--systems", "ours", "--device", "cuda"]
+    command += ["--model", model_dir, "--model-name", Path(model_dir).name, "--compute-type", "float16"]
+    command += ["--beams", beam, "--sweep-beam", beam, "--ours-endpoints-ms", "none"]
+    command += ["--out", str(REPO / "bench" / "results" / "gpu")]
+    for name in ("DECODE_WORKERS", "MAX_BATCH_SIZE"):
+        command += ["--ours-env", f"{name}={production[name]}"]
+    if args.data_dir:
+        command += ["--data-dir", str(args.data_dir)]
+    if args.quick:
+        command += ["--duration-s", "30", "--step-duration-s", "30", "--streams-sweep", "1,8,16"]
+    else:
+        command += ["--streams-sweep", args.sweep]
+    return command
+
+
+def run_bench(production: dict[str, str], model_dir: str, args: argparse.Namespace) -> None:
+    step("5. real speech through the real server, then the capacity sweep (bench/run.py)")
+    command = bench_command(production, model_dir, args)
+    lines = []
+    with subprocess.Popen(command, stdout=subprocess.PIPE, text=True) as bench:
+        assert bench.stdout is not None
+        for line in bench.stdout:  # shown as it runs, kept for the target
+            print(line, end="", flush=True)
+            lines.append(line)
+    if bench.returncode != 0:
+        raise SystemExit(f"gpu_check: bench/run.py exited {bench.returncode}")
+    capacity, cap = target_from_output("".join(lines)), int(production["MAX_SESSIONS"])
+    if capacity is None:
+        raise SystemExit("gpu_check: the sweep gave no concurrency target (see the table above)")
+    print(f"CONCURRENCY TARGET: {min(capacity, cap)} (capacity {capacity}, MAX_SESSIONS {cap})")
+
+
+def target_from_output(output: str) -> int | None:
+    """The capacity in bench's concurrency-target line (bench/targets.py), if it printed one."""
+    match = re.search(r"concurrency target implied .*?: (\d+) open WebSocket sessions", output)
+    return int(match[1]) if match else None
+
+
+def parse_args(argv: list[str] | None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--sweep", default="1,8,16,32,64", help="concurrent streams of the capacity sweep")
+    parser.add_argument("--quick", action="store_true", help="30 s streams, sweep 1,8,16")
+    parser.add_argument("--data-dir", type=Path, help="real speech (default: bench's, ../shared/data/speech)")
+    return parser.parse_args(argv)
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parse_args(argv)
+    config = yaml.safe_load((REPO / "config.yaml").read_text())
+    check_gpu()
+    check_cublas()
+    model_dir = production_model(config)
+    production = production_metadata(config, model_dir)
+    load_like_production(production)
+    run_bench(production, model_dir, args)
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,66 @@
+"""Tests for whisper_stream.factory: load() is ready when it returns, or fails fast."""
+
+from __future__ import annotations
+
+import logging
+import time
+
+import ctranslate2
+import numpy as np
+import pytest
+
+from tests.fakes import EchoTranscriber
+from whisper_stream import factory
+from whisper_stream.device import DeviceUnavailableError
+from whisper_stream.model_source import bundled_tiny_en_path
+from whisper_stream.settings import Settings
+from whisper_stream.vad import FRAME_SAMPLES
+
+
+class RecordingVadModel:
+    def __init__(self) -> None:
+        self.frames: list[int] = []
+
+    def new_scorer(self) -> RecordingVadModel:
+        return self
+
+    def score(self, frame: np.ndarray) -> float:
+        self.frames.append(frame.size)
+        return 0.0
+
+
+def test_warm_up_runs_one_vad_frame_and_one_final_decode() -> None:
+    transcriber, vad_model = EchoTranscriber(), RecordingVadModel()
+    assert factory.warm_up(transcriber, vad_model) >= 0.0  # type: ignore[arg-type]
+    assert vad_model.frames == [FRAME_SAMPLES]
+    assert transcriber.calls == [(16_000, True)]
+
+
+@pytest.mark.skipif(ctranslate2.get_cuda_device_count() > 0, reason="this machine has a GPU")
+def test_cuda_without_a_gpu_fails_load_at_once() -> None:
+    started = time.monotonic()
+    with pytest.raises(DeviceUnavailableError, match="no CUDA device"):
+        factory.build_engine(Settings(device="cuda"))
+    assert time.monotonic() - started < 10
+
+
+@pytest.mark.parametrize("warm_up", [True, False])
+def test_ready_line_names_model_device_and_runtime(warm_up: bool, caplog: pytest.LogCaptureFixture) -> None:
+    calls = []
+    real_warm_up = factory.warm_up
+
+    def counting_warm_up(*args: object) -> float:
+        calls.append(args)
+        return real_warm_up(*args)  # type: ignore[arg-type]
+
+    with pytest.MonkeyPatch.context() as patch, caplog.at_level(logging.INFO, logger="whisper_stream.factory"):
+        patch.setattr(factory, "warm_up", counting_warm_up)
+        engine = factory.build_engine(Settings(device="cpu", warm_up=warm_up))
+    engine.stop()
+    ready = [r.getMessage() for r in caplog.records if r.getMessage().startswith("ready:")]
+    assert len(ready) == 1
+    line = ready[0]
+    assert f"model {bundled_tiny_en_path()}, revision -, device cpu, compute type int8" in line
+    assert f"ctranslate2 {ctranslate2.__version__}, {ctranslate2.get_cuda_device_count()} CUDA device(s)" in line
+    assert len(calls) == (1 if warm_up else 0)
+    assert ("warm-up off" in line) is not warm_up
