@@ -18,7 +18,8 @@ LIVEKIT_NODE := $(CLIENTS)/livekit-node
 setup: $(STAMP)
 
 $(STAMP): requirements.txt requirements-nodeps.txt requirements-dev.txt scripts/install_server_requirements.py
-	test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	# a venv without pip (python3-venv was missing when it was made) is remade, not reused
+	$(PY) -m pip --version >/dev/null 2>&1 || { rm -rf $(VENV); $(PYTHON) -m venv $(VENV); }
 	$(PY) -m pip install -q --upgrade pip
 	$(PY) -m pip install -q -r requirements-dev.txt
 	# silero-vad for its ONNX weights only: without its torch dependency, which nothing imports
