@@ -6,8 +6,12 @@ VENV := .venv
 PY := $(VENV)/bin/python
 PORT ?= 8080
 STAMP := $(VENV)/.installed
+# MODEL=multilingual: serve/demo Whisper base (99 languages, assembled once into .build/models) instead of
+# tiny.en; MODEL=<dir or size name> serves that. Unset: WHISPER_MODEL from the environment, else tiny.en.
+MODEL ?=
+SERVE_MODEL = $(if $(filter multilingual,$(MODEL)),$(CURDIR)/.build/models/faster-whisper-base,$(MODEL))
 
-.PHONY: setup demo serve test test-fast lint format bench clean
+.PHONY: setup model demo serve test test-fast lint format bench clean
 
 setup: $(STAMP)
 
@@ -20,11 +24,14 @@ $(STAMP): requirements.txt requirements-dev.txt scripts/install_server_requireme
 	$(PY) scripts/install_server_requirements.py
 	touch $(STAMP)
 
-demo: setup
-	$(PY) scripts/demo.py --port $(PORT)
+model: setup
+	$(if $(filter multilingual,$(MODEL)),$(PY) scripts/assemble_multilingual_model.py)
 
-serve: setup
-	PORT=$(PORT) $(PY) scripts/serve_local.py --port $(PORT)
+demo: model
+	$(if $(MODEL),WHISPER_MODEL=$(SERVE_MODEL)) $(PY) scripts/demo.py --port $(PORT)
+
+serve: model
+	$(if $(MODEL),WHISPER_MODEL=$(SERVE_MODEL)) PORT=$(PORT) $(PY) scripts/serve_local.py --port $(PORT)
 
 lint: setup
 	$(PY) -m ruff check .
