@@ -36,7 +36,7 @@ def clips() -> list[tuple[np.ndarray, str]]:
 
 def test_bundled_model_is_tiny_en_int8_on_cpu(transcriber: FasterWhisperTranscriber) -> None:
     assert transcriber.device == "cpu" and transcriber.compute_type == "int8"
-    assert not transcriber.is_multilingual
+    assert not transcriber.is_multilingual and transcriber.supported_languages == {"en"}
 
 
 def test_final_transcribes_real_speech(transcriber: FasterWhisperTranscriber, clips: list) -> None:
@@ -120,7 +120,7 @@ def speech() -> dict[str, tuple[np.ndarray, str]]:
 
 @pytest.mark.slow
 def test_base_detects_each_language_and_transcribes_it(multilingual: FasterWhisperTranscriber, speech: dict) -> None:
-    assert multilingual.is_multilingual
+    assert multilingual.is_multilingual and {"de", "zh", "yue"} <= multilingual.supported_languages
     # Offline, final, beam 1 (scripts/eval_multilingual.py, 2026-12-01): de 0.143 WER, zh 0.077 CER.
     for language, bound in (("de", 0.25), ("zh", 0.15)):
         audio, reference = speech[language]

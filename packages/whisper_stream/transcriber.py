@@ -82,6 +82,8 @@ class FasterWhisperTranscriber:
             local_files_only=source.is_local,
         )
         self.is_multilingual: bool = self._model.model.is_multilingual
+        self.supported_languages: frozenset[str] = frozenset(self._model.supported_languages)
+        """The codes ``DecodeOptions.language`` may take (``en`` alone for an English-only model)."""
 
     def transcribe(self, audio: np.ndarray, options: DecodeOptions, *, final: bool) -> TranscriptionResult:
         return self.transcribe_batch([(audio, options)], final=final)[0]
