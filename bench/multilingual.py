@@ -58,6 +58,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--frame-ms", type=int, default=40)
     parser.add_argument("--cpu-threads", type=int, default=min(os.cpu_count() or 1, 8))
     parser.add_argument("--offline-beam", type=int, default=5)
+    parser.add_argument("--finish-timeout-s", type=float, default=180.0, help="wait for the last finals (180)")
     parser.add_argument("--out", type=Path, default=Path(__file__).resolve().parent / "results" / "multilingual")
     args = parser.parse_args(argv)
     args.mode_names = [m.strip() for m in args.modes.split(",") if m.strip()]
@@ -97,30 +98,35 @@ async def stream_once(
             "audio_language": language,
         },
     }
-    async with connect(url, max_size=None) as websocket:
-        await websocket.send(json.dumps(config))
+    try:
+        async with connect(url, max_size=None) as websocket:
+            await websocket.send(json.dumps(config))
 
-        async def send() -> None:
-            with contextlib.suppress(ConnectionClosed):
-                async for chunk in pacer.frames(audio, SAMPLE_RATE_HZ * args.frame_ms // 1000):
-                    await websocket.send(to_pcm16(chunk))
-                await websocket.send(json.dumps({"terminate_session": True}))
+            async def send() -> None:
+                with contextlib.suppress(ConnectionClosed):
+                    async for chunk in pacer.frames(audio, SAMPLE_RATE_HZ * args.frame_ms // 1000):
+                        await websocket.send(to_pcm16(chunk))
+                    await websocket.send(json.dumps({"terminate_session": True}))
 
-        sender = asyncio.create_task(send())
-        try:
-            async with asyncio.timeout(audio.size / SAMPLE_RATE_HZ / args.speed + 120):
-                async for raw in websocket:
-                    message = json.loads(raw)
-                    if message.get("type") == "error":
-                        run.error = f"{message.get('code')}: {message.get('message')}"
-                    if message.get("type") == "transcription":
-                        start_s, end_s = _span(message)
-                        event = Event(pacer.now(), message["transcript"], message["is_final"], start_s, end_s)
-                        run.events.append(event)
-                        codes.append(str(message.get("language_code")))
-        finally:
-            sender.cancel()
-            await asyncio.gather(sender, return_exceptions=True)
+            sender = asyncio.create_task(send())
+            try:
+                async with asyncio.timeout(audio.size / SAMPLE_RATE_HZ / args.speed + args.finish_timeout_s):
+                    async for raw in websocket:
+                        message = json.loads(raw)
+                        if message.get("type") == "error":
+                            run.error = f"{message.get('code')}: {message.get('message')}"
+                        if message.get("type") == "transcription":
+                            start_s, end_s = _span(message)
+                            event = Event(pacer.now(), message["transcript"], message["is_final"], start_s, end_s)
+                            run.events.append(event)
+                            codes.append(str(message.get("language_code")))
+            finally:
+                sender.cancel()
+                await asyncio.gather(sender, return_exceptions=True)
+    except TimeoutError:  # scored as it stands: what never came counts as missed
+        run.error = f"no end of session within {args.finish_timeout_s:.0f} s of the end of the audio"
+    except (OSError, ConnectionClosed) as exc:
+        run.error = f"{type(exc).__name__}: {exc}"
     return run, codes
 
 
@@ -168,7 +174,8 @@ def table(results: dict[str, Any], modes: list[str]) -> str:
         for mode in modes:
             got = row[mode]
             latency = got["final_latency"]
-            line += f" | {got['error_rate']:>13.3f} {_s(latency['p50_s']):>5} {_s(latency['p95_s']):>5}"
+            flag = "!" if got["error"] else " "  # the stream ended in an error (see results.json)
+            line += f" | {got['error_rate']:>12.3f}{flag} {_s(latency['p50_s']):>5} {_s(latency['p95_s']):>5}"
             if mode == "auto":
                 line += f" {got['finals_in_language']:>4}/{got['finals']:<5}"
         lines.append(line)
@@ -202,7 +209,13 @@ def main(argv: list[str] | None = None) -> int:
             for mode in args.mode_names:
                 run = asyncio.run(stream_once(url, stream.audio, language if mode == "fixed" else "auto", args))
                 row[mode] = score(language, stream, run, args)
-                print(f"[bench] {language} {mode}: {row[mode]['error_rate']} {row[mode]['final_latency']}", flush=True)
+                got = row[mode]
+                print(
+                    f"[bench] {language} {mode}: {metric(language)} {got['error_rate']} final latency "
+                    f"p50 {_s(got['final_latency']['p50_s'])} p95 {_s(got['final_latency']['p95_s'])} "
+                    f"missed {got['final_latency']['missed']} error {got['error']}",
+                    flush=True,
+                )
             results["languages"][language] = row
     results["meta"]["load_after"] = os.getloadavg()
     (args.out / "results.json").write_text(json.dumps(results, indent=2, ensure_ascii=False))
