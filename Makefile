@@ -12,8 +12,12 @@ STAMP := $(VENV)/.installed
 CLIENTS := .build/clients
 LIVEKIT_PY := $(CLIENTS)/livekit-py
 LIVEKIT_NODE := $(CLIENTS)/livekit-node
+# MODEL=multilingual: serve/demo Whisper base (99 languages, assembled once into .build/models) instead of
+# tiny.en; MODEL=<dir or size name> serves that. Unset: WHISPER_MODEL from the environment, else tiny.en.
+MODEL ?=
+SERVE_MODEL = $(if $(filter multilingual,$(MODEL)),$(CURDIR)/.build/models/faster-whisper-base,$(MODEL))
 
-.PHONY: setup clients demo serve test test-fast lint format bench gpu-check lock clean
+.PHONY: setup model clients demo serve test test-fast lint format bench gpu-check lock clean
 
 setup: $(STAMP)
 
@@ -42,11 +46,14 @@ $(LIVEKIT_NODE)/.installed: tests/compat/livekit-node/package.json tests/compat/
 	cd $(LIVEKIT_NODE) && npm ci --ignore-scripts --no-audit --no-fund --loglevel=error
 	touch $@
 
-demo: setup
-	@$(PY) scripts/demo.py --port $(PORT) $(ARGS)
+model: setup
+	$(if $(filter multilingual,$(MODEL)),$(PY) scripts/assemble_multilingual_model.py)
 
-serve: setup
-	@PORT=$(PORT) $(PY) scripts/serve_local.py --port $(PORT)
+demo: model
+	@$(if $(MODEL),WHISPER_MODEL=$(SERVE_MODEL)) $(PY) scripts/demo.py --port $(PORT) $(ARGS)
+
+serve: model
+	@$(if $(MODEL),WHISPER_MODEL=$(SERVE_MODEL)) PORT=$(PORT) $(PY) scripts/serve_local.py --port $(PORT)
 
 lint: setup
 	$(PY) -m ruff check .

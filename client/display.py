@@ -11,6 +11,8 @@ import shutil
 from collections.abc import Callable
 from typing import Any, TextIO
 
+from wcwidth import wcswidth, wcwidth
+
 from client.messages import Final, is_transcription
 
 CLEAR_LINE = "\r\x1b[2K"
@@ -90,6 +92,19 @@ class Display:
         self.out.flush()
 
     def _fit(self, text: str) -> str:
-        """The end of ``text`` if it is wider than the terminal: a wrapped line cannot be rewritten."""
+        """The end of ``text`` if it is wider than the terminal: a wrapped line cannot be rewritten.
+
+        Width in terminal columns, not characters: a CJK character takes two.
+        """
         width = max(self._columns() - 1, 10)
-        return text if len(text) <= width else "…" + text[-(width - 1) :]
+        if wcswidth(text) <= width:
+            return text
+        kept: list[str] = []
+        used = 1  # the ellipsis
+        for char in reversed(text):
+            columns = max(wcwidth(char), 0)
+            if used + columns > width:
+                break
+            kept.append(char)
+            used += columns
+        return "…" + "".join(reversed(kept))

@@ -2,13 +2,24 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import numpy as np
 import pytest
 
+from scripts.assemble_multilingual_model import assemble
+from tests.multilingual_speech import clips as multilingual_clips
+from tests.multilingual_speech import error_rate
 from tests.speech import load_16k, manifest, wer
 from whisper_stream.decode_requests import DecodeOptions
 from whisper_stream.model_source import resolve_model_source
-from whisper_stream.transcriber import FasterWhisperTranscriber, TranscriberOptions
+from whisper_stream.transcriber import (
+    SURE_LANGUAGE_PROBABILITY,
+    FasterWhisperTranscriber,
+    TranscriberOptions,
+    choose_language,
+    prompt_for,
+)
 
 ENGLISH = DecodeOptions(language="en", prompt=None, word_timestamps=False)
 
@@ -25,7 +36,7 @@ def clips() -> list[tuple[np.ndarray, str]]:
 
 def test_bundled_model_is_tiny_en_int8_on_cpu(transcriber: FasterWhisperTranscriber) -> None:
     assert transcriber.device == "cpu" and transcriber.compute_type == "int8"
-    assert not transcriber.is_multilingual
+    assert not transcriber.is_multilingual and transcriber.supported_languages == {"en"}
 
 
 def test_final_transcribes_real_speech(transcriber: FasterWhisperTranscriber, clips: list) -> None:
@@ -56,3 +67,116 @@ def test_silence_and_noise_give_no_words(transcriber: FasterWhisperTranscriber) 
     noise = (0.003 * np.random.default_rng(1).standard_normal(3 * 16_000)).astype(np.float32)
     for audio in (np.zeros(2 * 16_000, np.float32), noise):
         assert transcriber.transcribe(audio, ENGLISH, final=True).text == ""
+
+
+# ---------------------------------------------------------------- languages (no model)
+
+
+def probabilities(**by_code: float) -> list[tuple[str, float]]:
+    return sorted(by_code.items(), key=lambda item: -item[1])
+
+
+def test_choose_language_takes_the_likeliest_when_sure() -> None:
+    assert choose_language(probabilities(de=0.9, en=0.05, fr=0.05), (), None) == ("de", True)
+
+
+def test_choose_language_picks_among_the_allowed_renormalised() -> None:
+    detected = probabilities(es=0.9, it=0.06, pt=0.03, fr=0.01)
+    assert choose_language(detected, ("pt", "it"), None) == ("it", False)  # 0.06 of 0.09: a guess
+    assert choose_language(detected, ("it", "fr"), None) == ("it", True)  # 0.06 of 0.07
+    assert choose_language(detected, ("xx",), None) == ("es", True)  # none known: all languages
+
+
+def test_choose_language_keeps_the_previous_language_when_unsure() -> None:
+    unsure = probabilities(en=0.5, de=0.3, fr=0.2)
+    assert choose_language(unsure, (), "de") == ("de", True)
+    assert choose_language(unsure, (), None) == ("en", False)
+    assert choose_language(unsure, ("en", "fr"), "de") == ("en", False)  # de is not allowed
+    assert choose_language(probabilities(fr=0.95, de=0.05), (), "de") == ("fr", True)  # a sure switch
+
+
+def test_prompt_is_dropped_only_across_languages() -> None:
+    carried = DecodeOptions(None, "Guten Tag.", False, prompt_language="de")
+    assert prompt_for(carried, "de") == "Guten Tag."
+    assert prompt_for(carried, "fr") is None
+    assert prompt_for(DecodeOptions("fr", "Bonjour.", False), "fr") == "Bonjour."  # no previous final
+
+
+# ---------------------------------------------------------------- the multilingual model (Whisper base)
+
+AUTO = DecodeOptions(language=None, prompt=None, word_timestamps=False)
+
+
+@pytest.fixture(scope="module")
+def multilingual() -> FasterWhisperTranscriber:
+    model_dir = assemble()
+    return FasterWhisperTranscriber(resolve_model_source(str(model_dir)), TranscriberOptions(device="cpu"))
+
+
+@pytest.fixture(scope="module")
+def speech() -> dict[str, tuple[np.ndarray, str]]:
+    return {c.language: (load_16k(c.path), c.reference) for c in multilingual_clips()}
+
+
+@pytest.mark.slow
+def test_base_detects_each_language_and_transcribes_it(multilingual: FasterWhisperTranscriber, speech: dict) -> None:
+    assert multilingual.is_multilingual and {"de", "zh", "yue"} <= multilingual.supported_languages
+    # Offline, final, beam 1 (scripts/eval_multilingual.py, 2026-12-01): de 0.143 WER, zh 0.077 CER.
+    for language, bound in (("de", 0.25), ("zh", 0.15)):
+        audio, reference = speech[language]
+        result = multilingual.transcribe(audio, AUTO, final=True)
+        assert result.language_code == language
+        assert error_rate(language, reference, result.text) <= bound, result.text
+
+
+@pytest.mark.slow
+def test_language_options_restrict_detection(multilingual: FasterWhisperTranscriber, speech: dict) -> None:
+    audio, _ = speech["es"]
+    # A final: Spanish decoded as German or French is doubtful, so this also runs the fallback path.
+    result = multilingual.transcribe(audio, replace(AUTO, language_options=("de", "fr")), final=True)
+    assert result.language_code in ("de", "fr") and result.text, result
+    only = multilingual.transcribe(audio, replace(AUTO, language_options=("ja",)), final=False)
+    assert only.language_code == "ja" and only.text, only  # one language allowed: sure of it
+
+
+@pytest.mark.slow
+def test_a_batch_of_several_languages_decodes_each_in_its_own(
+    multilingual: FasterWhisperTranscriber, speech: dict
+) -> None:
+    items = [(speech[language][0], AUTO) for language in ("fr", "pt", "fr")]
+    batch = multilingual.transcribe_batch(items, final=False)
+    assert [r.language_code for r in batch] == ["fr", "pt", "fr"]
+    assert batch[0].text == batch[2].text == multilingual.transcribe(items[0][0], AUTO, final=False).text
+
+
+@pytest.mark.slow
+def test_a_prompt_in_another_language_is_not_carried(multilingual: FasterWhisperTranscriber, speech: dict) -> None:
+    audio, _ = speech["pt"]
+    german = "Der hinter diesem Portal liegende Raum wurde als Leichenhalle genutzt. " * 3
+    carried = replace(AUTO, prompt=german, prompt_language="de")
+    assert multilingual.transcribe(audio, carried, final=False) == multilingual.transcribe(audio, AUTO, final=False)
+    fixed = DecodeOptions("pt", german, False, prompt_language="de")
+    assert (
+        multilingual.transcribe(audio, fixed, final=False).text
+        == multilingual.transcribe(audio, DecodeOptions("pt", None, False), final=False).text
+    )
+
+
+@pytest.mark.slow
+def test_a_partial_too_short_to_know_its_language_has_no_text(
+    multilingual: FasterWhisperTranscriber, speech: dict
+) -> None:
+    start = speech["fr"][0][: 16_000 // 2]  # half a second: detection guesses
+    [probabilities] = multilingual.detect_languages([start])
+    assert probabilities[0][1] < SURE_LANGUAGE_PROBABILITY, probabilities[:3]
+    assert multilingual.transcribe(start, AUTO, final=False).text == ""
+    sticky = replace(AUTO, prompt_language="fr")  # the previous final was French: decode in French
+    assert multilingual.transcribe(start, sticky, final=False).language_code == "fr"
+    assert multilingual.transcribe(start, AUTO, final=True).language_code == probabilities[0][0]
+
+
+@pytest.mark.slow
+def test_english_only_model_decodes_english_whatever_is_asked(transcriber: FasterWhisperTranscriber) -> None:
+    audio = load_16k(manifest("librispeech_clean")[1].path)
+    result = transcriber.transcribe(audio, replace(AUTO, language_options=("de",), prompt_language="de"), final=True)
+    assert result.language_code == "en" and result.text

@@ -18,12 +18,14 @@ def decode_options(
     whisper: WhisperOptions, previous_final: TranscriptionResult | None, *, condition_on_previous: bool = True
 ) -> DecodeOptions:
     parts = [whisper.prompt.strip()]
-    if condition_on_previous and previous_final is not None:
+    carried = condition_on_previous and previous_final is not None
+    if carried:
         parts.append(previous_final.text[-PROMPT_HISTORY_CHARS:].strip())
     prompt = " ".join(p for p in parts if p)
     return DecodeOptions(
         language=None if whisper.audio_language == "auto" else whisper.audio_language,
         prompt=prompt or None,
         word_timestamps=whisper.show_word_timestamps,
-        prompt_language=previous_final.language_code if previous_final is not None else None,
+        language_options=whisper.language_options,
+        prompt_language=previous_final.language_code if carried and previous_final is not None else None,
     )
