@@ -76,7 +76,7 @@ class FakeEngine:
 def scenarios(draw: st.DrawFn) -> dict:
     min_silence_ms = draw(st.integers(32, 10_000))
     pieces = []
-    for _ in range(draw(st.integers(1, 6))):
+    for _ in range(draw(st.integers(1, 8))):
         pieces.append(tone_s(draw(st.floats(0.02, 2.5)), level=draw(st.sampled_from([0.05, 0.15, SPEECH_LEVEL]))))
         pause_s = draw(st.floats(0.01, 1.6)) * min_silence_ms / 1000  # shorter and longer than min silence
         pieces.append(silence_s(min(pause_s, 12.0)))
@@ -96,7 +96,7 @@ def scenarios(draw: st.DrawFn) -> dict:
     }
 
 
-@settings(max_examples=120, deadline=None, suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
+@settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
 @given(scenarios(), st.randoms(use_true_random=False))
 def test_every_utterance_gets_exactly_one_final_in_order_and_nothing_is_left_pending(
     case: dict, rng: random.Random
