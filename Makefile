@@ -7,7 +7,7 @@ PY := $(VENV)/bin/python
 PORT ?= 8080
 STAMP := $(VENV)/.installed
 
-.PHONY: setup demo serve test test-fast lint format bench clean
+.PHONY: setup demo serve test test-fast lint format bench bench-capacity clean
 
 setup: $(STAMP)
 
@@ -43,6 +43,11 @@ test-fast: setup
 bench: setup
 	$(PY) -m pip install -q -r bench/requirements.txt
 	$(PY) bench/run.py $(BENCH_ARGS)
+
+# CPU side of a replica with the GPU simulated: server on core 0, load generator on core 1 (see bench/capacity.py)
+bench-capacity: setup
+	$(PY) -m pip install -q -r bench/requirements.txt
+	$(PY) bench/capacity.py $(CAPACITY_ARGS)
 
 clean:
 	rm -rf .build .pytest_cache .ruff_cache

@@ -17,7 +17,7 @@ from concurrent.futures import Future
 
 import numpy as np
 
-from whisper_stream import messages, metrics
+from whisper_stream import loop_lag, messages, metrics
 from whisper_stream.audio import AudioDecoder
 from whisper_stream.config import SessionConfig, parse_session_config
 from whisper_stream.decode_requests import SAMPLE_RATE_HZ, TranscriptionRequest
@@ -81,6 +81,7 @@ class SessionRunner:
         self.decoder: AudioDecoder | None = None
 
     async def run(self) -> None:
+        loop_lag.ensure_monitor()
         config = await self._receive_config()
         self._check_model_supports(config)
         self.decoder = AudioDecoder(config.streaming.encoding, config.streaming.sample_rate_hz)
