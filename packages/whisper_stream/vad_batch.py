@@ -12,8 +12,9 @@ session's API and decisions do not change, the per-frame thread hop and the
 per-frame ONNX call are gone. Under load more streams are ready per tick, so
 batches grow and the cost per frame falls.
 
-Streams whose scorer is not a ``SileroScorer`` (tests' scripted scorers) are
-left alone: the session scores them itself.
+Streams whose scorer cannot score ahead (tests' scripted scorers) are left
+alone: the session scores them itself. This module needs no onnxruntime: the
+scorers bring their model.
 """
 
 from __future__ import annotations
@@ -21,11 +22,11 @@ from __future__ import annotations
 import asyncio
 import weakref
 from dataclasses import dataclass, field
+from typing import Protocol, TypeGuard, runtime_checkable
 
 import numpy as np
 from prometheus_client import Histogram
 
-from whisper_stream.silero import SileroScorer, SileroVadModel
 from whisper_stream.vad import SpeechScorer
 
 VAD_BATCH_SIZE = Histogram(
@@ -35,9 +36,31 @@ VAD_BATCH_SIZE = Histogram(
 )
 
 
+class BatchModel(Protocol):
+    def run_batch(self, windows: np.ndarray, states: np.ndarray) -> tuple[np.ndarray, np.ndarray]: ...
+
+
+@runtime_checkable
+class AheadScorer(Protocol):
+    """A scorer that can score ahead in batches (``silero.SileroScorer``)."""
+
+    model: BatchModel
+
+    @property
+    def state(self) -> np.ndarray: ...
+
+    def score(self, frame: np.ndarray) -> float: ...
+
+    def frames_ahead(self, samples: np.ndarray) -> list[np.ndarray]: ...
+
+    def window(self, frame: np.ndarray) -> np.ndarray: ...
+
+    def scored_ahead(self, window: np.ndarray, probability: float, state: np.ndarray) -> None: ...
+
+
 @dataclass
 class _Pending:
-    scorer: SileroScorer
+    scorer: AheadScorer
     frames: list[np.ndarray]
     done: asyncio.Future[None] = field(repr=False)
 
@@ -51,7 +74,7 @@ class VadBatcher:
         self._scheduled = False
 
     async def score_ahead(self, scorer: SpeechScorer, samples: np.ndarray) -> None:
-        if not isinstance(scorer, SileroScorer):
+        if not can_score_ahead(scorer):
             return
         frames = scorer.frames_ahead(samples)
         if not frames:
@@ -78,15 +101,34 @@ class VadBatcher:
                 p.done.set_result(None)
 
 
-def score_round(items: list[tuple[SileroScorer, np.ndarray]]) -> None:
+def score_round(items: list[tuple[AheadScorer, np.ndarray]]) -> None:
     """Score one frame of each stream in one call (all scorers share one model)."""
-    model: SileroVadModel = items[0][0].model
+    model = items[0][0].model
     windows = np.stack([scorer.window(frame) for scorer, frame in items])
     states = np.concatenate([scorer.state for scorer, _ in items], axis=1)
     probabilities, new_states = model.run_batch(windows, states)
     for index, (scorer, _) in enumerate(items):
         scorer.scored_ahead(windows[index], float(probabilities[index]), new_states[:, index : index + 1, :])
     VAD_BATCH_SIZE.observe(len(items))
+
+
+_AHEAD_TYPES: dict[type, bool] = {}
+
+
+def can_score_ahead(scorer: SpeechScorer) -> TypeGuard[AheadScorer]:
+    """Whether ``scorer`` can score ahead (checked once per type: a protocol check costs microseconds)."""
+    kind = type(scorer)
+    known = _AHEAD_TYPES.get(kind)
+    if known is None:
+        known = _AHEAD_TYPES[kind] = isinstance(scorer, AheadScorer)
+    return known
+
+
+def score_alone(scorer: SpeechScorer, samples: np.ndarray) -> None:
+    """The same scoring ahead, one stream on its own (any thread; for a large frame)."""
+    if can_score_ahead(scorer):
+        for frame in scorer.frames_ahead(samples):
+            score_round([(scorer, frame)])
 
 
 _batchers: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, VadBatcher] = weakref.WeakKeyDictionary()
