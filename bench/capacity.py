@@ -12,13 +12,14 @@ concurrent sessions with the seed's config (pcm_s16le 512-sample frames,
 partials on) and measures:
 
 - final latency: arrival of a final minus the moment the server could first
-  know its utterance ended (the audio up to the end of speech plus
-  ``min_silence_duration_ms`` was sent). ``excess`` is that minus the
+  know its utterance ended (the frame holding the end of speech plus
+  ``min_silence_duration_ms`` was sent; the send time, so the generator's own
+  lag is not counted against the server). ``excess`` is that minus the
   simulated device time: p95 excess = p95 latency - p95 device time of finals
   (``whisper_stream_simulated_device_seconds`` from ``/metrics``, set only by
   the simulated transcriber): a difference of percentiles, not the percentile
   of differences.
-- partial latency: arrival of a partial minus the moment its last sample was sent.
+- partial latency: arrival of a partial minus the moment its last frame was sent.
 - server CPU (psutil, process tree) per session, the server's event-loop lag
   (``whisper_stream_event_loop_lag_seconds``), the batch sizes formed
   (``whisper_stream_decode_batch_size``), sessions that errored.
@@ -80,6 +81,7 @@ class SessionLoad:
     partials_latency_s: list[float] = field(default_factory=list)
     error: str | None = None
     sent: int = 0
+    sent_at_s: list[float] = field(default_factory=list)  # when each frame left, from the session's start
 
 
 @dataclass
@@ -167,14 +169,17 @@ def _record(load: SessionLoad, message: dict[str, Any], now_s: float) -> None:
     end_s = max(s["end_time"] for s in message["segments"])
     if message["is_final"]:
         decided_s = end_s - SPEECH_PAD_S + MIN_SILENCE_S  # the server could know speech ended here
-        load.finals_latency_s.append(now_s - _captured_s(decided_s))
+        load.finals_latency_s.append(now_s - _sent_s(load, decided_s))
     else:
-        load.partials_latency_s.append(now_s - _captured_s(end_s))
+        load.partials_latency_s.append(now_s - _sent_s(load, end_s))
 
 
-def _captured_s(stream_s: float) -> float:
-    """When the frame holding stream time ``stream_s`` left (its last sample captured)."""
-    return (int(stream_s / FRAME_S) + 1) * FRAME_S
+def _sent_s(load: SessionLoad, stream_s: float) -> float:
+    """When the frame holding stream time ``stream_s`` was sent: the generator's own lag is not the server's."""
+    index = int(stream_s / FRAME_S)
+    if index < len(load.sent_at_s):
+        return load.sent_at_s[index]
+    return (index + 1) * FRAME_S  # not sent (yet): when it was due
 
 
 async def _send_all(sessions: list[SessionLoad], sockets: list[ClientConnection | None], t0: float) -> list[float]:
@@ -190,6 +195,7 @@ async def _send_all(sessions: list[SessionLoad], sockets: list[ClientConnection 
             while load.sent < due_count:
                 due_s = t0 + load.start_s + (load.sent + 1) * FRAME_S
                 lags.append(now - due_s)
+                load.sent_at_s.append(now - t0 - load.start_s)
                 with contextlib.suppress(ConnectionClosed):
                     await websocket.send(load.frames[load.sent])
                 load.sent += 1
@@ -327,22 +333,27 @@ def main(argv: list[str] | None = None) -> int:
             step = measure_step(url, metrics_url, server.pid, sessions, args.profile)
             steps.append(step)
             print(format_row(step), flush=True)
+            result = write_result(args.out, args.model, args.step_duration_s, steps)  # after each step
             if not step.held and not args.full_sweep:
                 break
+    _plot(steps, args.out.with_suffix(".png"))
+    print(f"sessions held on one core: {result['sessions_held']} ({args.model}); wrote {args.out}")
+    return 0
+
+
+def write_result(path: Path, model: str, step_duration_s: float, steps: list[Step]) -> dict[str, Any]:
     held = [s.sessions for s in steps if s.held]
     result = {
         "sessions_held": max(held, default=0),
         "cpu_cores": 1,
-        "model": args.model,
-        "step_duration_s": args.step_duration_s,
+        "model": model,
+        "step_duration_s": step_duration_s,
         "hold_rule": {"excess_p95_s": HOLD_EXCESS_P95_S, "loop_lag_p99_s": HOLD_LOOP_LAG_P99_S, "errors": 0},
         "machine": {"cpus": os.cpu_count(), "load_avg": os.getloadavg()},
         "steps": [asdict(s) for s in steps],
     }
-    args.out.write_text(json.dumps(result, indent=1) + "\n")
-    _plot(steps, args.out.with_suffix(".png"))
-    print(f"sessions held on one core: {result['sessions_held']} ({args.model}); wrote {args.out}")
-    return 0
+    path.write_text(json.dumps(result, indent=1) + "\n")
+    return result
 
 
 HEADER = (

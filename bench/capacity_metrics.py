@@ -29,7 +29,7 @@ class Scrape:
 
 
 def scrape(url: str) -> Scrape:
-    with urllib.request.urlopen(url, timeout=10) as response:
+    with urllib.request.urlopen(url, timeout=60) as response:
         return parse(response.read().decode())
 
 
@@ -63,14 +63,27 @@ def histogram_quantile(per_bucket: dict[float, float], q: float) -> float:
     return lower
 
 
+IDLE_FRAMES = (
+    "select (selectors.py",  # the event loop waiting for sockets
+    "_worker (concurrent/futures/thread.py",  # a pool thread waiting for work
+    "wait (threading.py",  # a decode worker waiting for a request
+    "SimulatedTranscriber.transcribe_batch",  # the simulated GPU: a sleep
+)
+
+
 def top_self_time(raw_profile: Path, count: int = 12) -> list[str]:
-    """The functions with the most samples on top of the stack, from py-spy's ``raw`` (collapsed) output."""
+    """The functions with the most busy samples on top of the stack, from py-spy's ``raw`` (collapsed) output.
+
+    Threads waiting (``IDLE_FRAMES``) are left out: the shares are of the time some thread was running Python
+    or native code.
+    """
     own: Counter[str] = Counter()
-    total = 0
     for line in raw_profile.read_text(errors="replace").splitlines():
         stack, _, samples = line.rpartition(" ")
         if not stack or not samples.isdigit():
             continue
-        total += int(samples)
-        own[stack.split(";")[-1]] += int(samples)
+        frame = stack.split(";")[-1]
+        if not any(idle in frame for idle in IDLE_FRAMES):
+            own[frame] += int(samples)
+    total = sum(own.values())
     return [f"{100 * n / total:5.1f}% {frame}" for frame, n in own.most_common(count)] if total else []

@@ -165,12 +165,18 @@ class SessionRunner:
 
     async def _main_loop(self, session: Session) -> None:
         while session.state is not SessionState.CLOSED:
-            try:
-                event = await asyncio.wait_for(self.events.get(), timeout=self._time_to_deadline(session))
-            except TimeoutError:
-                await self._on_deadline(session)
+            if not self.events.empty():
+                # Input already read comes before any deadline: a session that is behind must not take its
+                # own backlog for a client that stopped sending (the input-stall rule would cut utterances
+                # short, and their extra finals would put it further behind). Also no timer, no task.
+                await self._on_event(session, self.events.get_nowait())
             else:
-                await self._on_event(session, event)
+                try:
+                    event = await asyncio.wait_for(self.events.get(), timeout=self._time_to_deadline(session))
+                except TimeoutError:
+                    await self._on_deadline(session)
+                else:
+                    await self._on_event(session, event)
             self._dispatch(session)
             await self._flush_outbox(session)
             await self._check_backlog(session)
