@@ -263,12 +263,14 @@ class SessionRunner:
 
     async def _ingest(self, session: Session, frame: bytes, arrived_s: float) -> None:
         """On the loop: the VAD frames are scored in the loop's next batch, then the session takes the audio."""
+        assert self.scorer is not None
         samples = self._decode(frame)
         await vad_batch.batcher().score_ahead(self.scorer, samples)
         session.receive_audio(samples, arrived_s)
 
     def _ingest_alone(self, session: Session, frame: bytes, arrived_s: float) -> None:
         """In a worker thread: a large frame, decoded and scored on its own."""
+        assert self.scorer is not None
         samples = self._decode(frame)
         vad_batch.score_alone(self.scorer, samples)
         session.receive_audio(samples, arrived_s)
