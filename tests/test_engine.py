@@ -332,3 +332,18 @@ def test_an_early_final_is_refused_while_finals_wait_so_speculative_work_never_p
     assert engine.submit(request("early-3", RequestKind.EARLY_FINAL, 4)) is None  # a final waits
     for _ in range(2):
         transcriber.release.release()
+
+
+def test_with_batching_early_finals_queue_only_while_they_fit_in_the_next_batch() -> None:
+    transcriber = GatedTranscriber()
+    engine = Engine(transcriber, EnergyScorer, EngineOptions(max_batch_size=4))
+    engine.start()
+    try:
+        engine.submit(request("blocker", RequestKind.FINAL))
+        assert transcriber.started.acquire(timeout=5)
+        accepted = [engine.submit(request(f"early-{i}", RequestKind.EARLY_FINAL, i)) for i in range(5)]
+        assert [f is not None for f in accepted] == [True, True, True, False, False]  # 3 wait: room for 1 final
+    finally:
+        for _ in range(10):
+            transcriber.release.release()
+        engine.stop()

@@ -7,9 +7,10 @@ waits and the replica's partial budget has credit (``partial_budget``: partials
 take at most ``partial_share`` of the decoder time finals leave idle), so under
 load partials thin out smoothly instead of queuing up behind finals, and a final
 never waits behind a partial that started after it was requested. An early
-final (speculative) is only accepted while no final or early final waits (one
-pause after another would otherwise fill the decoder with speculative batches):
-under load the session asks for the final once the silence is confirmed.
+final (speculative) is only accepted while the finals and early finals waiting
+fit in the next batch (one pause after another would otherwise fill the decoder
+with speculative batches): under load the session asks for the final once the
+silence is confirmed.
 Results come back as ``concurrent.futures.Future`` objects, usable from any
 event loop. A session can withdraw a queued request (``cancel``: it leaves the
 queue at once, so it blocks nothing) or promote a speculative final to a final
@@ -150,7 +151,7 @@ class Engine:
 
     def submit(self, request: TranscriptionRequest) -> Future[TranscriptionResult] | None:
         """Queue a request. A partial is refused (``None``) unless a worker is idle, nothing waits and the
-        partial budget has credit; an early final while a final or early final waits."""
+        partial budget has credit; an early final while the next batch is full of finals."""
         future: Future[TranscriptionResult] = Future()
         with self._lock:
             if self._stopping or not self._threads:
@@ -172,8 +173,10 @@ class Engine:
         return self._idle_workers > 0 and not self._queue and self._partial_budget.allows_partial()
 
     def _may_queue_early_final(self) -> bool:
-        """Lock held. Only while no final or early final waits: speculative work never piles up."""
-        return not any(job.priority <= RequestKind.EARLY_FINAL.priority for job in self._queue)
+        """Lock held. Only while the finals and early finals waiting fit in one batch with room to spare
+        (none waiting, unbatched): speculative work never piles up beyond the next decode."""
+        waiting = sum(1 for job in self._queue if job.priority <= RequestKind.EARLY_FINAL.priority)
+        return waiting < max(self.options.max_batch_size - 1, 1)
 
     def cancel(self, future: Future[TranscriptionResult]) -> None:
         """Withdraw a request: out of the queue at once if it has not started; a running decode finishes."""
