@@ -149,5 +149,7 @@ def test_a_session_whose_loop_fell_behind_does_not_take_its_own_backlog_for_a_st
         return result
 
     result = asyncio.run(talk())
-    [final] = result.finals  # one utterance, not two
-    assert 3 * 16000 <= int(final["transcript"].split()[0]) <= 3 * 16000 + 2 * 512  # the whole tone, padded
+    samples = [int(f["transcript"].split()[0]) for f in result.finals]
+    # Not cut where the loop stalled (~1 s in); on a loaded machine the client itself may pause later.
+    assert samples[0] >= int(1.5 * 16000), samples
+    assert 3 * 16000 <= sum(samples) <= 3 * 16000 + 2 * 512 * len(samples)  # all the tone, padded
