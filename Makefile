@@ -17,7 +17,7 @@ LIVEKIT_NODE := $(CLIENTS)/livekit-node
 MODEL ?=
 SERVE_MODEL = $(if $(filter multilingual,$(MODEL)),$(CURDIR)/.build/models/faster-whisper-base,$(MODEL))
 
-.PHONY: setup model clients demo serve test test-fast lint format bench gpu-check lock clean
+.PHONY: setup model clients demo serve test test-fast lint format bench bench-capacity gpu-check lock clean
 
 setup: $(STAMP)
 
@@ -81,6 +81,11 @@ gpu-check: setup
 # Re-resolve the image's packages after changing requirements*.txt or the truss pin.
 lock: setup
 	$(PY) scripts/lock_requirements.py
+
+# CPU side of a replica with the GPU simulated: server on core 0, load generator on core 1 (see bench/capacity.py)
+bench-capacity: setup
+	$(PY) -m pip install -q -r bench/requirements.txt
+	$(PY) bench/capacity.py $(CAPACITY_ARGS)
 
 clean:
 	rm -rf .build .pytest_cache .ruff_cache

@@ -261,10 +261,13 @@ class Harness:
         return asyncio.run_coroutine_threadsafe(call(), self.loop).result(10)
 
     def server_tasks(self) -> list[str]:
-        """Names of the tasks alive on the server loop, except the one doing the asking."""
+        """Names of the tasks alive on the server loop, except the one doing the asking and the loop's own
+        event-loop lag monitor (one per loop, started by the first session: see ``loop_lag``)."""
         return self.run_on_server(
             lambda: sorted(
-                repr(t.get_coro()) for t in asyncio.all_tasks() if t is not asyncio.current_task() and not t.done()
+                repr(t.get_coro())
+                for t in asyncio.all_tasks()
+                if t is not asyncio.current_task() and not t.done() and t.get_name() != "event-loop-lag"
             )
         )
 

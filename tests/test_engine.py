@@ -189,14 +189,23 @@ def test_a_speculative_final_waits_behind_finals_until_promoted(gated) -> None:
     assert transcriber.started.acquire(timeout=5)
     early = engine.submit(request("early", RequestKind.EARLY_FINAL))
     engine.submit(request("final", RequestKind.FINAL))
-    promoted = engine.submit(request("promoted", RequestKind.EARLY_FINAL))
-    assert early is not None and promoted is not None
-    engine.promote(promoted)
-    for _ in range(4):
+    assert early is not None
+    for _ in range(3):
         transcriber.release.release()
     early.result(timeout=5)
+    for _ in range(2):  # "final" and "early" started
+        assert transcriber.started.acquire(timeout=5)
+    engine.submit(request("blocker-2", RequestKind.FINAL))
+    assert transcriber.started.acquire(timeout=5)
+    promoted = engine.submit(request("promoted", RequestKind.EARLY_FINAL))
+    engine.submit(request("final-2", RequestKind.FINAL))
+    assert promoted is not None
+    engine.promote(promoted)
+    for _ in range(3):
+        transcriber.release.release()
+    promoted.result(timeout=5)
     # a speculative final never outranks a final; once promoted it is one, served in the order asked
-    assert transcriber.order == ["blocker", "final", "promoted", "early"]
+    assert transcriber.order == ["blocker", "final", "early", "blocker-2", "promoted", "final-2"]
 
 
 class BrokenBatchTranscriber:
@@ -272,3 +281,69 @@ def test_stop_cancels_queued_work_and_refuses_new_work(gated) -> None:
 
     with pytest.raises(EngineStoppedError):
         engine.submit(request("late", RequestKind.FINAL))
+
+
+def test_partials_wait_for_the_replica_budget_after_finals_used_the_decoder() -> None:
+    """The budget is global: once finals have kept the decoder busy, no session's partial starts until
+    finals leave idle time again, even with a worker idle and nothing queued."""
+
+    class Clock:
+        now_s = 0.0
+
+        def __call__(self) -> float:
+            return self.now_s
+
+    clock = Clock()
+
+    class Slow:
+        is_multilingual = False
+
+        def transcribe(self, audio: np.ndarray, options: DecodeOptions, *, final: bool) -> TranscriptionResult:
+            clock.now_s += 4.0  # this decode "took" 4 s of decoder time
+            return result_for("x")
+
+    engine = Engine(Slow(), EnergyScorer, EngineOptions(partial_share=0.5), clock=clock)
+    engine.start()
+    try:
+        engine.submit(request("a", RequestKind.FINAL)).result(timeout=5)
+        while engine._idle_workers == 0:  # the worker is back, idle
+            threading.Event().wait(0.01)
+        # credit: 1.0 (burst) + 0.5 * 4 s elapsed, capped at 1.0, minus 0.5 * 4 s of final = -1.0
+        assert engine.submit(request("p1", RequestKind.PARTIAL, 1)) is None
+        clock.now_s += 1.0  # idle for 1 s: +0.5
+        assert engine.submit(request("p2", RequestKind.PARTIAL, 2)) is None
+        clock.now_s += 1.5  # +0.75: credit 0.25 > 0
+        future = engine.submit(request("p3", RequestKind.PARTIAL, 3))
+        assert future is not None
+        future.result(timeout=5)
+    finally:
+        engine.stop()
+
+
+def test_an_early_final_is_refused_while_finals_wait_so_speculative_work_never_piles_up(gated) -> None:
+    engine, transcriber = gated
+    assert engine.submit(request("blocker", RequestKind.FINAL)) is not None
+    assert transcriber.started.acquire(timeout=5)
+    first = engine.submit(request("early", RequestKind.EARLY_FINAL, 1))
+    assert first is not None  # nothing waits: it may queue
+    assert engine.submit(request("early-2", RequestKind.EARLY_FINAL, 2)) is None  # one already waits
+    engine.cancel(first)
+    assert engine.submit(request("final", RequestKind.FINAL, 3)) is not None
+    assert engine.submit(request("early-3", RequestKind.EARLY_FINAL, 4)) is None  # a final waits
+    for _ in range(2):
+        transcriber.release.release()
+
+
+def test_with_batching_early_finals_queue_only_while_they_fit_in_the_next_batch() -> None:
+    transcriber = GatedTranscriber()
+    engine = Engine(transcriber, EnergyScorer, EngineOptions(max_batch_size=4))
+    engine.start()
+    try:
+        engine.submit(request("blocker", RequestKind.FINAL))
+        assert transcriber.started.acquire(timeout=5)
+        accepted = [engine.submit(request(f"early-{i}", RequestKind.EARLY_FINAL, i)) for i in range(5)]
+        assert [f is not None for f in accepted] == [True, True, True, False, False]  # 3 wait: room for 1 final
+    finally:
+        for _ in range(10):
+            transcriber.release.release()
+        engine.stop()

@@ -407,3 +407,21 @@ def test_partials_back_off_when_decodes_are_slow() -> None:
             session.receive_result(request.request_id, result_for("p"), now_s=now + 0.6)
     gaps = np.diff(requested_at)
     assert len(gaps) >= 3 and (gaps >= 1.2 - 1e-9).all()  # 0.6 s round trip at most half the time
+
+
+def test_a_refused_early_final_is_not_asked_again_until_speech_resumes_and_the_final_still_comes() -> None:
+    session = make_session(early_finals=True, enable_partial_transcripts=False)
+    feed(session, np.concatenate([tone_s(1.0), silence_s(0.064)]))
+    [early] = session.requests_to_run()
+    session.request_dropped(early.request_id)  # the engine was busy
+    feed(session, silence_s(0.1), start_s=1.064)
+    assert session.requests_to_run() == []  # not once per silent frame
+    feed(session, np.concatenate([tone_s(0.5), silence_s(0.064)]), start_s=1.164)  # a new pause: a new try
+    [again] = session.requests_to_run()
+    assert again.kind is RequestKind.EARLY_FINAL
+    session.request_dropped(again.request_id)
+    feed(session, silence_s(0.4), start_s=1.728)  # the silence lasts: the final is asked for
+    [final] = session.requests_to_run()
+    assert final.kind is RequestKind.FINAL
+    session.receive_result(final.request_id, result_for("all of it"))
+    assert [m["transcript"] for m in session.messages_to_send() if m["is_final"]] == ["all of it"]

@@ -120,3 +120,36 @@ def test_a_flood_of_text_frames_is_bounded_by_the_read_ahead() -> None:
     # the config and the audio, then at most 6400 bytes of keepalives at 64 + 21 bytes each (and the one
     # that tipped it over): the reader stops there until the blocked send gives up
     assert socket.received <= 2 + 6400 // (64 + 21) + 2
+
+
+def test_a_session_whose_loop_fell_behind_does_not_take_its_own_backlog_for_a_stalled_client(
+    harness: Harness,
+) -> None:
+    """The server's loop stalls for longer than the input-stall rule while the client keeps talking: the audio
+    read meanwhile is handled before any deadline, so the utterance is not cut in two."""
+
+    async def talk() -> StreamResult:
+        result = StreamResult()
+        loop = asyncio.get_running_loop()
+        async with connect(harness.url) as websocket:
+            await websocket.send(CONFIG)
+            audio = np.concatenate([tone_s(3.0), silence_s(1.0)])
+            started = time.monotonic()
+            blocked = None
+            for index, offset in enumerate(range(0, audio.size, 512)):
+                if index == 30:  # ~1 s into the tone: the server's loop is busy for 0.3 + margin + 0.7 s
+                    blocked = loop.run_in_executor(
+                        None, harness.run_on_server, lambda: time.sleep(0.3 + INPUT_STALL_MARGIN_S + 0.7)
+                    )
+                await websocket.send(to_pcm16(audio[offset : offset + 512]))
+                await asyncio.sleep(max(started + (index + 1) * 0.032 - time.monotonic(), 0))
+            await blocked
+            await websocket.send(json.dumps({"terminate_session": True}))
+            await _read(websocket, result, started, until="session_end")
+        return result
+
+    result = asyncio.run(talk())
+    samples = [int(f["transcript"].split()[0]) for f in result.finals]
+    # Not cut where the loop stalled (~1 s in); on a loaded machine the client itself may pause later.
+    assert samples[0] >= int(1.5 * 16000), samples
+    assert 3 * 16000 <= sum(samples) <= 3 * 16000 + 2 * 512 * len(samples)  # all the tone, padded

@@ -2,8 +2,15 @@
 
 Requests from all sessions go into one priority queue served by a fixed pool of
 worker threads (never the event loop): finals, then speculative (early) finals,
-then partials. A partial is only accepted when a worker is idle and nothing
-waits, so under load partials are skipped instead of queuing up behind finals.
+then partials. A partial is only accepted when a worker is idle, nothing
+waits and the replica's partial budget has credit (``partial_budget``: partials
+take at most ``partial_share`` of the decoder time finals leave idle), so under
+load partials thin out smoothly instead of queuing up behind finals, and a final
+never waits behind a partial that started after it was requested. An early
+final (speculative) is only accepted while the finals and early finals waiting
+fit in the next batch (one pause after another would otherwise fill the decoder
+with speculative batches): under load the session asks for the final once the
+silence is confirmed.
 Results come back as ``concurrent.futures.Future`` objects, usable from any
 event loop. A session can withdraw a queued request (``cancel``: it leaves the
 queue at once, so it blocks nothing) or promote a speculative final to a final
@@ -27,6 +34,7 @@ from dataclasses import dataclass, field
 from whisper_stream import metrics
 from whisper_stream.decode_requests import RequestKind, TranscriptionRequest
 from whisper_stream.errors import ServerBusyError
+from whisper_stream.partial_budget import PartialBudget
 from whisper_stream.results import TranscriptionResult
 from whisper_stream.transcriber import Transcriber
 from whisper_stream.vad import SpeechScorer
@@ -39,6 +47,8 @@ class EngineOptions:
     max_sessions: int = 8
     decode_workers: int = 1
     max_batch_size: int = 1
+    partial_share: float = 0.5
+    """Of the decoder time that finals leave idle, the most partials may take (all sessions together)."""
 
 
 class EngineStoppedError(RuntimeError):
@@ -62,9 +72,13 @@ class Engine:
         transcriber: Transcriber,
         scorer_factory: Callable[[], SpeechScorer],
         options: EngineOptions = EngineOptions(),
+        *,
+        clock: Callable[[], float] = time.monotonic,
     ) -> None:
         self.transcriber = transcriber
         self.options = options
+        self._clock = clock
+        self._partial_budget = PartialBudget(share=options.partial_share, workers=options.decode_workers, clock=clock)
         self._scorer_factory = scorer_factory
         self._lock = threading.Lock()
         self._wakeup = threading.Condition(self._lock)
@@ -136,20 +150,33 @@ class Engine:
     # ------------------------------------------------------------- scheduling
 
     def submit(self, request: TranscriptionRequest) -> Future[TranscriptionResult] | None:
-        """Queue a request. A partial is refused (``None``) unless a worker is idle and nothing waits."""
+        """Queue a request. A partial is refused (``None``) unless a worker is idle, nothing waits and the
+        partial budget has credit; an early final while the next batch is full of finals."""
         future: Future[TranscriptionResult] = Future()
         with self._lock:
             if self._stopping or not self._threads:
                 raise EngineStoppedError("engine is not running")
-            if request.kind is RequestKind.PARTIAL and (self._idle_workers == 0 or self._queue):
+            if request.kind is RequestKind.PARTIAL and not self._may_start_partial():
                 metrics.PARTIALS_SKIPPED.inc()
                 return None
+            if request.kind is RequestKind.EARLY_FINAL and not self._may_queue_early_final():
+                return None  # the session asks for the final once the silence is confirmed
             # The decode runs in the submitter's context, so its log lines carry the session id.
             job = _Job(request.kind.priority, next(self._sequence), request, future, contextvars.copy_context())
             heapq.heappush(self._queue, job)
             self._queued[future] = job
             self._wakeup.notify()
         return future
+
+    def _may_start_partial(self) -> bool:
+        """Lock held. A partial starts at once on an idle worker, or not at all."""
+        return self._idle_workers > 0 and not self._queue and self._partial_budget.allows_partial()
+
+    def _may_queue_early_final(self) -> bool:
+        """Lock held. Only while the finals and early finals waiting fit in one batch with room to spare
+        (none waiting, unbatched): speculative work never piles up beyond the next decode."""
+        waiting = sum(1 for job in self._queue if job.priority <= RequestKind.EARLY_FINAL.priority)
+        return waiting < max(self.options.max_batch_size - 1, 1)
 
     def cancel(self, future: Future[TranscriptionResult]) -> None:
         """Withdraw a request: out of the queue at once if it has not started; a running decode finishes."""
@@ -212,6 +239,14 @@ class Engine:
 
     def _run(self, batch: list[_Job]) -> None:
         """Decode a batch and resolve its futures, whatever happens: a worker never dies with work unresolved."""
+        started = self._clock()
+        try:
+            self._run_batch(batch)
+        finally:
+            with self._lock:
+                self._partial_budget.spent(final=batch[0].request.kind.is_final, seconds=self._clock() - started)
+
+    def _run_batch(self, batch: list[_Job]) -> None:
         final = batch[0].request.kind.is_final
         started = time.perf_counter()
         try:
@@ -222,7 +257,7 @@ class Engine:
             if len(batch) > 1:  # one session's bad utterance must not fail the others batched with it
                 logger.warning("a batch of %d decodes failed (%r); decoding them one by one", len(batch), exc)
                 for job in batch:
-                    self._run([job])
+                    self._run_batch([job])
                 return
             _set_exception(batch[0].future, exc)  # handed to the session that asked; the worker lives on
             return

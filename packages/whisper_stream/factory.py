@@ -7,6 +7,7 @@ import time
 
 import numpy as np
 
+from whisper_stream import simulated_transcriber
 from whisper_stream.decode_requests import DecodeOptions
 from whisper_stream.device import RuntimeInfo, check_cuda, runtime_info
 from whisper_stream.engine import Engine, EngineOptions
@@ -23,24 +24,18 @@ _WARM_UP_AUDIO = np.zeros(SAMPLE_RATE_HZ, dtype=np.float32)
 
 def build_engine(settings: Settings, *, download_root: str | None = None) -> Engine:
     """Load the model (failing fast when the device can't run it), warm it up, start the workers."""
+    if settings.whisper_model.startswith(simulated_transcriber.PREFIX):
+        engine = _start(settings, _simulated(settings), SileroVadModel(), on_gpu=True)
+        logger.info("ready: simulated accelerator %s; %s", settings.whisper_model, engine.options)
+        return engine
     started = time.perf_counter()
     info = runtime_info()
     source = resolve_model_source(settings.whisper_model, revision=settings.whisper_revision)
     transcriber = build_transcriber(settings, source, info, download_root=download_root)
-    on_gpu = transcriber.device == "cuda"
     vad_model = SileroVadModel()
     load_s = time.perf_counter() - started
     warm_up_s = warm_up(transcriber, vad_model) if settings.warm_up else 0.0
-    engine = Engine(
-        transcriber,
-        vad_model.new_scorer,
-        EngineOptions(
-            max_sessions=settings.max_sessions or (64 if on_gpu else 8),
-            decode_workers=settings.decode_workers,
-            max_batch_size=settings.max_batch_size or (8 if on_gpu else 1),
-        ),
-    )
-    engine.start()
+    engine = _start(settings, transcriber, vad_model, on_gpu=transcriber.device == "cuda")
     logger.info(
         "ready: model %s, revision %s, device %s, compute type %s, ctranslate2 %s, %d CUDA device(s); "
         "load %.2f s, warm-up %s; %s",
@@ -54,6 +49,26 @@ def build_engine(settings: Settings, *, download_root: str | None = None) -> Eng
         f"{warm_up_s:.2f} s" if settings.warm_up else "off",
         engine.options,
     )
+    return engine
+
+
+def _simulated(settings: Settings) -> Transcriber:
+    """``simulated:<model>:<gpu>``: no Whisper, a GPU's decode time slept (see ``simulated_transcriber``)."""
+    model, gpu = simulated_transcriber.parse_spec(settings.whisper_model)
+    return simulated_transcriber.SimulatedTranscriber(model, gpu, final_beam_size=settings.beam_size or 5)
+
+
+def _start(settings: Settings, transcriber: Transcriber, vad_model: SileroVadModel, *, on_gpu: bool) -> Engine:
+    engine = Engine(
+        transcriber,
+        vad_model.new_scorer,
+        EngineOptions(
+            max_sessions=settings.max_sessions or (64 if on_gpu else 8),
+            decode_workers=settings.decode_workers,
+            max_batch_size=settings.max_batch_size or (8 if on_gpu else 1),
+        ),
+    )
+    engine.start()
     return engine
 
 

@@ -172,6 +172,7 @@ class Session:
             utterance.final = self._book.ask_again_as_final(tracked)
         elif self._open is not None and self._open.final is tracked:
             self._open.final = None
+            self._open.early_final_refused = True
         self._maybe_close()
 
     # ---------------------------------------------------------------- outputs
@@ -255,6 +256,7 @@ class Session:
         """Start the final's decode as soon as speech pauses; withdraw it if speech resumes."""
         silence_start = self._gate.silence_start_sample
         if silence_start is None:
+            utterance.early_final_refused = False
             if utterance.final is not None:
                 self._book.withdraw(utterance.final)
                 utterance.final = None
@@ -263,6 +265,7 @@ class Session:
         if (
             utterance.final is None
             and self._early_finals_enabled
+            and not utterance.early_final_refused
             and self._vad_position >= end
             and utterance.speech_frames >= self._min_speech_frames
         ):

@@ -3,8 +3,11 @@
 One task reads the socket into an event queue (bounded in bytes: the reader
 pauses past ``max_read_ahead_bytes``); decode results and drain requests join
 the same queue; everything that changes the session happens in one loop, so no
-locks are needed. Decoding audio and running the VAD happen in a worker thread,
-never on the event loop; Whisper runs in the engine's threads.
+locks are needed. Each audio frame is decoded on the loop and its VAD frames are
+scored with every other session's in one batched call per loop tick
+(``vad_batch``): no thread hop per frame. A large frame (over
+``_INLINE_FRAME_BYTES``) is decoded and scored in a worker thread instead, so
+that it cannot hold the other sessions up. Whisper runs in the engine's threads.
 """
 
 from __future__ import annotations
@@ -18,7 +21,7 @@ from typing import Any
 
 import numpy as np
 
-from whisper_stream import messages, metrics
+from whisper_stream import loop_lag, messages, metrics, vad_batch
 from whisper_stream.audio import AudioDecoder
 from whisper_stream.config import SessionConfig, parse_session_config
 from whisper_stream.decode_requests import SAMPLE_RATE_HZ, TranscriptionRequest
@@ -47,9 +50,12 @@ from whisper_stream.socket_events import (
     is_keepalive,
     unpack,
 )
+from whisper_stream.vad import SpeechScorer
 
 _MESSAGE_OVERHEAD_BYTES = 64
 """Counted per message read ahead on top of its payload, so a flood of tiny text frames is bounded too."""
+_INLINE_FRAME_BYTES = 16_384
+"""Frames up to this size (0.5 s of 16 kHz pcm_s16le) are decoded on the loop, their VAD batched with others'."""
 
 
 class SessionRunner:
@@ -81,14 +87,17 @@ class SessionRunner:
         self.client_active = False  # any message after the config
         self.session: Session | None = None
         self.decoder: AudioDecoder | None = None
+        self.scorer: SpeechScorer | None = None
 
     async def run(self) -> None:
+        loop_lag.ensure_monitor()
         config = await self._receive_config()
         self._check_model_supports(config)
         for text in config.warnings:  # accepted but ignored or unusual: said once, then the session goes on
             await self._send(messages.warning_message(text))
         self.decoder = AudioDecoder(config.streaming.encoding, config.streaming.sample_rate_hz)
-        self.session = Session(config, self.engine.new_scorer())
+        self.scorer = self.engine.new_scorer()
+        self.session = Session(config, self.scorer)
         self.log.info(
             "config: %s at %d Hz, language %s, partials %s",
             config.streaming.encoding,
@@ -169,12 +178,18 @@ class SessionRunner:
 
     async def _main_loop(self, session: Session) -> None:
         while session.state is not SessionState.CLOSED:
-            try:
-                event = await asyncio.wait_for(self.events.get(), timeout=self._time_to_deadline(session))
-            except TimeoutError:
-                await self._on_deadline(session)
+            if not self.events.empty():
+                # Input already read comes before any deadline: a session that is behind must not take its
+                # own backlog for a client that stopped sending (the input-stall rule would cut utterances
+                # short, and their extra finals would put it further behind). Also no timer, no task.
+                await self._on_event(session, self.events.get_nowait())
             else:
-                await self._on_event(session, event)
+                try:
+                    event = await asyncio.wait_for(self.events.get(), timeout=self._time_to_deadline(session))
+                except TimeoutError:
+                    await self._on_deadline(session)
+                else:
+                    await self._on_event(session, event)
             self._dispatch(session)
             await self._flush_outbox(session)
             await self._check_backlog(session)
@@ -251,7 +266,10 @@ class SessionRunner:
             )
         if not frame:
             return
-        await asyncio.to_thread(self._ingest, session, frame, event.arrived_s)
+        if len(frame) <= _INLINE_FRAME_BYTES:
+            await self._ingest(session, frame, event.arrived_s)
+        else:
+            await asyncio.to_thread(self._ingest_alone, session, frame, event.arrived_s)
         if session.audio_duration_s > self.limits.max_session_duration_s:
             await self._end_stream(
                 session,
@@ -259,11 +277,25 @@ class SessionRunner:
                 LimitExceededError(f"session reached its maximum of {self.limits.max_session_duration_s:g} s of audio"),
             )
 
-    def _ingest(self, session: Session, frame: bytes, arrived_s: float) -> None:
+    async def _ingest(self, session: Session, frame: bytes, arrived_s: float) -> None:
+        """On the loop: the VAD frames are scored in the loop's next batch, then the session takes the audio."""
+        assert self.scorer is not None
+        samples = self._decode(frame)
+        await vad_batch.batcher().score_ahead(self.scorer, samples)
+        session.receive_audio(samples, arrived_s)
+
+    def _ingest_alone(self, session: Session, frame: bytes, arrived_s: float) -> None:
+        """In a worker thread: a large frame, decoded and scored on its own."""
+        assert self.scorer is not None
+        samples = self._decode(frame)
+        vad_batch.score_alone(self.scorer, samples)
+        session.receive_audio(samples, arrived_s)
+
+    def _decode(self, frame: bytes) -> np.ndarray:
         assert self.decoder is not None
         samples = self.decoder.decode(frame)
         metrics.AUDIO_RECEIVED_SECONDS.inc(samples.size / SAMPLE_RATE_HZ)
-        session.receive_audio(samples, arrived_s)
+        return samples
 
     async def _check_backlog(self, session: Session) -> None:
         """Audio in finals waiting for Whisper over ``max_pending_audio_s``: finish what is in, then close."""
@@ -326,7 +358,7 @@ class SessionRunner:
             future = self.engine.submit(request)
         except EngineStoppedError:
             raise ServerShutdownError("the server is shutting down") from None
-        if future is None:  # a partial, refused while the engine is busy
+        if future is None:  # a partial or an early final, refused while the engine is busy
             session.request_dropped(request.request_id)
             return
         self.futures[request.request_id] = future

@@ -25,6 +25,8 @@ class Utterance:
     too_short: bool = False
     """Ended with less speech than ``min_speech_duration_ms``: never decoded, its final is empty."""
     partials_shown: bool = False
+    early_final_refused: bool = False
+    """The engine refused this pause's early final (busy): no other is asked for until speech resumes."""
 
     @property
     def final_ready(self) -> bool:
