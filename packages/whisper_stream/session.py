@@ -157,11 +157,8 @@ class Session:
         self._maybe_close()
 
     def request_dropped(self, request_id: int) -> None:
-        """The engine did not run a request (a partial skipped when busy, or work cancelled on shutdown).
-
-        A dropped partial or speculative final is forgotten; a final is asked for again, so no utterance
-        ever lacks its final.
-        """
+        """The engine did not run a request: a dropped partial or speculative final is forgotten (and no other
+        speculative final is asked until speech resumes); a final is asked for again, so none is ever lost."""
         tracked = self._book.drop(request_id)
         if tracked is None:
             return
