@@ -91,17 +91,24 @@ class FasterWhisperTranscriber:
     ) -> list[TranscriptionResult]:
         """Decode utterances (of any sessions) in one encoder and one decoder pass.
 
-        Word timestamps and language detection take faster-whisper's own
-        ``transcribe`` one utterance at a time; so does any utterance whose direct
-        decode fails the hallucination guards on a final (temperature fallback).
+        Word timestamps align the decoded tokens (the words are the same with or without them).
+        Language detection takes faster-whisper's own ``transcribe`` one utterance at a time; so
+        does any utterance whose direct decode fails the hallucination guards on a final
+        (temperature fallback). A final in context that does not continue its prefix is decoded
+        again without the context.
         """
-        direct = [i for i, (_, o) in enumerate(items) if not o.word_timestamps and self._language(o) is not None]
+        direct = [i for i, (_, o) in enumerate(items) if self._language(o) is not None]
         results: list[TranscriptionResult | None] = [None] * len(items)
         if direct:
             beam_size = self.options.final_beam_size if final else self.options.partial_beam_size
-            decoded = self.decode([items[i] for i in direct], beam_size=beam_size)
+            decoded = self.decode([items[i] for i in direct], beam_size=beam_size, word_timestamps=final)
             for i, (result, doubtful) in zip(direct, decoded, strict=True):
-                results[i] = None if doubtful and final else result
+                results[i] = None if doubtful and (final or items[i][1].prefix) else result
+        retry = [i for i, r in enumerate(results) if r is None and items[i][1].context_samples]
+        if retry:  # no continuation of the context: the utterance alone
+            alone = [_without_context(*items[i]) for i in retry]
+            for i, result in zip(retry, self.transcribe_batch(alone, final=final), strict=True):
+                results[i] = result
         return [
             result if result is not None else self._transcribe_full(audio, options, final=final)
             for (audio, options), result in zip(items, results, strict=True)
@@ -116,6 +123,7 @@ class FasterWhisperTranscriber:
         *,
         beam_size: int = 1,
         fit_encoder_window: bool | None = None,
+        word_timestamps: bool = False,
     ) -> list[tuple[TranscriptionResult, bool]]:
         """One direct decode of each item (same language), without timestamps or fallback.
 
@@ -124,31 +132,24 @@ class FasterWhisperTranscriber:
         inputs; the encoder then does ~8x less work for a 5 s utterance). It is
         off by default: on 116 shared utterances tiny.en's WER went from 0.141 to
         0.419, mostly repetition loops on short clips
-        (scripts/eval_encoder_window.py). Returns each result and whether it is
-        doubtful (low log-probability or repetitive).
+        (scripts/eval_encoder_window.py). An item with a ``prefix`` gets only the
+        words after it; one that does not continue it is doubtful. With
+        ``word_timestamps``, items that ask for them get the decoded tokens
+        aligned. Returns each result and whether it is doubtful (low
+        log-probability or repetitive).
         """
-        from faster_whisper.audio import pad_or_trim
         from faster_whisper.tokenizer import Tokenizer
-        from faster_whisper.transcribe import get_compression_ratio, get_ctranslate2_storage, get_suppressed_tokens
+        from faster_whisper.transcribe import get_suppressed_tokens
 
         model = self._model
         language = self._language(items[0][1])
         tokenizer = Tokenizer(model.hf_tokenizer, self.is_multilingual, task="transcribe", language=language)
         fit = self.options.fit_encoder_window if fit_encoder_window is None else fit_encoder_window
-        frames = encoder_frames(max(audio.size for audio, _ in items)) if fit else FULL_WINDOW_FRAMES
-        features = np.stack([pad_or_trim(model.feature_extractor(audio)[..., :-1], frames) for audio, _ in items])
-        encoder_output = model.model.encode(get_ctranslate2_storage(features), to_cpu=False)
-        prompts = [
-            model.get_prompt(
-                tokenizer,
-                tokenizer.encode(" " + options.prompt.strip()) if options.prompt else [],
-                without_timestamps=True,
-            )
-            for _, options in items
-        ]
+        encoder_output = self._encode([audio for audio, _ in items], fit=fit)
+        prompts = [_prompt(model, tokenizer, options) for _, options in items]
         outputs = model.model.generate(
             encoder_output,
-            prompts,
+            [prompt for prompt, _ in prompts],
             beam_size=beam_size,
             max_length=model.max_length,
             suppress_blank=True,
@@ -156,21 +157,76 @@ class FasterWhisperTranscriber:
             return_scores=True,
             return_no_speech_prob=True,
         )
-        decoded = []
-        for (audio, _), output in zip(items, outputs, strict=True):
-            tokens = output.sequences_ids[0]
-            text = tokenizer.decode(tokens).strip()
-            avg_logprob = output.scores[0] * len(tokens) / (len(tokens) + 1)
-            no_speech = output.no_speech_prob > self.options.no_speech_threshold
-            low = avg_logprob < self.options.log_prob_threshold
-            repetitive = bool(text) and get_compression_ratio(text) > self.options.compression_ratio_threshold
-            if not text or (no_speech and low):
-                decoded.append((TranscriptionResult("", language or "", 0.0, ()), False))
+        tokens = [
+            _new_tokens(output.sequences_ids[0], prefix) for output, (_, prefix) in zip(outputs, prompts, strict=True)
+        ]
+        words: list[tuple[Word, ...] | None] = [None] * len(items)
+        if word_timestamps and any(options.word_timestamps for _, options in items):
+            words = self._align(tokenizer, encoder_output, items, prompts, tokens)
+        return [
+            self._decoded(tokenizer, item, output, new, item_words, language or "")
+            for item, output, new, item_words in zip(items, outputs, tokens, words, strict=True)
+        ]
+
+    def _encode(self, audios: Sequence[np.ndarray], *, fit: bool) -> object:
+        from faster_whisper.audio import pad_or_trim
+        from faster_whisper.transcribe import get_ctranslate2_storage
+
+        model = self._model
+        frames = encoder_frames(max(audio.size for audio in audios)) if fit else FULL_WINDOW_FRAMES
+        features = np.stack([pad_or_trim(model.feature_extractor(audio)[..., :-1], frames) for audio in audios])
+        return model.model.encode(get_ctranslate2_storage(features), to_cpu=False)
+
+    def _decoded(
+        self,
+        tokenizer: object,
+        item: tuple[np.ndarray, DecodeOptions],
+        output: object,
+        tokens: list[int] | None,
+        words: tuple[Word, ...] | None,
+        language: str,
+    ) -> tuple[TranscriptionResult, bool]:
+        """One item's generated tokens as a result (times from the utterance's start) and whether it is doubtful."""
+        from faster_whisper.transcribe import get_compression_ratio
+
+        audio, options = item
+        if tokens is None:  # the decoder did not keep the prefix it was given
+            return _EMPTY, True
+        text = tokenizer.decode(tokens).strip()  # type: ignore[attr-defined]
+        all_tokens = len(output.sequences_ids[0])  # type: ignore[attr-defined]
+        avg_logprob = output.scores[0] * all_tokens / (all_tokens + 1)  # type: ignore[attr-defined]
+        no_speech = output.no_speech_prob > self.options.no_speech_threshold  # type: ignore[attr-defined]
+        low = avg_logprob < self.options.log_prob_threshold
+        repetitive = bool(text) and get_compression_ratio(text) > self.options.compression_ratio_threshold
+        if options.prefix and not continues(options.prefix, text):
+            return _EMPTY, True
+        if not text or (no_speech and low):
+            return TranscriptionResult("", language, 0.0, ()), False
+        segment = Segment(text, 0.0, (audio.size - options.context_samples) / SAMPLE_RATE_HZ, words)
+        return TranscriptionResult(text, language, math.exp(avg_logprob), (segment,)), low or repetitive
+
+    def _align(
+        self,
+        tokenizer: object,
+        encoder_output: object,
+        items: Sequence[tuple[np.ndarray, DecodeOptions]],
+        prompts: Sequence[tuple[list[int], list[int]]],
+        tokens: Sequence[list[int] | None],
+    ) -> list[tuple[Word, ...] | None]:
+        """Word times of the decoded tokens, one alignment pass for the batch (prefix and new tokens)."""
+        from faster_whisper.transcribe import merge_punctuations
+
+        text_tokens = [prefix + (new or []) for (_, prefix), new in zip(prompts, tokens, strict=True)]
+        num_frames = [audio.size // self._model.feature_extractor.hop_length for audio, _ in items]
+        alignments = self._model.find_alignment(tokenizer, text_tokens, encoder_output, num_frames)
+        words: list[tuple[Word, ...] | None] = []
+        for (audio, options), (_, prefix), alignment in zip(items, prompts, alignments, strict=True):
+            if not options.word_timestamps:
+                words.append(None)
                 continue
-            segment = Segment(text, 0.0, audio.size / SAMPLE_RATE_HZ)
-            result = TranscriptionResult(text, language or "", math.exp(avg_logprob), (segment,))
-            decoded.append((result, low or repetitive))
-        return decoded
+            merge_punctuations(alignment, "\"'“¿([{-", "\"'.。,，!！?？:：”)]}、")
+            words.append(_utterance_words(alignment, len(prefix), options.context_samples, audio.size))
+        return words
 
     def _transcribe_full(self, audio: np.ndarray, options: DecodeOptions, *, final: bool) -> TranscriptionResult:
         """faster-whisper's own path: 30 s window, timestamps, word alignment, temperature fallback."""
@@ -218,6 +274,64 @@ class FasterWhisperTranscriber:
             confidence=math.exp(sum(log_probs) / len(log_probs)) if log_probs else 0.0,
             segments=tuple(kept),
         )
+
+
+_EMPTY = TranscriptionResult("", "", 0.0, ())
+_CONTINUATION_CHECK_WORDS = 3
+
+
+def continues(prefix: str, text: str) -> bool:
+    """Whether ``text`` looks like what follows ``prefix``: not empty, not the prefix's last words (2-3) again."""
+    new = _words(text)
+    if not new:
+        return False
+    tail = _words(prefix)[-_CONTINUATION_CHECK_WORDS:]
+    return len(tail) < 2 or new[: len(tail)] != tail  # one word said again can be speech ("Stop. Stop!")
+
+
+def _words(text: str) -> list[str]:
+    return ["".join(c for c in word.lower() if c.isalnum()) for word in text.split()]
+
+
+def _without_context(audio: np.ndarray, options: DecodeOptions) -> tuple[np.ndarray, DecodeOptions]:
+    return audio[options.context_samples :], options.without_context
+
+
+def _prompt(model: object, tokenizer: object, options: DecodeOptions) -> tuple[list[int], list[int]]:
+    """The decoder's prompt (previous text, start of transcript, prefix) and the prefix's tokens."""
+    previous = tokenizer.encode(" " + options.prompt.strip()) if options.prompt else []  # type: ignore[attr-defined]
+    prompt = model.get_prompt(tokenizer, previous, without_timestamps=True, prefix=options.prefix)  # type: ignore[attr-defined]
+    prefix = tokenizer.encode(" " + options.prefix.strip()) if options.prefix else []  # type: ignore[attr-defined]
+    prefix = prefix[: model.max_length // 2 - 1]  # type: ignore[attr-defined]  # as get_prompt cuts it
+    return prompt, prompt[len(prompt) - len(prefix) :] if prefix else []
+
+
+def _new_tokens(sequence: list[int], prefix: list[int]) -> list[int] | None:
+    """The generated tokens after the forced prefix; None if the output does not start with it."""
+    if sequence[: len(prefix)] != prefix:
+        return None
+    return list(sequence[len(prefix) :])
+
+
+def _utterance_words(alignment: list[dict], prefix_tokens: int, context_samples: int, samples: int) -> tuple[Word, ...]:
+    """The aligned words after the prefix, in seconds from the utterance's start, inside it."""
+    offset_s = context_samples / SAMPLE_RATE_HZ
+    end_s = (samples - context_samples) / SAMPLE_RATE_HZ
+    words, seen_tokens = [], 0
+    for timing in alignment:
+        seen_tokens += len(timing["tokens"])
+        if seen_tokens <= prefix_tokens or not timing["word"]:
+            continue
+        start_s = min(max(float(timing["start"]) - offset_s, 0.0), end_s)
+        words.append(
+            Word(
+                timing["word"].strip(),
+                start_s,
+                min(max(float(timing["end"]) - offset_s, start_s), end_s),
+                float(timing["probability"]),
+            )
+        )
+    return tuple(words)
 
 
 FULL_WINDOW_FRAMES = 3000
