@@ -133,3 +133,16 @@ def test_continues() -> None:
     assert not continues("And so, my fellow Americans,", "my fellow Americans, ask not")
     assert not continues("Then I said stop it.", "said stop it. And then")
     assert continues("Stop.", "Stop, stop!")  # one word said again can be speech
+
+
+def test_the_fallback_decode_aligns_its_words_too(transcriber: FasterWhisperTranscriber) -> None:
+    """A doubtful final is decoded again by faster-whisper's own ``transcribe``: its words are aligned after."""
+    audio = load_16k(SPEECH / "jfk.flac")
+    plain = transcriber._fallback(audio, DecodeOptions("en", None, False), final=True)
+    timed = transcriber._fallback(audio, DecodeOptions("en", None, True), final=True)
+    assert timed.text == plain.text and timed.segments
+    for segment in timed.segments:
+        assert "".join(w.word for w in segment.words or ()) == segment.text.replace(" ", "")
+    words = words_of(timed)
+    assert [w.start_s for w in words] == sorted(w.start_s for w in words)
+    assert all(0.0 <= w.start_s <= w.end_s <= audio.size / SR for w in words)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import math
 import os
@@ -110,9 +111,33 @@ class FasterWhisperTranscriber:
             for i, result in zip(retry, self.transcribe_batch(alone, final=final), strict=True):
                 results[i] = result
         return [
-            result if result is not None else self._transcribe_full(audio, options, final=final)
+            result if result is not None else self._fallback(audio, options, final=final)
             for (audio, options), result in zip(items, results, strict=True)
         ]
+
+    def _fallback(self, audio: np.ndarray, options: DecodeOptions, *, final: bool) -> TranscriptionResult:
+        result = self._transcribe_full(audio, options, final=final)
+        return self._with_words(audio, result) if final and options.word_timestamps and result.text else result
+
+    def _with_words(self, audio: np.ndarray, result: TranscriptionResult) -> TranscriptionResult:
+        """``result`` with its words aligned to ``audio``, each segment holding its own."""
+        from faster_whisper.tokenizer import Tokenizer
+
+        tokenizer = Tokenizer(
+            self._model.hf_tokenizer, self.is_multilingual, task="transcribe", language=result.language_code or "en"
+        )
+        tokens = tokenizer.encode(" " + result.text)
+        encoder_output = self._encode([audio], fit=False)
+        [words] = self._align(tokenizer, encoder_output, [(audio, _WITH_WORDS)], [([], [])], [tokens])
+        remaining = list(words or ())
+        segments = []
+        for segment in result.segments:  # aligned words are the text without its spaces: share them out
+            chars, own = len(segment.text.replace(" ", "")), []
+            while remaining and chars > 0:
+                chars -= len(remaining[0].word)
+                own.append(remaining.pop(0))
+            segments.append(dataclasses.replace(segment, words=tuple(own)))
+        return dataclasses.replace(result, segments=tuple(segments))
 
     def _language(self, options: DecodeOptions) -> str | None:
         return options.language if self.is_multilingual else "en"
@@ -240,7 +265,7 @@ class FasterWhisperTranscriber:
             no_speech_threshold=self.options.no_speech_threshold,
             condition_on_previous_text=False,
             initial_prompt=options.prompt,
-            word_timestamps=final and options.word_timestamps,
+            word_timestamps=False,  # aligned afterwards (_with_words): they must not change the decode
             without_timestamps=not final,
             vad_filter=False,
         )
@@ -277,6 +302,7 @@ class FasterWhisperTranscriber:
 
 
 _EMPTY = TranscriptionResult("", "", 0.0, ())
+_WITH_WORDS = DecodeOptions("en", None, word_timestamps=True)
 _CONTINUATION_CHECK_WORDS = 3
 
 
