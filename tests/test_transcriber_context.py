@@ -133,6 +133,10 @@ def test_continues() -> None:
     assert not continues("And so, my fellow Americans,", "my fellow Americans, ask not")
     assert not continues("Then I said stop it.", "said stop it. And then")
     assert continues("Stop.", "Stop, stop!")  # one word said again can be speech
+    # the decoder ended the prefix's sentence and stopped: 7 s of speech lost (seen on the real server)
+    assert not continues("Has got a little too much of steel. And on", ".", 7.0)
+    assert not continues("And so", "yes", 7.0)
+    assert continues("And so", "Anon.", 1.5)
 
 
 def test_the_fallback_decode_aligns_its_words_too(transcriber: FasterWhisperTranscriber) -> None:

@@ -223,11 +223,12 @@ class FasterWhisperTranscriber:
         no_speech = output.no_speech_prob > self.options.no_speech_threshold  # type: ignore[attr-defined]
         low = avg_logprob < self.options.log_prob_threshold
         repetitive = bool(text) and get_compression_ratio(text) > self.options.compression_ratio_threshold
-        if options.prefix and not continues(options.prefix, text):
+        utterance_s = (audio.size - options.context_samples) / SAMPLE_RATE_HZ
+        if options.prefix and not continues(options.prefix, text, utterance_s):
             return _EMPTY, True
         if not text or (no_speech and low):
             return TranscriptionResult("", language, 0.0, ()), False
-        segment = Segment(text, 0.0, (audio.size - options.context_samples) / SAMPLE_RATE_HZ, words)
+        segment = Segment(text, 0.0, utterance_s, words)
         return TranscriptionResult(text, language, math.exp(avg_logprob), (segment,)), low or repetitive
 
     def _align(
@@ -304,19 +305,24 @@ class FasterWhisperTranscriber:
 _EMPTY = TranscriptionResult("", "", 0.0, ())
 _WITH_WORDS = DecodeOptions("en", None, word_timestamps=True)
 _CONTINUATION_CHECK_WORDS = 3
+_MAX_SECONDS_PER_WORD = 3.0
+"""Fewer words than one per this many seconds of utterance: the decoder stopped early (seen: an
+utterance of 20 words decoded in context as ".", the prefix's sentence ended and nothing more)."""
 
 
-def continues(prefix: str, text: str) -> bool:
-    """Whether ``text`` looks like what follows ``prefix``: not empty, not the prefix's last words (2-3) again."""
+def continues(prefix: str, text: str, duration_s: float = 0.0) -> bool:
+    """Whether ``text`` looks like what follows ``prefix`` in ``duration_s`` of audio: some words (not just
+    the end of the prefix's sentence, "."), not far too few for the audio, not the prefix's last words again."""
     new = _words(text)
-    if not new:
+    if not new or len(new) < duration_s / _MAX_SECONDS_PER_WORD:
         return False
     tail = _words(prefix)[-_CONTINUATION_CHECK_WORDS:]
     return len(tail) < 2 or new[: len(tail)] != tail  # one word said again can be speech ("Stop. Stop!")
 
 
 def _words(text: str) -> list[str]:
-    return ["".join(c for c in word.lower() if c.isalnum()) for word in text.split()]
+    words = ("".join(c for c in word.lower() if c.isalnum()) for word in text.split())
+    return [word for word in words if word]
 
 
 def _without_context(audio: np.ndarray, options: DecodeOptions) -> tuple[np.ndarray, DecodeOptions]:
