@@ -41,8 +41,8 @@ class EchoTranscriber:
 
     def transcribe(self, audio: np.ndarray, options: DecodeOptions, *, final: bool) -> TranscriptionResult:
         self.calls.append((audio.size, final))
-        duration_s = audio.size / SAMPLE_RATE_HZ
-        text = f"{audio.size} samples"
+        duration_s = (audio.size - options.context_samples) / SAMPLE_RATE_HZ
+        text = f"{audio.size - options.context_samples} samples"  # the utterance, without its context
         return TranscriptionResult(text, "en", 0.9, (Segment(text, 0.0, duration_s),))
 
 

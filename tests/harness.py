@@ -79,10 +79,11 @@ class FakeTranscriber:
             time.sleep(float(directives["slowpartial"]))
         if "fail" in directives:
             raise RuntimeError("injected transcriber failure")
-        text = f"{audio.size} samples"
+        text = f"{audio.size - options.context_samples} samples"  # the utterance, without its context
         if "big" in directives:
             text += " " + "x" * int(directives["big"])
-        return TranscriptionResult(text, "en", 0.9, (Segment(text, 0.0, audio.size / SAMPLE_RATE_HZ),))
+        utterance_s = (audio.size - options.context_samples) / SAMPLE_RATE_HZ  # without its context
+        return TranscriptionResult(text, "en", 0.9, (Segment(text, 0.0, utterance_s),))
 
     def transcribe_batch(
         self, items: Sequence[tuple[np.ndarray, DecodeOptions]], *, final: bool

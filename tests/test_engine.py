@@ -144,21 +144,26 @@ def test_compatible_queued_requests_are_decoded_in_one_batch() -> None:
         blocker = engine.submit(request("blocker", RequestKind.FINAL))
         assert transcriber.started.acquire(timeout=5)
         finals = [engine.submit(request(f"f{i}", RequestKind.FINAL)) for i in range(4)]
-        words = TranscriptionRequest(
-            9, RequestKind.FINAL, 0, np.zeros(1600, np.float32), 0, DecodeOptions("en", "words", True)
-        )
-        with_words = engine.submit(words)
+        with_words = [
+            engine.submit(
+                TranscriptionRequest(
+                    9 + i, RequestKind.FINAL, 0, np.zeros(1600, np.float32), 0, DecodeOptions("en", f"w{i}", True)
+                )
+            )
+            for i in range(2)
+        ]
         for _ in range(3):
             transcriber.release.release()
-        results = [f.result(timeout=5).text for f in [blocker, *finals, with_words] if f is not None]
+        results = [f.result(timeout=5).text for f in [blocker, *finals, *with_words] if f is not None]
     finally:
         for _ in range(5):
             transcriber.release.release()
         engine.stop()
-    assert results == ["blocker", "f0", "f1", "f2", "f3", "words"]
-    # three finals share a decode, the fourth waits for the next; word timestamps decode alone
-    assert transcriber.batches == [["f0", "f1", "f2"]]
-    assert transcriber.order == ["blocker", "f3", "words"]
+    assert results == ["blocker", "f0", "f1", "f2", "f3", "w0", "w1"]
+    # three finals share a decode, the fourth waits for the next; finals with word timestamps (one
+    # alignment pass) batch with each other, not with finals without
+    assert transcriber.batches == [["f0", "f1", "f2"], ["w0", "w1"]]
+    assert transcriber.order == ["blocker", "f3"]
 
 
 def test_a_cancelled_request_leaves_the_queue_at_once_and_blocks_no_partial(gated) -> None:

@@ -101,8 +101,9 @@ def run_stream(
             shuffle.shuffle(waiting)
         count = shuffle.randint(0, len(waiting)) if shuffle is not None and some else len(waiting)
         for request in [waiting.pop() for _ in range(count)]:
-            text = f"utterance {request.transcription_num}: {request.audio.size} samples"
-            session.receive_result(request.request_id, result_for(text, request.audio.size / SR))
+            samples = request.end_sample - request.start_sample  # the utterance, without its context
+            text = f"utterance {request.transcription_num}: {samples} samples"
+            session.receive_result(request.request_id, result_for(text, samples / SR))
         messages.extend(session.messages_to_send())
 
     bounds = [0, *sorted(set(cuts)), len(data)]

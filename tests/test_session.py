@@ -50,7 +50,7 @@ def test_one_utterance_gives_one_final_covering_speech_plus_padding() -> None:
     pad = 30 * SR // 1000
     # speech starts at 1.0 s; the gate works in 512-sample frames, so allow one frame of slack
     assert abs(final.start_sample - (SR - pad)) <= FRAME_SAMPLES
-    end_sample = final.start_sample + final.audio.size
+    end_sample = final.end_sample
     assert abs(end_sample - (2 * SR + pad)) <= FRAME_SAMPLES
     # silence is never sent: the request holds only the tone and its padding
     assert final.audio.size <= SR + 2 * pad + 2 * FRAME_SAMPLES
@@ -160,7 +160,7 @@ def test_end_of_stream_right_after_the_last_word_keeps_it() -> None:
     feed(session, audio[-100:], start_s=1.2)
     session.end_of_stream(1.2)
     [final] = session.requests_to_run()
-    assert final.start_sample + final.audio.size == audio.size
+    assert final.end_sample == audio.size
     assert session.state is SessionState.CLOSING
     session.receive_result(final.request_id, result_for("last word"))
     sent = session.messages_to_send()
@@ -175,7 +175,7 @@ def test_end_of_stream_scores_a_trailing_partial_frame() -> None:
     session.receive_audio(audio[SR:], 1.02)
     session.end_of_stream(1.02)
     [final] = session.requests_to_run()
-    assert final.start_sample + final.audio.size == audio.size
+    assert final.end_sample == audio.size
 
 
 def test_long_speech_is_cut_at_the_max_duration() -> None:
@@ -192,8 +192,8 @@ def test_long_speech_is_cut_at_the_max_duration() -> None:
     assert all(f.duration_s <= 5.0 for f in finals)
     # contiguous: every sample of speech is in exactly one final
     for earlier, later in zip(finals, finals[1:], strict=False):
-        assert earlier.start_sample + earlier.audio.size == later.start_sample
-    assert finals[-1].start_sample + finals[-1].audio.size == audio.size
+        assert earlier.end_sample == later.start_sample
+    assert finals[-1].end_sample == audio.size
     # the cuts land on the quiet dips
     assert abs(finals[1].start_sample - int(3.5 * SR)) <= FRAME_SAMPLES
     assert abs(finals[2].start_sample - int(8.0 * SR)) <= FRAME_SAMPLES
@@ -208,7 +208,7 @@ def test_finalize_forces_a_final_and_speech_continues_in_a_new_utterance() -> No
     feed(session, np.concatenate([tone_s(1.0), silence_s(0.5)]), start_s=1.0)
     [second] = session.requests_to_run()
     assert second.transcription_num == 1
-    assert second.start_sample == first.start_sample + first.audio.size
+    assert second.start_sample == first.end_sample
 
 
 def test_vad_events_only_when_asked() -> None:
@@ -231,18 +231,22 @@ def test_audio_after_end_of_stream_is_a_protocol_error() -> None:
         session.receive_audio(silence_s(0.1), 0.1)
 
 
-def test_previous_final_prompts_the_next_utterance() -> None:
+@pytest.mark.parametrize("context_s", [0.0, 10.0])
+def test_previous_final_prompts_the_next_utterance(context_s: float) -> None:
     config = SessionConfig(
         streaming=StreamingOptions(enable_partial_transcripts=False), whisper=WhisperOptions(prompt="Glossary:")
     )
-    session = Session(config, EnergyScorer(), early_finals=False)
+    session = Session(config, EnergyScorer(), early_finals=False, context_s=context_s)
     feed(session, np.concatenate([tone_s(1.0), silence_s(0.5)]))
     [first] = session.requests_to_run()
     assert first.options.prompt == "Glossary:"
     session.receive_result(first.request_id, result_for("It was cold."))
     feed(session, np.concatenate([tone_s(1.0), silence_s(0.5)]), start_s=1.5)
     [second] = session.requests_to_run()
-    assert second.options.prompt == "Glossary: It was cold."
+    if context_s:  # decoded in context: the previous final is the prefix, the prompt is what came before
+        assert (second.options.prompt, second.options.prefix) == ("Glossary:", "It was cold.")
+    else:
+        assert (second.options.prompt, second.options.prefix) == ("Glossary: It was cold.", None)
     assert second.options.language == "en"
 
 
@@ -262,7 +266,7 @@ def _finals_for_split(audio: np.ndarray, cuts: list[int]) -> list[tuple[int, int
     for a, b in zip(bounds, bounds[1:], strict=False):
         session.receive_audio(audio[a:b], b / SR)
     session.end_of_stream(audio.size / SR)
-    return [(r.start_sample, r.audio.size) for r in finals_of(session.requests_to_run())]
+    return [(r.start_sample, r.end_sample - r.start_sample) for r in finals_of(session.requests_to_run())]
 
 
 STREAM = np.concatenate(
@@ -312,7 +316,7 @@ def test_early_final_starts_when_speech_stops_and_becomes_the_final() -> None:
     feed(session, np.concatenate([silence_s(0.5), tone_s(1.0), silence_s(0.064)]))
     [early] = session.requests_to_run()  # decoding starts at the first silent frames, not 300 ms later
     assert early.kind is RequestKind.EARLY_FINAL
-    assert abs(early.start_sample + early.audio.size - int(1.5 * SR + 0.03 * SR)) <= FRAME_SAMPLES
+    assert abs(early.end_sample - int(1.5 * SR + 0.03 * SR)) <= FRAME_SAMPLES
     session.receive_result(early.request_id, result_for("done early"))
     assert session.messages_to_send() == []  # not final until the silence has lasted
     feed(session, silence_s(0.4), start_s=1.564)
@@ -376,7 +380,8 @@ def _answered_finals_for_split(audio: np.ndarray, cuts: list[int]) -> list[str]:
 
     def answer() -> None:
         for request in session.requests_to_run():
-            session.receive_result(request.request_id, result_for(f"{request.start_sample}+{request.audio.size}"))
+            span = f"{request.start_sample}+{request.end_sample - request.start_sample}"
+            session.receive_result(request.request_id, result_for(span))
         sent.extend(session.messages_to_send())
 
     for a, b in zip(bounds, bounds[1:], strict=False):

@@ -12,14 +12,9 @@ from tests.multilingual_speech import clips as multilingual_clips
 from tests.multilingual_speech import error_rate
 from tests.speech import load_16k, manifest, wer
 from whisper_stream.decode_requests import DecodeOptions
+from whisper_stream.language_choice import SURE_LANGUAGE_PROBABILITY, choose_language, prompt_for
 from whisper_stream.model_source import resolve_model_source
-from whisper_stream.transcriber import (
-    SURE_LANGUAGE_PROBABILITY,
-    FasterWhisperTranscriber,
-    TranscriberOptions,
-    choose_language,
-    prompt_for,
-)
+from whisper_stream.transcriber import FasterWhisperTranscriber, TranscriberOptions
 
 ENGLISH = DecodeOptions(language="en", prompt=None, word_timestamps=False)
 

@@ -6,6 +6,7 @@ depends on the streaming policy that produces the requests.
 
 from __future__ import annotations
 
+import dataclasses
 import enum
 from dataclasses import dataclass
 
@@ -49,6 +50,17 @@ class DecodeOptions:
     """With ``language`` None: detection only picks among these (all languages when empty)."""
     prompt_language: str | None = None
     """The language of the previous final carried in ``prompt``: a prompt in another language misleads."""
+    context_samples: int = 0
+    """How many of the audio's first samples are context: audio before the utterance, already sent as
+    finals. Results (text and times) cover only what follows it; times count from the end of the context."""
+    prefix: str | None = None
+    """With context: the words already sent for it, forced as the decoder's prefix so that only the
+    utterance's own words are generated."""
+
+    @property
+    def without_context(self) -> DecodeOptions:
+        """The same decode of the utterance alone."""
+        return dataclasses.replace(self, context_samples=0, prefix=None)
 
 
 @dataclass(frozen=True, eq=False)  # compared by identity: each request is one decode
@@ -58,13 +70,16 @@ class TranscriptionRequest:
     kind: RequestKind
     transcription_num: int
     audio: np.ndarray
+    """The utterance's audio, preceded by ``options.context_samples`` of context."""
     start_sample: int
+    """Where the utterance starts (after the context): the results' times count from here."""
     options: DecodeOptions
 
     @property
     def duration_s(self) -> float:
+        """The audio decoded, context included."""
         return self.audio.size / SAMPLE_RATE_HZ
 
     @property
     def end_sample(self) -> int:
-        return self.start_sample + self.audio.size
+        return self.start_sample + self.audio.size - self.options.context_samples

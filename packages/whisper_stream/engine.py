@@ -219,8 +219,8 @@ class Engine:
         """The most urgent job, plus queued jobs that can share its decode (lock held).
 
         Jobs batch together when they decode alike (finals and speculative finals
-        share the final beam; partials are greedy), share a fixed language and need
-        no word timestamps.
+        share the final beam; partials are greedy), share a fixed language and all
+        want word timestamps (one alignment pass) or none does.
         """
         first = heapq.heappop(self._queue)
         key = _batch_key(first.request)
@@ -289,7 +289,7 @@ def _set_exception(future: Future[TranscriptionResult], exc: BaseException) -> N
         future.set_exception(exc)
 
 
-def _batch_key(request: TranscriptionRequest) -> tuple[bool, str | None] | None:
-    if request.options.word_timestamps or request.options.language is None:
-        return None  # word alignment and language detection run one utterance at a time
-    return request.kind.is_final, request.options.language
+def _batch_key(request: TranscriptionRequest) -> tuple[bool, str | None, bool] | None:
+    if request.options.language is None:
+        return None  # language detection runs one utterance at a time
+    return request.kind.is_final, request.options.language, request.options.word_timestamps

@@ -46,7 +46,8 @@ class Limits:
     with 1011 and every pending final lost. A client that sends faster than Whisper transcribes gets the
     ``max_pending_audio_s`` error instead, with its finals. Audio held per session is bounded by
     ``max_read_ahead_bytes`` plus, at 64 kB a second (16 kHz float32), ``max_pending_audio_s`` and the
-    open utterance (``final_transcript_max_duration_s``, at most 30 s): about 7 MB with the defaults.
+    open utterance (``final_transcript_max_duration_s``, at most 30 s) with the context of its final
+    (``context.CONTEXT_S``, 29 s): about 9 MB with the defaults.
     Uvicorn queues up to ``ws_max_queue`` (32) frames more, and truss caps a frame at 100 MiB before it
     reaches ``max_frame_bytes``. Empty binary frames are accepted and ignored.
     """

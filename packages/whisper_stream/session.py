@@ -28,6 +28,7 @@ import numpy as np
 
 from whisper_stream.buffer import SampleBuffer
 from whisper_stream.config import SessionConfig
+from whisper_stream.context import CONTEXT_S, FinalContext
 from whisper_stream.decode_requests import SAMPLE_RATE_HZ, RequestKind, TranscriptionRequest
 from whisper_stream.errors import ProtocolError
 from whisper_stream.outbox import Outbox
@@ -63,6 +64,7 @@ class Session:
         *,
         condition_on_previous: bool = True,
         early_finals: bool = True,
+        context_s: float = CONTEXT_S,
     ) -> None:
         self.config = config
         self._early_finals_enabled = early_finals
@@ -89,6 +91,7 @@ class Session:
         self._partial: TrackedRequest | None = None
         self._outbox = Outbox(word_timestamps=config.whisper.show_word_timestamps, vad_events=config.send_vad_events)
         self._last_final: TranscriptionResult | None = None
+        self._context = FinalContext(config.whisper.prompt, condition_on_previous, context_s=context_s)
         self._now_s = 0.0  # the time passed in with the input being handled
         self.speech_samples = 0
 
@@ -317,14 +320,13 @@ class Session:
     # ------------------------------------------------------------- requests
 
     def _request(self, kind: RequestKind, utterance: Utterance, end_sample: int) -> TrackedRequest:
-        audio = self._buffer.copy(utterance.start_sample, end_sample)
-        return self._book.ask(
-            kind,
-            utterance.num,
-            audio,
-            utterance.start_sample,
-            decode_options(self.config.whisper, self._last_final, condition_on_previous=self._condition_on_previous),
-        )
+        """A decode of the utterance up to ``end_sample``; a final's in context once every earlier final is sent."""
+        start, previous = utterance.start_sample, self._last_final
+        options = decode_options(self.config.whisper, previous, condition_on_previous=self._condition_on_previous)
+        if kind.is_final and utterance.num == self._ended.next_num:
+            options = self._context.apply(options, start, end_sample, self._buffer.start)
+        audio = self._buffer.copy(start - options.context_samples, end_sample)
+        return self._book.ask(kind, utterance.num, audio, start, options)
 
     # ------------------------------------------------------------- partials
 
@@ -372,16 +374,18 @@ class Session:
                 )
             if final.text:
                 self._last_final = final
+            self._context.sent(utterance.start_sample, utterance.end_sample or utterance.start_sample, final.text)
 
     # ---------------------------------------------------------------- misc
 
     def _trim_buffer(self) -> None:
-        """Keep only what a future request can need: the open utterance, or the pre-roll."""
+        """Keep only what a future request can need: the open utterance, or the pre-roll, and the context."""
         if self._open is not None:
             keep_from = self._open.start_sample
         else:
             keep_from = self._vad_position - self._gate.speech_pad_samples - FRAME_SAMPLES
-        self._buffer.drop_before(keep_from)
+        # and the context of the next final: the finals sent just before, and those not sent yet
+        self._buffer.drop_before(self._context.keep_from(keep_from, self._ended.first_start_sample))
 
     def _maybe_close(self) -> None:
         if self.state is SessionState.CLOSING and not self._ended and not self._book.pending:

