@@ -107,7 +107,7 @@ def measure(label: str, repo: Path, beam: int, word_timestamps: bool, duration_s
         "config": label,
         "final_p50_s": latency["p50_s"],
         "final_p95_s": latency["p95_s"],
-        "missed": latency["missed"],
+        "missed": latency["no_final"],
         "wer": jiwer.wer(normalize(reference_text(main)), normalize(hypothesis)),
         "cpu_s_per_audio_s": cpu_s / main.duration_s,
         "load_1min": f"{load_before:.1f} -> {os.getloadavg()[0]:.1f}",
