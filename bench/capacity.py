@@ -53,6 +53,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from bench.audio import DEFAULT_DATA_DIR, build_stream, load_clips
 from bench.capacity_metrics import Scrape, histogram_quantile, scrape
 from bench.systems.base import HOST, free_port, run_server, to_pcm16
+from tests.stream_client import SEED_CONFIG
 
 REPO = Path(__file__).resolve().parents[1]
 RESULTS = REPO / "bench" / "results"
@@ -60,15 +61,6 @@ FRAME_SAMPLES = 512
 FRAME_S = FRAME_SAMPLES / 16_000
 MIN_SILENCE_S = 0.3
 SPEECH_PAD_S = 0.03
-SEED_CONFIG = {
-    "vad_params": {"threshold": 0.5, "min_silence_duration_ms": 300, "speech_pad_ms": 30},
-    "streaming_whisper_params": {
-        "encoding": "pcm_s16le",
-        "sample_rate": 16000,
-        "enable_partial_transcripts": True,
-        "audio_language": "en",
-    },
-}
 HOLD_EXCESS_P95_S = 0.25
 HOLD_LOOP_LAG_P99_S = 0.05
 

@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import contextlib
 import json
 import os
 import sys
@@ -29,60 +28,27 @@ sys.path[:0] = [str(REPO)]
 
 import jiwer  # noqa: E402
 import numpy as np  # noqa: E402
-from websockets.asyncio.client import connect  # noqa: E402
-from websockets.exceptions import ConnectionClosed  # noqa: E402
 
 from bench import metrics  # noqa: E402
 from bench.audio import SAMPLE_RATE_HZ, build_stream, load_clips, reference_text  # noqa: E402
 from bench.systems.base import (  # noqa: E402
     CACHE_DIR,
     HOST,
-    Event,
-    Pacer,
     ResourceMonitor,
     StreamRun,
     free_port,
     run_server,
-    to_pcm16,
 )
-from bench.systems.ours import _ready, _span  # noqa: E402
+from bench.systems.ours import _ready, stream_to_ours  # noqa: E402
 from tests.speech import normalize  # noqa: E402
 
 
 async def stream(url: str, audio: np.ndarray, *, word_timestamps: bool) -> StreamRun:
-    run, pacer = StreamRun(), Pacer(1.0)
-    config = {
-        "vad_params": {"threshold": 0.5, "min_silence_duration_ms": 300, "speech_pad_ms": 30},
-        "streaming_whisper_params": {
-            "encoding": "pcm_s16le",
-            "sample_rate": SAMPLE_RATE_HZ,
-            "enable_partial_transcripts": True,
-            "audio_language": "en",
-            "show_word_timestamps": word_timestamps,
-        },
-    }
-    async with connect(url, max_size=None) as websocket:
-        await websocket.send(json.dumps(config))
-
-        async def send() -> None:
-            with contextlib.suppress(ConnectionClosed):
-                async for chunk in pacer.frames(audio, SAMPLE_RATE_HZ * 40 // 1000):
-                    await websocket.send(to_pcm16(chunk))
-                await websocket.send(json.dumps({"terminate_session": True}))
-
-        sender = asyncio.create_task(send())
-        try:
-            async for raw in websocket:
-                message = json.loads(raw)
-                if message.get("type") == "error":
-                    run.error = f"{message.get('code')}: {message.get('message')}"
-                if message.get("type") == "transcription":
-                    start_s, end_s = _span(message)
-                    run.events.append(Event(pacer.now(), message["transcript"], message["is_final"], start_s, end_s))
-        finally:
-            sender.cancel()
-            await asyncio.gather(sender, return_exceptions=True)
-    return run
+    """Real time, 40 ms frames, the seed's config: make bench's one-stream client."""
+    timeout_s = audio.size / SAMPLE_RATE_HZ + 600
+    return await stream_to_ours(
+        url, audio, speed=1.0, frame_ms=40, timeout_s=timeout_s, word_timestamps=word_timestamps
+    )
 
 
 def measure(label: str, repo: Path, beam: int, word_timestamps: bool, duration_s: float) -> dict[str, Any]:

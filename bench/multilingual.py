@@ -19,7 +19,6 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import contextlib
 import json
 import os
 import sys
@@ -29,16 +28,14 @@ from typing import Any
 
 import numpy as np
 import psutil
-from websockets.asyncio.client import connect
-from websockets.exceptions import ConnectionClosed
 
 REPO = Path(__file__).resolve().parents[1]
 sys.path[:0] = [str(REPO), str(REPO / "packages")]
 
 from bench import metrics  # noqa: E402
 from bench.audio import SAMPLE_RATE_HZ, Clip, Stream, build_stream, load_16k, load_clips  # noqa: E402
-from bench.systems.base import Event, ModelSpec, Pacer, StreamRun, to_pcm16  # noqa: E402
-from bench.systems.ours import Ours, _span  # noqa: E402
+from bench.systems.base import ModelSpec, StreamRun  # noqa: E402
+from bench.systems.ours import Ours, stream_to_ours  # noqa: E402
 from scripts.assemble_multilingual_model import assemble  # noqa: E402
 from tests.multilingual_speech import SHARED_DIR, clips, error_rate, metric  # noqa: E402
 
@@ -84,49 +81,17 @@ def language_streams(data_dir: Path, wanted: list[str]) -> dict[str, tuple[Strea
 async def stream_once(
     url: str, audio: np.ndarray, language: str, args: argparse.Namespace
 ) -> tuple[StreamRun, list[str]]:
-    """Like bench.systems.ours.Ours.stream, with the session's language (that one always sends "en").
-
-    Also each event's ``language_code``.
-    """
-    run, pacer, codes = StreamRun(), Pacer(args.speed), []
-    config = {
-        "vad_params": {"threshold": 0.5, "min_silence_duration_ms": 300, "speech_pad_ms": 30},
-        "streaming_whisper_params": {
-            "encoding": "pcm_s16le",
-            "sample_rate": SAMPLE_RATE_HZ,
-            "enable_partial_transcripts": True,
-            "audio_language": language,
-        },
-    }
-    try:
-        async with connect(url, max_size=None) as websocket:
-            await websocket.send(json.dumps(config))
-
-            async def send() -> None:
-                with contextlib.suppress(ConnectionClosed):
-                    async for chunk in pacer.frames(audio, SAMPLE_RATE_HZ * args.frame_ms // 1000):
-                        await websocket.send(to_pcm16(chunk))
-                    await websocket.send(json.dumps({"terminate_session": True}))
-
-            sender = asyncio.create_task(send())
-            try:
-                async with asyncio.timeout(audio.size / SAMPLE_RATE_HZ / args.speed + args.finish_timeout_s):
-                    async for raw in websocket:
-                        message = json.loads(raw)
-                        if message.get("type") == "error":
-                            run.error = f"{message.get('code')}: {message.get('message')}"
-                        if message.get("type") == "transcription":
-                            start_s, end_s = _span(message)
-                            event = Event(pacer.now(), message["transcript"], message["is_final"], start_s, end_s)
-                            run.events.append(event)
-                            codes.append(str(message.get("language_code")))
-            finally:
-                sender.cancel()
-                await asyncio.gather(sender, return_exceptions=True)
-    except TimeoutError:  # scored as it stands: what never came counts as missed
-        run.error = f"no end of session within {args.finish_timeout_s:.0f} s of the end of the audio"
-    except (OSError, ConnectionClosed) as exc:
-        run.error = f"{type(exc).__name__}: {exc}"
+    """Our server with the session's language; also each event's ``language_code``."""
+    codes: list[str] = []
+    run = await stream_to_ours(
+        url,
+        audio,
+        speed=args.speed,
+        frame_ms=args.frame_ms,
+        timeout_s=audio.size / SAMPLE_RATE_HZ / args.speed + args.finish_timeout_s,
+        language=language,
+        on_transcription=lambda message: codes.append(str(message.get("language_code"))),
+    )
     return run, codes
 
 

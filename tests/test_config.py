@@ -7,6 +7,7 @@ from typing import Any
 
 import pytest
 
+from tests.compat.pipecat_replay import DEFAULT_METADATA
 from tests.stream_client import SEED_CONFIG
 from whisper_stream.config import (
     ENCODINGS,
@@ -700,16 +701,7 @@ LIVEKIT_NODE_METADATA = {  # @livekit/agents-plugin-baseten 1.3.0, src/stt.ts #r
         "show_word_timestamps": True,
     },
 }
-PIPECAT_METADATA = {  # the community pipecat BasetenSTTService's DEFAULT_METADATA
-    "whisper_params": {"audio_language": "auto"},
-    "streaming_params": {
-        "enable_partial_transcripts": True,
-        "partial_transcript_interval_s": 0.3,
-        "final_transcript_max_duration_s": 30,
-    },
-    "streaming_vad_config": {"threshold": 0.4, "speech_pad_ms": 30, "min_silence_duration_ms": 100},
-    "include_timing_info": True,
-}
+PIPECAT_METADATA = DEFAULT_METADATA  # the community pipecat BasetenSTTService's, as its replay sends it
 
 
 @pytest.mark.parametrize("metadata", [LIVEKIT_PY_METADATA, LIVEKIT_NODE_METADATA, PIPECAT_METADATA])

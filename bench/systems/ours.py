@@ -8,7 +8,7 @@ import json
 import sys
 import urllib.error
 import urllib.request
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -95,53 +95,75 @@ class Ours:
     async def stream(
         self, server: Server, audio: np.ndarray, *, speed: float, frame_ms: int, timeout_s: float
     ) -> StreamRun:
-        run = StreamRun()
-        pacer = Pacer(speed)
-        config = {
-            "vad_params": {"threshold": 0.5, "min_silence_duration_ms": self.min_silence_ms, "speech_pad_ms": 30},
-            "streaming_whisper_params": {
-                "encoding": "pcm_s16le",
-                "sample_rate": SAMPLE_RATE_HZ,
-                "enable_partial_transcripts": True,
-                "audio_language": "en",
-            },
-        }
-        frame_samples = SAMPLE_RATE_HZ * frame_ms // 1000
-        try:
-            async with asyncio.timeout(timeout_s), connect(server.extra["url"], max_size=None) as websocket:
-                await websocket.send(json.dumps(config))
+        return await stream_to_ours(
+            server.extra["url"], audio, speed=speed, frame_ms=frame_ms, timeout_s=timeout_s,
+            min_silence_ms=self.min_silence_ms,
+        )  # fmt: skip
 
-                async def send() -> None:
-                    with contextlib.suppress(ConnectionClosed):
-                        async for chunk in pacer.frames(audio, frame_samples):
-                            await websocket.send(to_pcm16(chunk))
-                        await websocket.send(json.dumps({"terminate_session": True}))
 
-                sender = asyncio.create_task(send())
-                try:
-                    async for raw in websocket:
-                        message = json.loads(raw)
-                        kind = message.get("type")
-                        if kind == "error":
-                            run.error = f"{message.get('code')}: {message.get('message')}"
-                        if kind != "transcription":
-                            continue
-                        start_s, end_s = _span(message)
-                        run.events.append(
-                            Event(pacer.now(), message["transcript"], message["is_final"], start_s, end_s)
-                        )
-                finally:
-                    sender.cancel()
-                    await asyncio.gather(sender, return_exceptions=True)
-                if websocket.close_code not in (1000, None) and run.error is None:
-                    run.error = f"closed {websocket.close_code} {websocket.close_reason}"
-        except TimeoutError:
-            run.error = f"no end of session within {timeout_s:.0f}s"
-        except (OSError, ConnectionClosed) as exc:
-            run.error = f"{type(exc).__name__}: {exc}"
-        run.closed_s = pacer.now()
-        run.send_lag_max_s = pacer.lag_max_s
-        return run
+async def stream_to_ours(
+    url: str,
+    audio: np.ndarray,
+    *,
+    speed: float,
+    frame_ms: int,
+    timeout_s: float,
+    min_silence_ms: int = 300,
+    language: str = "en",
+    word_timestamps: bool = False,
+    on_transcription: Callable[[dict[str, Any]], None] | None = None,
+) -> StreamRun:
+    """Stream ``audio`` to our server paced at ``speed`` with the seed's config, then terminate; every
+    transcript is an ``Event`` (``on_transcription`` sees each raw message too). The one client of every
+    bench that talks to our server."""
+    run = StreamRun()
+    pacer = Pacer(speed)
+    config = {
+        "vad_params": {"threshold": 0.5, "min_silence_duration_ms": min_silence_ms, "speech_pad_ms": 30},
+        "streaming_whisper_params": {
+            "encoding": "pcm_s16le",
+            "sample_rate": SAMPLE_RATE_HZ,
+            "enable_partial_transcripts": True,
+            "audio_language": language,
+            "show_word_timestamps": word_timestamps,
+        },
+    }
+    frame_samples = SAMPLE_RATE_HZ * frame_ms // 1000
+    try:
+        async with asyncio.timeout(timeout_s), connect(url, max_size=None) as websocket:
+            await websocket.send(json.dumps(config))
+
+            async def send() -> None:
+                with contextlib.suppress(ConnectionClosed):
+                    async for chunk in pacer.frames(audio, frame_samples):
+                        await websocket.send(to_pcm16(chunk))
+                    await websocket.send(json.dumps({"terminate_session": True}))
+
+            sender = asyncio.create_task(send())
+            try:
+                async for raw in websocket:
+                    message = json.loads(raw)
+                    kind = message.get("type")
+                    if kind == "error":
+                        run.error = f"{message.get('code')}: {message.get('message')}"
+                    if kind != "transcription":
+                        continue
+                    start_s, end_s = _span(message)
+                    run.events.append(Event(pacer.now(), message["transcript"], message["is_final"], start_s, end_s))
+                    if on_transcription is not None:
+                        on_transcription(message)
+            finally:
+                sender.cancel()
+                await asyncio.gather(sender, return_exceptions=True)
+            if websocket.close_code not in (1000, None) and run.error is None:
+                run.error = f"closed {websocket.close_code} {websocket.close_reason}"
+    except TimeoutError:
+        run.error = f"no end of session within {timeout_s:.0f}s"
+    except (OSError, ConnectionClosed) as exc:
+        run.error = f"{type(exc).__name__}: {exc}"
+    run.closed_s = pacer.now()
+    run.send_lag_max_s = pacer.lag_max_s
+    return run
 
 
 def _span(message: dict[str, Any]) -> tuple[float | None, float | None]:
