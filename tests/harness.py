@@ -36,7 +36,7 @@ from websockets.client import ClientProtocol
 from websockets.protocol import State
 from websockets.uri import parse_uri
 
-from tests.fakes import EnergyScorer, silence_s, tone_s
+from tests.fakes import EnergyScorer, result_for, silence_s, tone_s
 from tests.stream_client import SEED_CONFIG, StreamResult, stream
 from whisper_stream.decode_requests import DecodeOptions
 from whisper_stream.drain import Drain
@@ -388,7 +388,11 @@ def healthy_transcripts(repeats: int = 1) -> list[str]:
     session = Session(parse_session_config(json.dumps(HEALTHY_CONFIG)), EnergyScorer())
     session.receive_audio(np.concatenate([HEALTHY_AUDIO] * repeats), 0.0)
     session.end_of_stream(0.0)
-    return [f"{r.audio.size} samples" for r in session.requests_to_run()]
+    while requests := session.requests_to_run():  # a final is asked for once those before it are sent
+        for request in requests:
+            samples = request.end_sample - request.start_sample
+            session.receive_result(request.request_id, result_for(f"{samples} samples", samples / SAMPLE_RATE_HZ))
+    return [m["transcript"] for m in session.messages_to_send() if m.get("is_final")]
 
 
 async def healthy_session(url: str, *, repeats: int = 1, speed: float | None = 20.0) -> StreamResult:

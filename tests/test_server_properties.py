@@ -114,6 +114,8 @@ def run_stream(
     session.receive_audio(decoder.flush(), session.audio_duration_s)
     session.end_of_stream(session.audio_duration_s)
     answer(some=False)
+    while session.state is not SessionState.CLOSED and (waiting or session.pending_requests):
+        answer(some=False)  # a final is asked for once those before it are sent
     assert session.state is SessionState.CLOSED
     return Run(messages, int(round(session.audio_duration_s * SR)))
 

@@ -31,8 +31,10 @@ def feed(session: Session, audio: np.ndarray, *, start_s: float = 0.0, frame_sam
 
 
 def answer_all(session: Session, text: str = "hello") -> list[dict]:
-    for request in session.requests_to_run():
-        session.receive_result(request.request_id, result_for(f"{text} {request.transcription_num}"))
+    """Answer every request, and those asked for because of the answers (a final waits for the one before)."""
+    while requests := session.requests_to_run():
+        for request in requests:
+            session.receive_result(request.request_id, result_for(f"{text} {request.transcription_num}"))
     return session.messages_to_send()
 
 
@@ -125,20 +127,18 @@ def test_partials_disabled() -> None:
     assert session.requests_to_run() == []
 
 
-def test_finals_are_sent_in_order_when_results_come_back_out_of_order() -> None:
+def test_a_final_is_asked_for_once_the_one_before_it_is_sent_so_finals_go_in_order() -> None:
     session = make_session(enable_partial_transcripts=False)
     feed(session, np.concatenate([tone_s(1.0), silence_s(0.5), tone_s(1.0), silence_s(0.5), tone_s(1.0)]))
     session.end_of_stream(4.0)
-    finals = finals_of(session.requests_to_run())
-    assert [r.transcription_num for r in finals] == [0, 1, 2]
-    session.receive_result(finals[2].request_id, result_for("third"))
-    session.receive_result(finals[1].request_id, result_for("second"))
-    assert session.messages_to_send() == []
-    session.receive_result(finals[0].request_id, result_for("first"))
-    sent = session.messages_to_send()
+    sent: list[dict] = []
+    for expected_num, text in enumerate(["first", "second", "third"]):
+        [final] = finals_of(session.requests_to_run())  # one at a time: each decoded in the context of the last
+        assert final.transcription_num == expected_num
+        session.receive_result(final.request_id, result_for(text))
+        sent += session.messages_to_send()
     assert [m.get("transcript") for m in sent] == ["first", "second", "third", None]
     assert [m.get("transcription_num") for m in sent[:3]] == [0, 1, 2]
-    assert sent[-1]["type"] == "session_end" and sent[-1]["finals_sent"] == 3
 
 
 def test_stale_partial_after_its_final_is_dropped() -> None:
@@ -187,9 +187,13 @@ def test_long_speech_is_cut_at_the_max_duration() -> None:
         audio[dip : dip + FRAME_SAMPLES] *= 0.1
     feed(session, audio)
     session.end_of_stream(12.0)
-    finals = finals_of(session.requests_to_run())
+    finals = []
+    while requests := finals_of(session.requests_to_run()):
+        finals += requests
+        for request in requests:
+            session.receive_result(request.request_id, result_for("words"))
     assert len(finals) == 3
-    assert all(f.duration_s <= 5.0 for f in finals)
+    assert all(f.end_sample - f.start_sample <= 5.0 * SR for f in finals)  # the utterance, not its context
     # contiguous: every sample of speech is in exactly one final
     for earlier, later in zip(finals, finals[1:], strict=False):
         assert earlier.end_sample == later.start_sample
@@ -205,6 +209,7 @@ def test_finalize_forces_a_final_and_speech_continues_in_a_new_utterance() -> No
     session.finalize(1.0)
     [first] = session.requests_to_run()
     assert first.kind is RequestKind.FINAL and first.transcription_num == 0
+    session.receive_result(first.request_id, result_for("one"))
     feed(session, np.concatenate([tone_s(1.0), silence_s(0.5)]), start_s=1.0)
     [second] = session.requests_to_run()
     assert second.transcription_num == 1
@@ -266,7 +271,12 @@ def _finals_for_split(audio: np.ndarray, cuts: list[int]) -> list[tuple[int, int
     for a, b in zip(bounds, bounds[1:], strict=False):
         session.receive_audio(audio[a:b], b / SR)
     session.end_of_stream(audio.size / SR)
-    return [(r.start_sample, r.end_sample - r.start_sample) for r in finals_of(session.requests_to_run())]
+    spans = []
+    while requests := finals_of(session.requests_to_run()):
+        for r in requests:
+            spans.append((r.start_sample, r.end_sample - r.start_sample))
+            session.receive_result(r.request_id, result_for("words"))
+    return spans
 
 
 STREAM = np.concatenate(
@@ -305,8 +315,9 @@ def test_empty_final_is_sent_only_to_replace_partials() -> None:
 
     quiet = make_session(enable_partial_transcripts=False)
     feed(quiet, np.concatenate([tone_s(1.0), silence_s(0.5), tone_s(1.0), silence_s(0.5)]))
-    first, second = quiet.requests_to_run()
+    [first] = quiet.requests_to_run()
     quiet.receive_result(first.request_id, result_for(""))
+    [second] = quiet.requests_to_run()  # asked once the one before it is done
     quiet.receive_result(second.request_id, result_for("words"))
     assert [(m["transcription_num"], m["transcript"]) for m in quiet.messages_to_send()] == [(1, "words")]
 
@@ -379,9 +390,10 @@ def _answered_finals_for_split(audio: np.ndarray, cuts: list[int]) -> list[str]:
     sent: list[dict] = []
 
     def answer() -> None:
-        for request in session.requests_to_run():
-            span = f"{request.start_sample}+{request.end_sample - request.start_sample}"
-            session.receive_result(request.request_id, result_for(span))
+        while requests := session.requests_to_run():
+            for request in requests:
+                span = f"{request.start_sample}+{request.end_sample - request.start_sample}"
+                session.receive_result(request.request_id, result_for(span))
         sent.extend(session.messages_to_send())
 
     for a, b in zip(bounds, bounds[1:], strict=False):

@@ -54,14 +54,15 @@ def test_the_next_final_is_decoded_after_the_words_already_sent() -> None:
     assert message["segments"][0]["start_time"] == round(second.start_sample / SR, 3)
 
 
-def test_no_context_while_an_earlier_final_is_not_sent() -> None:
+def test_a_final_waits_for_the_one_before_it_then_gets_its_context() -> None:
     session = make_session()
     feed(session, UTTERANCE, 0.0)
     [first] = finals(session)
     feed(session, UTTERANCE, 2.0)  # the first final is not answered yet
+    assert finals(session) == []  # decoded without context it would lose what the context gives
+    session.receive_result(first.request_id, result_for("words", 1.0))
     [second] = finals(session)
-    assert (second.options.prefix, second.options.context_samples) == (None, 0)
-    assert second.audio.size == second.end_sample - second.start_sample
+    assert second.options.prefix == "words" and second.options.context_samples > 0
 
 
 def test_the_buffer_keeps_the_context_and_no_more() -> None:

@@ -196,14 +196,6 @@ class Session:
         return self._outbox
 
     @property
-    def finals_sent(self) -> int:
-        return self._outbox.finals_sent
-
-    @property
-    def partials_sent(self) -> int:
-        return self._outbox.partials_sent
-
-    @property
     def next_deadline_s(self) -> float | None:
         """When to call ``tick`` if no audio comes before: the input-stall rule for an open utterance."""
         if self._open is None or self._last_audio_s is None or self.state is not SessionState.STREAMING:
@@ -266,6 +258,7 @@ class Session:
             utterance.final is None
             and self._early_finals_enabled
             and not utterance.early_final_refused
+            and utterance.num == self._ended.next_num  # a final waits for the context of those before it
             and self._vad_position >= end
             and utterance.speech_frames >= self._min_speech_frames
         ):
@@ -294,10 +287,10 @@ class Session:
             if early is not None:
                 self._book.withdraw(early)
             utterance.final = None
-            if utterance.speech_frames >= self._min_speech_frames and end_sample > utterance.start_sample:
+            if utterance.speech_frames < self._min_speech_frames or end_sample <= utterance.start_sample:
+                utterance.too_short = True  # too little speech to be worth a decode: noise, or a click
+            elif utterance.num == self._ended.next_num:  # else asked once those before it are sent: in context
                 utterance.final = self._request(RequestKind.FINAL, utterance, end_sample)
-            else:  # too little speech to be worth a decode: noise, or a click
-                utterance.too_short = True
         if reopen:
             self._open = Utterance(next(self._utterance_numbers), end_sample)
         else:
@@ -375,6 +368,9 @@ class Session:
             if final.text:
                 self._last_final = final
             self._context.sent(utterance.start_sample, utterance.end_sample or utterance.start_sample, final.text)
+        waiting = self._ended.get(self._ended.next_num)  # ended while those before it were decoded
+        if waiting is not None and waiting.final is None and not waiting.too_short and waiting.end_sample:
+            waiting.final = self._request(RequestKind.FINAL, waiting, waiting.end_sample)
 
     # ---------------------------------------------------------------- misc
 
@@ -385,7 +381,8 @@ class Session:
         else:
             keep_from = self._vad_position - self._gate.speech_pad_samples - FRAME_SAMPLES
         # and the context of the next final: the finals sent just before, and those not sent yet
-        self._buffer.drop_before(self._context.keep_from(keep_from, self._ended.first_start_sample))
+        keep_from = self._context.keep_from(keep_from, self._ended.first_start_sample)
+        self._buffer.drop_before(min(keep_from, self._ended.first_unasked_start_sample or keep_from))
 
     def _maybe_close(self) -> None:
         if self.state is SessionState.CLOSING and not self._ended and not self._book.pending:

@@ -118,8 +118,8 @@ class SessionRunner:
         self.log.info(
             "session ended: %.1f s audio, %d finals, %d partials",
             self.session.audio_duration_s,
-            self.session.finals_sent,
-            self.session.partials_sent,
+            self.session.outbox.finals_sent,
+            self.session.outbox.partials_sent,
         )
         if self.closing_error is not None:
             raise self.closing_error
