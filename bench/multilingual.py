@@ -178,7 +178,7 @@ def main(argv: list[str] | None = None) -> int:
                 print(
                     f"[bench] {language} {mode}: {metric(language)} {got['error_rate']} final latency "
                     f"p50 {_s(got['final_latency']['p50_s'])} p95 {_s(got['final_latency']['p95_s'])} "
-                    f"missed {got['final_latency']['missed']} error {got['error']}",
+                    f"no final {got['final_latency']['no_final']} error {got['error']}",
                     flush=True,
                 )
             results["languages"][language] = row
