@@ -382,7 +382,8 @@ class Session:
             keep_from = self._vad_position - self._gate.speech_pad_samples - FRAME_SAMPLES
         # and the context of the next final: the finals sent just before, and those not sent yet
         keep_from = self._context.keep_from(keep_from, self._ended.first_start_sample)
-        self._buffer.drop_before(min(keep_from, self._ended.first_unasked_start_sample or keep_from))
+        waiting = self._ended.first_unasked_start_sample  # a final not asked for yet needs all its audio
+        self._buffer.drop_before(keep_from if waiting is None else min(keep_from, waiting))
 
     def _maybe_close(self) -> None:
         if self.state is SessionState.CLOSING and not self._ended and not self._book.pending:

@@ -110,9 +110,10 @@ class FasterWhisperTranscriber:
         does not continue its prefix is decoded again without the context.
         """
         items = [
-            without_context(audio, options) if options.context_samples and self._language(options) is None else item
-            for item in items
-            for audio, options in [item]
+            without_context(audio, options)
+            if options.context_samples and self._language(options) is None
+            else (audio, options)
+            for audio, options in items
         ]
         resolved, unsure = self.with_languages(items, final=final)
         results: list[TranscriptionResult | None] = [None] * len(items)
