@@ -113,7 +113,14 @@ def test_partials_of_a_japanese_utterance_come_before_its_one_final(multilingual
 
 
 def test_auto_detects_each_utterance_of_a_stream_that_switches_language(multilingual_url: str) -> None:
-    """The session carries each final's text as the next prompt; across a switch it must not mislead."""
+    """The session carries each final's text as the next prompt; across a switch it must not mislead.
+
+    A partial in the first second of an utterance, while detection is unsure (below 0.8), keeps
+    the previous utterance's language (README, Multilingual): on these clips base's top language
+    is the right one but unsure until 1.0-1.5 s of speech (ja 0.57 at 1.0 s, es 0.79 at 0.75 s),
+    so an early partial of the Japanese utterance comes in Chinese and one of the Spanish in
+    Japanese. Any other language on a partial is wrong.
+    """
     languages = ["fr", "pt", "zh", "ja", "es"]
     utterances = [clip(language) for language in languages]
     audio = with_pauses([load_16k(u.path) for u in utterances], pause_s=1.5)
@@ -123,9 +130,13 @@ def test_auto_detects_each_utterance_of_a_stream_that_switches_language(multilin
     assert [f["language_code"] for f in finals] == languages
     for language, utterance, final in zip(languages, utterances, finals, strict=True):
         assert error_rate(language, utterance.reference, final["transcript"]) <= MAX_ERROR[language], final
-    spoken = {p["transcription_num"]: p for p in result.partials if p["transcript"]}
-    by_num = {f["transcription_num"]: f["language_code"] for f in finals}
-    assert all(by_num.get(num) == p["language_code"] for num, p in spoken.items()), spoken
+    # the final's language, or the previous final's (kept while detection is unsure)
+    fitting = {f["transcription_num"]: {f["language_code"]} for f in finals}
+    for before, final in zip(finals, finals[1:], strict=False):
+        fitting[final["transcription_num"]].add(before["language_code"])
+    spoken = [p for p in result.partials if p["transcript"]]
+    wrong = [p for p in spoken if p["language_code"] not in fitting.get(p["transcription_num"], set())]
+    assert not wrong, wrong
 
 
 def test_language_options_restrict_detection(multilingual_url: str) -> None:
