@@ -26,8 +26,8 @@ def test_the_sent_finals_within_context_s_are_the_prefix() -> None:
     # 15 - 10 = 5: the second and third finals, and the audio from the second's start
     assert options.prefix == "The second one. The third one."
     assert options.context_samples == s(15) - s(5)
-    # the prompt is the client's prompt and what was said before the context, never the prefix again
-    assert options.prompt == "Glossary: Kubernetes The first one."
+    # the prompt is the client's; the history what was said before the context, never the prefix again
+    assert (options.prompt, options.history) == ("Glossary: Kubernetes", "The first one.")
     assert (options.language, options.word_timestamps) == (OPTIONS.language, OPTIONS.word_timestamps)
 
 
@@ -84,4 +84,4 @@ def test_without_condition_on_previous_the_prompt_is_the_clients_only() -> None:
     context.sent(s(0), s(4), "Old.")
     context.sent(s(6), s(9), "Recent.")
     options = context.apply(DecodeOptions("en", None, False), s(10), s(12), 0)
-    assert (options.prefix, options.prompt) == ("Recent.", None)
+    assert (options.prefix, options.prompt, options.history) == ("Recent.", None, None)

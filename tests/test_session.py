@@ -8,6 +8,7 @@ from hypothesis import strategies as st
 from tests.fakes import EnergyScorer, result_for, silence_s, tone_s
 from whisper_stream.config import SessionConfig, StreamingOptions, VadOptions, WhisperOptions
 from whisper_stream.errors import ProtocolError
+from whisper_stream.language_choice import prompt_for
 from whisper_stream.session import RequestKind, Session, SessionState
 from whisper_stream.vad import FRAME_SAMPLES, SAMPLE_RATE_HZ
 
@@ -248,10 +249,19 @@ def test_previous_final_prompts_the_next_utterance(context_s: float) -> None:
     session.receive_result(first.request_id, result_for("It was cold."))
     feed(session, np.concatenate([tone_s(1.0), silence_s(0.5)]), start_s=1.5)
     [second] = session.requests_to_run()
-    if context_s:  # decoded in context: the previous final is the prefix, the prompt is what came before
-        assert (second.options.prompt, second.options.prefix) == ("Glossary:", "It was cold.")
+    if context_s:  # decoded in context: the previous final is the prefix, the history is what came before
+        assert (second.options.prompt, second.options.history, second.options.prefix) == (
+            "Glossary:",
+            None,
+            "It was cold.",
+        )
     else:
-        assert (second.options.prompt, second.options.prefix) == ("Glossary: It was cold.", None)
+        assert (second.options.prompt, second.options.history, second.options.prefix) == (
+            "Glossary:",
+            "It was cold.",
+            None,
+        )
+        assert prompt_for(second.options, "en") == "Glossary: It was cold."
     assert second.options.language == "en"
 
 

@@ -91,9 +91,13 @@ def test_choose_language_keeps_the_previous_language_when_unsure() -> None:
 
 
 def test_prompt_is_dropped_only_across_languages() -> None:
-    carried = DecodeOptions(None, "Guten Tag.", False, prompt_language="de")
+    carried = DecodeOptions(None, None, False, prompt_language="de", history="Guten Tag.")
     assert prompt_for(carried, "de") == "Guten Tag."
     assert prompt_for(carried, "fr") is None
+    # the client's own prompt (names, a glossary) stays whatever the language
+    glossary = replace(carried, prompt="Zoë, Kubernetes.")
+    assert prompt_for(glossary, "de") == "Zoë, Kubernetes. Guten Tag."
+    assert prompt_for(glossary, "fr") == "Zoë, Kubernetes."
     assert prompt_for(DecodeOptions("fr", "Bonjour.", False), "fr") == "Bonjour."  # no previous final
 
 
@@ -148,9 +152,9 @@ def test_a_batch_of_several_languages_decodes_each_in_its_own(
 def test_a_prompt_in_another_language_is_not_carried(multilingual: FasterWhisperTranscriber, speech: dict) -> None:
     audio, _ = speech["pt"]
     german = "Der hinter diesem Portal liegende Raum wurde als Leichenhalle genutzt. " * 3
-    carried = replace(AUTO, prompt=german, prompt_language="de")
+    carried = replace(AUTO, history=german, prompt_language="de")
     assert multilingual.transcribe(audio, carried, final=False) == multilingual.transcribe(audio, AUTO, final=False)
-    fixed = DecodeOptions("pt", german, False, prompt_language="de")
+    fixed = DecodeOptions("pt", None, False, prompt_language="de", history=german)
     assert (
         multilingual.transcribe(audio, fixed, final=False).text
         == multilingual.transcribe(audio, DecodeOptions("pt", None, False), final=False).text

@@ -82,10 +82,10 @@ class FinalContext:
             return options
         earlier = [final.text for final in list(self._recent)[: len(self._recent) - len(chosen)]]
         history = " ".join([self._earlier_text, *earlier]).strip() if self._condition_on_previous else ""
-        prompt = " ".join(p for p in (self._client_prompt, history[-PROMPT_HISTORY_CHARS:].strip()) if p)
         return dataclasses.replace(
             options,
-            prompt=prompt or None,
+            prompt=self._client_prompt or None,
+            history=history[-PROMPT_HISTORY_CHARS:].strip() or None,
             prefix=" ".join(final.text for final in chosen),
             context_samples=start_sample - chosen[0].start_sample,
         )

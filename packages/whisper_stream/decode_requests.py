@@ -45,11 +45,15 @@ class DecodeOptions:
     language: str | None
     """A fixed language code, or None to detect it per utterance."""
     prompt: str | None
+    """The client's own prompt (``whisper_params.prompt``): kept in every language."""
     word_timestamps: bool
     language_options: tuple[str, ...] = ()
     """With ``language`` None: detection only picks among these (all languages when empty)."""
     prompt_language: str | None = None
-    """The language of the previous final carried in ``prompt``: a prompt in another language misleads."""
+    """The language of the previous finals in ``history``: text in another language misleads."""
+    history: str | None = None
+    """The end of what the session's previous finals said, prompted after ``prompt`` only in a decode in
+    ``prompt_language`` (``language_choice.prompt_for``)."""
     context_samples: int = 0
     """How many of the audio's first samples are context: audio before the utterance, already sent as
     finals. Results (text and times) cover only what follows it; times count from the end of the context."""

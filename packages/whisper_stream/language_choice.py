@@ -39,10 +39,10 @@ def choose_language(
 
 
 def prompt_for(options: DecodeOptions, language: str) -> str | None:
-    """The prompt, unless it is the previous utterance's text in another language (it would mislead)."""
-    if options.prompt_language is not None and options.prompt_language != language:
-        return None
-    return options.prompt
+    """The client's prompt, then the history unless it is in another language (it would mislead)."""
+    fits = options.prompt_language is None or options.prompt_language == language
+    parts = (options.prompt, options.history if fits else None)
+    return " ".join(p for p in parts if p) or None
 
 
 def by_language(indexes: Sequence[int], items: Sequence[tuple[np.ndarray, DecodeOptions]]) -> list[list[int]]:

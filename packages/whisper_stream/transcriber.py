@@ -170,7 +170,8 @@ class FasterWhisperTranscriber:
         """Each item with the language it is decoded in and a prompt fit for that language.
 
         The language is the fixed one, or the one detected (``choose_language``) among the
-        item's ``language_options``; the prompt is dropped when it is in another language.
+        item's ``language_options``; its prompt is the client's, then the history unless that
+        is in another language.
         Also the indexes of partials whose language is too unsure to decode (a final is
         always decoded, in the likeliest language).
         """
@@ -184,7 +185,8 @@ class FasterWhisperTranscriber:
                 language, sure = choose_language(detected[i], options.language_options, options.prompt_language)
             if not sure and not final:
                 unsure.add(i)
-            resolved.append((audio, replace(options, language=language, prompt=prompt_for(options, language))))
+            prompt = prompt_for(options, language)
+            resolved.append((audio, replace(options, language=language, prompt=prompt, history=None)))
         return resolved, unsure
 
     def detect_languages(self, audios: Sequence[np.ndarray]) -> list[list[tuple[str, float]]]:
