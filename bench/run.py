@@ -356,7 +356,9 @@ def sweep(
         else:
             log(f"[{system.name}] {count} concurrent streams of {args.step_duration_s:.0f} s")
             step = measure(system, server, monitor, work.concurrent(count), args)
-            step.pop("_runs"), step.pop("_scores")
+            step.pop("_runs")
+            # which utterances lost their last words, and what came instead: why a step has "no final"
+            step["not_whole"] = [u.as_dict() for us in step.pop("_scores") for u in us if u.missed or u.truncated]
         p95 = step["final_latency"]["p95_s"]
         step["holds"] = not step["errors"] and p95 not in (None, "inf") and p95 <= args.latency_budget_s
         steps.append(step)
