@@ -255,3 +255,21 @@ def test_targets_compare_streaming_with_offline_at_the_same_beam() -> None:
     assert wer_check["met"] is False and "+2.0 pt" in wer_check["detail"]
     assert checks["final p95 ≤ min silence + 0.6 s (1 stream, beam 1)"]["met"] is False  # a truncation is inf
     assert "No Baseten concurrency target" in targets.concurrency_target(results_of(0.0), 1, 1.5)
+
+
+def test_a_run_that_swept_one_stream_claims_no_capacity() -> None:
+    """The test-other run streams once: 'held 1 of 1' is no verdict on 6 streams, nor a concurrency target."""
+    results = results_of(0.0)
+    row = next(r for r in results["rows"].values() if r.get("sweep"))
+    row["capacity"] = 1
+    checks = {t["name"]: t for t in targets.evaluate(results, 300, [1], 1.5)}
+    assert checks["≥ 6 real-time streams with p95 final ≤ 1.5 s (beam 1)"]["met"] is None
+    assert targets.concurrency_target(results, 1, 1.5) is None
+    row["capacity"] = 4  # every step of 1..4 held: still no verdict on 6
+    assert {t["name"]: t for t in targets.evaluate(results, 300, [1, 2, 4], 1.5)}[
+        "≥ 6 real-time streams with p95 final ≤ 1.5 s (beam 1)"
+    ]["met"] is None
+    row["capacity"] = 2  # 4 streams failed: a miss
+    assert {t["name"]: t for t in targets.evaluate(results, 300, [1, 2, 4, 6], 1.5)}[
+        "≥ 6 real-time streams with p95 final ≤ 1.5 s (beam 1)"
+    ]["met"] is False
