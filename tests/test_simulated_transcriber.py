@@ -47,6 +47,16 @@ def test_text_is_sized_by_the_references_speaking_rate():
     assert transcriber.transcribe(audio_s(0.1), OPTIONS, final=False).text == ""
 
 
+def test_a_final_in_context_is_sized_and_timed_on_its_utterance_alone():
+    """As the real transcriber: the context's words are the forced prefix, times count from after it."""
+    speech = sim.load_speech_text(sim.default_speech_dir())
+    transcriber = sim.SimulatedTranscriber("large-v3", "L4", speech=speech, sleep=False)
+    in_context = DecodeOptions("en", None, False, context_samples=20 * 16_000, prefix="Words already sent.")
+    [result] = transcriber.transcribe_batch([(audio_s(22.0), in_context)], final=True)
+    assert len(result.text.split()) == round(2.0 * speech.words_per_second)
+    assert result.segments[0].end_s == pytest.approx(2.0)
+
+
 def test_it_sleeps_the_modelled_time_without_burning_cpu():
     transcriber = sim.SimulatedTranscriber("large-v3-turbo", "H100")
     items = [(audio_s(3.0), OPTIONS)] * 4

@@ -175,18 +175,20 @@ class SimulatedTranscriber:
     def transcribe_batch(
         self, items: Sequence[tuple[np.ndarray, DecodeOptions]], *, final: bool
     ) -> list[TranscriptionResult]:
-        texts = [self._text(audio.size / SAMPLE_RATE_HZ) for audio, _ in items]
+        # a final in context generates only the utterance's words (the context's are the forced prefix)
+        durations_s = [(audio.size - options.context_samples) / SAMPLE_RATE_HZ for audio, options in items]
+        texts = [self._text(duration_s) for duration_s in durations_s]
         tokens = max(self.tokens(text) for text in texts)
         seconds = self.cost.seconds(len(items), tokens, self.final_beam_size if final else 1)
         with self._device:
             if self._sleep:
                 time.sleep(seconds)
         DEVICE_SECONDS.labels(kind="final" if final else "partial").observe(seconds)
-        return [
-            TranscriptionResult(text, options.language or "en", 0.9, (Segment(text, 0.0, audio.size / SAMPLE_RATE_HZ),))
+        return [  # times count from the utterance's start, after any context (as the real transcriber's)
+            TranscriptionResult(text, options.language or "en", 0.9, (Segment(text, 0.0, duration_s),))
             if text
             else TranscriptionResult("", options.language or "en", 0.0, ())
-            for text, (audio, options) in zip(texts, items, strict=True)
+            for text, duration_s, (_, options) in zip(texts, durations_s, items, strict=True)
         ]
 
     @staticmethod
