@@ -289,7 +289,7 @@ class Session:
             utterance.final = None
             if utterance.speech_frames < self._min_speech_frames or end_sample <= utterance.start_sample:
                 utterance.too_short = True  # too little speech to be worth a decode: noise, or a click
-            elif utterance.num == self._ended.next_num:  # else asked once those before it are sent: in context
+            else:  # in context if the finals before it are sent; else alone, now: the decoder is behind
                 utterance.final = self._request(RequestKind.FINAL, utterance, end_sample)
         if reopen:
             self._open = Utterance(next(self._utterance_numbers), end_sample)
@@ -313,7 +313,7 @@ class Session:
     # ------------------------------------------------------------- requests
 
     def _request(self, kind: RequestKind, utterance: Utterance, end_sample: int) -> TrackedRequest:
-        """A decode of the utterance up to ``end_sample``; a final's in context once every earlier final is sent."""
+        """A decode of the utterance up to ``end_sample``; a final's in context if every earlier final is sent."""
         start, previous = utterance.start_sample, self._last_final
         options = decode_options(self.config.whisper, previous, condition_on_previous=self._condition_on_previous)
         if kind.is_final and utterance.num == self._ended.next_num:
@@ -368,9 +368,6 @@ class Session:
             if final.text:
                 self._last_final = final
             self._context.sent(utterance.start_sample, utterance.end_sample or utterance.start_sample, final.text)
-        waiting = self._ended.get(self._ended.next_num)  # ended while those before it were decoded
-        if waiting is not None and waiting.final is None and not waiting.too_short and waiting.end_sample:
-            waiting.final = self._request(RequestKind.FINAL, waiting, waiting.end_sample)
 
     # ---------------------------------------------------------------- misc
 
@@ -381,9 +378,7 @@ class Session:
         else:
             keep_from = self._vad_position - self._gate.speech_pad_samples - FRAME_SAMPLES
         # and the context of the next final: the finals sent just before, and those not sent yet
-        keep_from = self._context.keep_from(keep_from, self._ended.first_start_sample)
-        waiting = self._ended.first_unasked_start_sample  # a final not asked for yet needs all its audio
-        self._buffer.drop_before(keep_from if waiting is None else min(keep_from, waiting))
+        self._buffer.drop_before(self._context.keep_from(keep_from, self._ended.first_start_sample))
 
     def _maybe_close(self) -> None:
         if self.state is SessionState.CLOSING and not self._ended and not self._book.pending:

@@ -75,12 +75,6 @@ class EndedUtterances:
     def first_start_sample(self) -> int | None:
         return min((u.start_sample for u in self._by_num.values()), default=None)
 
-    @property
-    def first_unasked_start_sample(self) -> int | None:
-        """Where the first utterance starts whose final is not asked for yet (it waits for the one before)."""
-        waiting = (u.start_sample for u in self._by_num.values() if u.final is None and not u.too_short)
-        return min(waiting, default=None)
-
     def pop_ready(self) -> Utterance | None:
         """The next utterance in order, if its final is ready (it is then no longer held here)."""
         utterance = self._by_num.get(self.next_num)
