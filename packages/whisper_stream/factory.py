@@ -63,7 +63,7 @@ def _start(settings: Settings, transcriber: Transcriber, vad_model: SileroVadMod
         transcriber,
         vad_model.new_scorer,
         EngineOptions(
-            max_sessions=settings.max_sessions or (64 if on_gpu else 8),
+            max_sessions=settings.max_sessions or (32 if on_gpu else 8),
             decode_workers=settings.decode_workers,
             max_batch_size=settings.max_batch_size or (8 if on_gpu else 1),
         ),

@@ -11,7 +11,7 @@
 | WHISPER_WARM_UP       | 1                               | 0: skip the warm-up decode in load()      |
 | DECODE_WORKERS        | 1                               | decodes run at once                       |
 | MAX_BATCH_SIZE        | 1 on cpu, 8 on cuda             | requests of many sessions in one decode   |
-| MAX_SESSIONS          | 8 on cpu, 64 on cuda            | concurrent sessions; more get 1013        |
+| MAX_SESSIONS          | 8 on cpu, 32 on cuda            | concurrent sessions; more get 1013        |
 | MAX_FRAME_BYTES       | 1048576                         | largest binary frame; larger gets 1009    |
 | MAX_SESSION_S         | 14400                           | audio seconds per session                 |
 | IDLE_TIMEOUT_S        | 60                              | no message for this long closes 1008      |
