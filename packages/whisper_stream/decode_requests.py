@@ -66,6 +66,10 @@ class DecodeOptions:
         """The same decode of the utterance alone."""
         return dataclasses.replace(self, context_samples=0, prefix=None)
 
+    def utterance_s(self, audio: np.ndarray) -> float:
+        """How long the utterance in ``audio`` is: what follows the context, what results cover."""
+        return (audio.size - self.context_samples) / SAMPLE_RATE_HZ
+
 
 @dataclass(frozen=True, eq=False)  # compared by identity: each request is one decode
 class TranscriptionRequest:

@@ -25,5 +25,5 @@ def decode_options(
         word_timestamps=whisper.show_word_timestamps,
         language_options=whisper.language_options,
         prompt_language=carried.language_code if carried is not None else None,
-        history=carried.text[-PROMPT_HISTORY_CHARS:].strip() or None if carried is not None else None,
+        history=(carried.text[-PROMPT_HISTORY_CHARS:].strip() or None) if carried is not None else None,
     )

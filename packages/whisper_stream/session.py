@@ -258,7 +258,7 @@ class Session:
             utterance.final is None
             and self._early_finals_enabled
             and not utterance.early_final_refused
-            and utterance.num == self._ended.next_num  # a final waits for the context of those before it
+            and utterance.num == self._ended.next_num  # speculate only in context: else the decoder is behind
             and self._vad_position >= end
             and utterance.speech_frames >= self._min_speech_frames
         ):

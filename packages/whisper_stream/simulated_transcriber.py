@@ -49,7 +49,7 @@ from pathlib import Path
 import numpy as np
 from prometheus_client import Histogram
 
-from whisper_stream.decode_requests import SAMPLE_RATE_HZ, DecodeOptions
+from whisper_stream.decode_requests import DecodeOptions
 from whisper_stream.results import Segment, TranscriptionResult
 
 PREFIX = "simulated:"
@@ -176,7 +176,7 @@ class SimulatedTranscriber:
         self, items: Sequence[tuple[np.ndarray, DecodeOptions]], *, final: bool
     ) -> list[TranscriptionResult]:
         # a final in context generates only the utterance's words (the context's are the forced prefix)
-        durations_s = [(audio.size - options.context_samples) / SAMPLE_RATE_HZ for audio, options in items]
+        durations_s = [options.utterance_s(audio) for audio, options in items]
         texts = [self._text(duration_s) for duration_s in durations_s]
         tokens = max(self.tokens(text) for text in texts)
         seconds = self.cost.seconds(len(items), tokens, self.final_beam_size if final else 1)

@@ -281,7 +281,7 @@ class FasterWhisperTranscriber:
         no_speech = output.no_speech_prob > self.options.no_speech_threshold  # type: ignore[attr-defined]
         low = avg_logprob < self.options.log_prob_threshold
         repetitive = bool(text) and get_compression_ratio(text) > self.options.compression_ratio_threshold
-        utterance_s = (audio.size - options.context_samples) / SAMPLE_RATE_HZ
+        utterance_s = options.utterance_s(audio)
         if options.prefix and not continues(options.prefix, text, utterance_s):
             return _EMPTY, True
         if not text or (no_speech and low):
