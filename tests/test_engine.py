@@ -22,6 +22,8 @@ class GatedTranscriber:
 
     def __init__(self) -> None:
         self.order: list[str] = []
+        self.decoded: dict[str, tuple[int, DecodeOptions]] = {}
+        """Per request name: the samples and options it was decoded with."""
         self.started = threading.Semaphore(0)
         self.release = threading.Semaphore(0)
         self.fail_on: set[str] = set()
@@ -31,6 +33,7 @@ class GatedTranscriber:
         self.started.release()
         assert self.release.acquire(timeout=10)
         self.order.append(name)
+        self.decoded[name] = (audio.size, options)
         if name in self.fail_on:
             raise RuntimeError(f"decode of {name} failed")
         return result_for(name)
@@ -352,3 +355,38 @@ def test_with_batching_early_finals_queue_only_while_they_fit_in_the_next_batch(
         for _ in range(10):
             transcriber.release.release()
         engine.stop()
+
+
+def in_context(name: str) -> TranscriptionRequest:
+    """A final of 1600 samples after 800 samples of context whose words were "earlier words"."""
+    options = DecodeOptions(language="en", prompt=name, word_timestamps=False, context_samples=800, prefix="earlier")
+    return TranscriptionRequest(0, RequestKind.FINAL, 0, np.zeros(2400, dtype=np.float32), 800, options)
+
+
+def test_a_final_is_decoded_alone_while_another_final_waits_and_in_context_when_none_does(gated) -> None:
+    engine, transcriber = gated
+    blocker = engine.submit(request("blocker", RequestKind.FINAL))
+    assert transcriber.started.acquire(timeout=5)
+    first, second = engine.submit(in_context("first")), engine.submit(in_context("second"))
+    for _ in range(3):
+        transcriber.release.release()
+    for future in (blocker, first, second):
+        assert future is not None and future.result(timeout=5).text
+    first_samples, first_options = transcriber.decoded["first"]
+    assert (first_samples, first_options.context_samples, first_options.prefix) == (1600, 0, None)
+    second_samples, second_options = transcriber.decoded["second"]
+    assert (second_samples, second_options.context_samples, second_options.prefix) == (2400, 800, "earlier")
+
+
+def test_a_waiting_early_final_does_not_cost_a_final_its_context(gated) -> None:
+    engine, transcriber = gated
+    blocker = engine.submit(request("blocker", RequestKind.FINAL))
+    assert transcriber.started.acquire(timeout=5)
+    early = engine.submit(request("early", RequestKind.EARLY_FINAL))
+    final = engine.submit(in_context("final"))
+    for _ in range(3):
+        transcriber.release.release()
+    for future in (blocker, final, early):
+        assert future is not None and future.result(timeout=5).text
+    assert transcriber.order == ["blocker", "final", "early"]
+    assert transcriber.decoded["final"][0] == 2400

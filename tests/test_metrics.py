@@ -15,6 +15,7 @@ from prometheus_client import REGISTRY
 from scripts.serve_local import LocalServer
 from tests.fakes import silence_s, tone_s
 from tests.harness import HEALTHY_CONFIG, Harness, healthy_session, running_harness
+from tests.speech import FIXTURE_DIR, load_16k
 from tests.stream_client import SEED_CONFIG, send_raw, stream
 from whisper_stream import logs
 
@@ -114,7 +115,8 @@ def test_errors_and_refusals_are_counted_by_code(harness: Harness) -> None:
     assert delta("whisper_stream_errors_total", code="invalid_data") == 1
     assert delta("whisper_stream_errors_total", code="server_busy") >= 1
     assert delta("whisper_stream_sessions_total", outcome="refused") == delta(
-        "whisper_stream_errors_total", code="server_busy"
+        "whisper_stream_errors_total",
+        "whisper_stream_finals_without_context_total", code="server_busy"
     )
     assert delta("whisper_stream_errors_total", code="internal_error") == 1
 
@@ -177,7 +179,8 @@ def test_session_id_is_bound_only_inside_the_session() -> None:
 
 @pytest.mark.slow
 def test_real_server_exposes_the_metrics_and_session_ids_in_its_log(server: LocalServer) -> None:
-    asyncio.run(stream(server.ws_url, np.concatenate([tone_s(0.5), silence_s(0.5)]), speed=None))
+    speech = load_16k(FIXTURE_DIR / "jfk.flac")[: 3 * 16_000]  # real speech: a tone is not speech to silero
+    asyncio.run(stream(server.ws_url, np.concatenate([speech, silence_s(1.0)]), speed=None))
     asyncio.run(send_raw(server.ws_url, "{not json"))
     with urllib.request.urlopen(f"{server.http_url}/metrics", timeout=10) as response:
         text = response.read().decode()
@@ -189,6 +192,7 @@ def test_real_server_exposes_the_metrics_and_session_ids_in_its_log(server: Loca
         "whisper_stream_final_latency_seconds_bucket",
         "whisper_stream_transcripts_sent_total",
         "whisper_stream_errors_total",
+        "whisper_stream_finals_without_context_total",
     ):
         assert name in text, name
     assert 'whisper_stream_sessions_total{outcome="accepted"}' in text

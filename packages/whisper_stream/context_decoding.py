@@ -5,8 +5,6 @@ Pure helpers of the transcriber's decode path (token lists in, token lists and w
 
 from __future__ import annotations
 
-import numpy as np
-
 from whisper_stream.decode_requests import SAMPLE_RATE_HZ, DecodeOptions
 from whisper_stream.results import Word
 
@@ -29,10 +27,6 @@ def continues(prefix: str, text: str, duration_s: float = 0.0) -> bool:
 def _words(text: str) -> list[str]:
     words = ("".join(c for c in word.lower() if c.isalnum()) for word in text.split())
     return [word for word in words if word]
-
-
-def without_context(audio: np.ndarray, options: DecodeOptions) -> tuple[np.ndarray, DecodeOptions]:
-    return audio[options.context_samples :], options.without_context
 
 
 def prompt_with_prefix(model: object, tokenizer: object, options: DecodeOptions) -> tuple[list[int], list[int]]:

@@ -66,6 +66,10 @@ class DecodeOptions:
         """The same decode of the utterance alone."""
         return dataclasses.replace(self, context_samples=0, prefix=None)
 
+    def alone(self, audio: np.ndarray) -> tuple[np.ndarray, DecodeOptions]:
+        """``audio`` (context, then utterance) and these options for the same decode of the utterance alone."""
+        return audio[self.context_samples :], self.without_context
+
     def utterance_s(self, audio: np.ndarray) -> float:
         """How long the utterance in ``audio`` is: what follows the context, what results cover."""
         return (audio.size - self.context_samples) / SAMPLE_RATE_HZ
@@ -91,3 +95,11 @@ class TranscriptionRequest:
     @property
     def end_sample(self) -> int:
         return self.start_sample + self.audio.size - self.options.context_samples
+
+    @property
+    def alone(self) -> TranscriptionRequest:
+        """The same request without its context: the utterance's audio only, nothing forced."""
+        if not self.options.context_samples and self.options.prefix is None:
+            return self
+        audio, options = self.options.alone(self.audio)
+        return dataclasses.replace(self, audio=audio, options=options)

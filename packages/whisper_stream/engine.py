@@ -10,7 +10,8 @@ never waits behind a partial that started after it was requested. An early
 final (speculative) is only accepted while the finals and early finals waiting
 fit in the next batch (one pause after another would otherwise fill the decoder
 with speculative batches): under load the session asks for the final once the
-silence is confirmed.
+silence is confirmed. While other finals wait, a final is decoded without its context
+(``_shed_context``): under load, latency comes before the accuracy the context adds.
 Results come back as ``concurrent.futures.Future`` objects, usable from any
 event loop. A session can withdraw a queued request (``cancel``: it leaves the
 queue at once, so it blocks nothing) or promote a speculative final to a final
@@ -211,6 +212,7 @@ class Engine:
                 batch = self._pop_batch()
                 for job in batch:
                     del self._queued[job.future]
+                self._shed_context(batch)
             batch = [job for job in batch if job.future.set_running_or_notify_cancel()]
             if batch:
                 self._run(batch)
@@ -236,6 +238,23 @@ class Engine:
             self._queue = rest
             heapq.heapify(self._queue)
         return batch
+
+    def _shed_context(self, batch: list[_Job]) -> None:
+        """Lock held. Finals decode alone, without their context, while other finals wait for the decoder.
+
+        Context makes a final more accurate but its decode longer (the decoder runs over the words already
+        sent); when finals queue, that time would come out of the next final's latency. One waiting final
+        is enough: the decoder is behind.
+        """
+        if not batch[0].request.kind.is_final:
+            return
+        if not any(job.priority == RequestKind.FINAL.priority for job in self._queue):
+            return
+        for job in batch:
+            alone = job.request.alone
+            if alone is not job.request:
+                job.request = alone
+                metrics.FINALS_WITHOUT_CONTEXT.inc()
 
     def _run(self, batch: list[_Job]) -> None:
         """Decode a batch and resolve its futures, whatever happens: a worker never dies with work unresolved."""

@@ -17,7 +17,6 @@ from whisper_stream.context_decoding import (
     new_tokens,
     prompt_with_prefix,
     utterance_words,
-    without_context,
 )
 from whisper_stream.decode_requests import SAMPLE_RATE_HZ, DecodeOptions
 from whisper_stream.language_choice import by_language, choose_language, prompt_for
@@ -110,9 +109,7 @@ class FasterWhisperTranscriber:
         does not continue its prefix is decoded again without the context.
         """
         items = [
-            without_context(audio, options)
-            if options.context_samples and self._language(options) is None
-            else (audio, options)
+            options.alone(audio) if options.context_samples and self._language(options) is None else (audio, options)
             for audio, options in items
         ]
         resolved, unsure = self.with_languages(items, final=final)
@@ -127,7 +124,7 @@ class FasterWhisperTranscriber:
             results[i] = TranscriptionResult("", resolved[i][1].language or "", 0.0, ())
         retry = [i for i, r in enumerate(results) if r is None and resolved[i][1].context_samples]
         if retry:  # no continuation of the context: the utterance alone
-            alone = [without_context(*resolved[i]) for i in retry]
+            alone = [resolved[i][1].alone(resolved[i][0]) for i in retry]
             for i, result in zip(retry, self.transcribe_batch(alone, final=final), strict=True):
                 results[i] = result
         return [
