@@ -57,6 +57,17 @@ def test_a_final_in_context_is_sized_and_timed_on_its_utterance_alone():
     assert result.segments[0].end_s == pytest.approx(2.0)
 
 
+def test_a_forced_prefix_costs_a_decoder_step_per_token_as_in_ctranslate2():
+    transcriber = sim.SimulatedTranscriber("large-v3", "L4", sleep=False)
+    text = "five words of new text"
+    alone = transcriber.device_seconds([OPTIONS], [text], final=True)
+    in_context = DecodeOptions("en", None, False, context_samples=16_000, prefix=" ".join(["sent"] * 20))
+    with_prefix = transcriber.device_seconds([in_context], [text], final=True)
+    steps = transcriber.tokens(text) + 26  # 20 words of prefix at 1.3 tokens each
+    assert with_prefix == pytest.approx(transcriber.cost.seconds(1, steps, 5))
+    assert with_prefix > 2 * alone
+
+
 def test_it_sleeps_the_modelled_time_without_burning_cpu():
     transcriber = sim.SimulatedTranscriber("large-v3-turbo", "H100")
     items = [(audio_s(3.0), OPTIONS)] * 4

@@ -13,7 +13,10 @@ The cost model (seconds for one ``generate`` call over a batch of ``b`` items)::
 
 The encoder always sees a 30 s window (faster-whisper pads to it), so its cost
 does not depend on the audio's length; ``tokens`` is the longest item's token
-count (the batch decodes until its last item ends); ``beams`` is the beam size
+count (the batch decodes until its last item ends), a final in context's forced prefix included:
+CTranslate2 runs the words after the task tokens through the decoder one step per token, as many
+steps as generating them (``src/models/whisper.cc`` passes them to the search as prefix ids, which
+``src/decoding.cc`` forces step by step); ``beams`` is the beam size
 (finals 5, partials 1). Parameters and where they come from:
 
 - large-v3-turbo on H100: fitted so that a batch of four 30 s windows of ~100
@@ -178,8 +181,7 @@ class SimulatedTranscriber:
         # a final in context generates only the utterance's words (the context's are the forced prefix)
         durations_s = [options.utterance_s(audio) for audio, options in items]
         texts = [self._text(duration_s) for duration_s in durations_s]
-        tokens = max(self.tokens(text) for text in texts)
-        seconds = self.cost.seconds(len(items), tokens, self.final_beam_size if final else 1)
+        seconds = self.device_seconds([options for _, options in items], texts, final=final)
         with self._device:
             if self._sleep:
                 time.sleep(seconds)
@@ -191,9 +193,15 @@ class SimulatedTranscriber:
             for text, duration_s, (_, options) in zip(texts, durations_s, items, strict=True)
         ]
 
+    def device_seconds(self, options: Sequence[DecodeOptions], texts: Sequence[str], *, final: bool) -> float:
+        """The modelled time of one batch that decodes ``texts``, each after its options' forced prefix."""
+        prefixes = [self.tokens(o.prefix or "", prompt=False) for o in options]
+        steps = max(self.tokens(text) + prefix for text, prefix in zip(texts, prefixes, strict=True))
+        return self.cost.seconds(len(texts), steps, self.final_beam_size if final else 1)
+
     @staticmethod
-    def tokens(text: str) -> int:
-        return _PROMPT_TOKENS + round(len(text.split()) * TOKENS_PER_WORD)
+    def tokens(text: str, *, prompt: bool = True) -> int:
+        return (_PROMPT_TOKENS if prompt else 0) + round(len(text.split()) * TOKENS_PER_WORD)
 
     def _text(self, duration_s: float) -> str:
         count = round(duration_s * self.speech.words_per_second)
