@@ -1,9 +1,10 @@
 """What decoding a final in context costs the CPU, final by final: the same utterance decoded alone and in
 context, back to back, on tiny.en (the transcriber the server runs).
 
-    .venv/bin/python bench/context_cost.py --reps 3
+    .venv/bin/python bench/context_cost.py --reps 3 [--duration-s 0]
 
-The stream is make bench's (bench/audio.py, same seed). Each clip is one final; its context is the
+The stream is make bench's one-stream run (bench/audio.py, same seed, 180 s; ``--duration-s 0``: every
+clip of the bench sets once). Each clip is one final; its context is the
 clips before it that fit ``CONTEXT_S`` (whole clips and the pauses between them, as the session keeps
 them), its prefix their text decoded alone (what would have been sent). Times are the median of
 ``--reps`` decodes; alone and in context alternate so that the machine's load falls on both alike.
@@ -23,6 +24,7 @@ sys.path[:0] = [str(REPO), str(REPO / "packages")]
 
 import numpy as np  # noqa: E402
 
+from bench import plan  # noqa: E402
 from bench.audio import SAMPLE_RATE_HZ, build_stream, load_clips  # noqa: E402
 from bench.run import _whole_s  # noqa: E402
 from whisper_stream.context import CONTEXT_S  # noqa: E402
@@ -44,14 +46,15 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--reps", type=int, default=3, help="decodes of each final each way (median)")
     parser.add_argument("--beam", type=int, default=1)
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--duration-s", type=float, default=plan.DEFAULT_DURATION_S["bench"])
     args = parser.parse_args(argv)
 
     clips = load_clips()
-    stream = build_stream(clips, _whole_s(clips), seed=args.seed)
+    stream = build_stream(clips, args.duration_s or _whole_s(clips), seed=args.seed)
     transcriber = FasterWhisperTranscriber(
         resolve_model_source(""), TranscriberOptions(device="cpu", final_beam_size=args.beam)
     )
-    tokenizer = transcriber._model.hf_tokenizer  # noqa: SLF001  # only to count the prefix's tokens
+    tokenizer = transcriber._model.hf_tokenizer  # only to count the prefix's tokens
     timed(transcriber, stream.audio[: SAMPLE_RATE_HZ * 3], ALONE)  # warm-up
     sent: list[tuple[int, int, str]] = []  # start, end sample and text of each final, decoded alone
     print("final  context_s  prefix_tokens  alone_s  context_s_decode  ratio  same_text")
@@ -63,7 +66,11 @@ def main(argv: list[str] | None = None) -> int:
         context_from = chosen[0][0] if chosen else start
         prefix = " ".join(text for _, _, text in chosen)
         in_context = DecodeOptions(
-            language="en", prompt=None, word_timestamps=False, context_samples=start - context_from, prefix=prefix or None
+            language="en",
+            prompt=None,
+            word_timestamps=False,
+            context_samples=start - context_from,
+            prefix=prefix or None,
         )
         times: dict[str, list[float]] = {"alone": [], "context": []}
         texts: dict[str, str] = {}
