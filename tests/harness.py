@@ -63,6 +63,8 @@ class FakeTranscriber:
         self.delay_s = delay_s
         self.calls = 0
         self.batches: list[int] = []
+        self.final_context_samples: list[int] = []
+        """Per final decoded, how much context it came with."""
         self.gate = threading.Event()  # cleared: every decode waits for it
         self.gate.set()
         self._lock = threading.Lock()
@@ -70,6 +72,8 @@ class FakeTranscriber:
     def transcribe(self, audio: np.ndarray, options: DecodeOptions, *, final: bool) -> TranscriptionResult:
         with self._lock:
             self.calls += 1
+            if final:
+                self.final_context_samples.append(options.context_samples)
         directives = _directives(options.prompt or "")
         _log.debug("decoding %d samples (%s)", audio.size, "final" if final else "partial")
         if not self.gate.wait(timeout=30):

@@ -1,6 +1,5 @@
 from __future__ import annotations
 
-import dataclasses
 import threading
 from collections.abc import Iterator
 
@@ -391,50 +390,3 @@ def test_a_waiting_early_final_does_not_cost_a_final_its_context(gated) -> None:
         assert future is not None and future.result(timeout=5).text
     assert transcriber.order == ["blocker", "final", "early"]
     assert transcriber.decoded["final"][0] == 2400
-
-
-class StepClock:
-    def __init__(self) -> None:
-        self.now_s = 100.0
-
-    def __call__(self) -> float:
-        return self.now_s
-
-
-@pytest.fixture
-def clocked() -> Iterator[tuple[Engine, GatedTranscriber, StepClock]]:
-    transcriber, clock = GatedTranscriber(), StepClock()
-    engine = Engine(transcriber, EnergyScorer, EngineOptions(decode_workers=1, context_max_wait_s=0.5), clock=clock)
-    engine.start()
-    yield engine, transcriber, clock
-    for _ in range(10):
-        transcriber.release.release()
-    engine.stop()
-
-
-def test_a_final_that_waited_long_for_the_decoder_is_decoded_alone(clocked) -> None:
-    engine, transcriber, clock = clocked
-    blocker = engine.submit(request("blocker", RequestKind.FINAL))
-    assert transcriber.started.acquire(timeout=5)
-    waited = engine.submit(in_context("waited"))
-    clock.now_s += 0.6  # the blocker's decode
-    for _ in range(2):
-        transcriber.release.release()
-    for future in (blocker, waited):
-        assert future is not None and future.result(timeout=5).text
-    assert transcriber.decoded["waited"][1].context_samples == 0
-
-
-def test_a_promoted_final_counts_its_wait_from_the_promotion(clocked) -> None:
-    engine, transcriber, clock = clocked
-    blocker = engine.submit(request("blocker", RequestKind.FINAL))
-    assert transcriber.started.acquire(timeout=5)
-    early = engine.submit(dataclasses.replace(in_context("promoted"), kind=RequestKind.EARLY_FINAL))
-    assert early is not None
-    clock.now_s += 0.6  # speculation, not a final's wait
-    engine.promote(early)
-    for _ in range(2):
-        transcriber.release.release()
-    for future in (blocker, early):
-        assert future is not None and future.result(timeout=5).text
-    assert transcriber.decoded["promoted"][1].context_samples == 800

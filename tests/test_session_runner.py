@@ -13,7 +13,7 @@ import pytest
 from websockets.asyncio.client import connect
 
 from tests.fakes import silence_s, tone_s
-from tests.harness import Harness, running_harness
+from tests.harness import Harness, assert_healthy, healthy_session, running_harness
 from tests.stream_client import SEED_CONFIG, StreamResult, to_pcm16
 from whisper_stream.limits import Limits
 from whisper_stream.session import INPUT_STALL_MARGIN_S
@@ -153,3 +153,13 @@ def test_a_session_whose_loop_fell_behind_does_not_take_its_own_backlog_for_a_st
     # Not cut where the loop stalled (~1 s in); on a loaded machine the client itself may pause later.
     assert samples[0] >= int(1.5 * 16000), samples
     assert 3 * 16000 <= sum(samples) <= 3 * 16000 + 2 * 512 * len(samples)  # all the tone, padded
+
+
+@pytest.mark.parametrize(("final_context_s", "in_context"), [(29.0, True), (0.0, False)])
+def test_final_context_s_decides_whether_finals_are_decoded_in_context(final_context_s, in_context) -> None:
+    with running_harness(Limits(final_context_s=final_context_s), decode_workers=1) as harness:
+        # in real time, so each final is asked once the one before is sent: in context when it may be
+        assert_healthy(asyncio.run(healthy_session(harness.url, speed=1.0)))
+        contexts = harness.transcriber.final_context_samples
+    assert len(contexts) > 1
+    assert any(contexts) is in_context

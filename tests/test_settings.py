@@ -20,9 +20,10 @@ ALL_VARIABLES = (
     "MAX_FRAME_BYTES",
     "MAX_SESSION_S",
     "IDLE_TIMEOUT_S",
+    "FINAL_CONTEXT_S",
 )
 INT_VARIABLES = ("WHISPER_BEAM_SIZE", "WHISPER_CPU_THREADS", "DECODE_WORKERS", "MAX_SESSIONS", "MAX_FRAME_BYTES")
-FLOAT_VARIABLES = ("MAX_SESSION_S", "IDLE_TIMEOUT_S")
+FLOAT_VARIABLES = ("MAX_SESSION_S", "IDLE_TIMEOUT_S", "FINAL_CONTEXT_S")
 
 
 def test_defaults() -> None:
@@ -60,6 +61,7 @@ def test_every_variable_from_env() -> None:
             "MAX_FRAME_BYTES": "65536",
             "MAX_SESSION_S": "600.5",
             "IDLE_TIMEOUT_S": "15",
+            "FINAL_CONTEXT_S": "0",
         }
     )
     assert settings == Settings(
@@ -71,7 +73,7 @@ def test_every_variable_from_env() -> None:
         cpu_threads=4,
         decode_workers=2,
         max_sessions=32,
-        limits=Limits(max_frame_bytes=65536, max_session_duration_s=600.5, idle_timeout_s=15.0),
+        limits=Limits(max_frame_bytes=65536, max_session_duration_s=600.5, idle_timeout_s=15.0, final_context_s=0.0),
     )
     assert type(settings.limits.idle_timeout_s) is float
     assert type(settings.max_sessions) is int
@@ -166,7 +168,7 @@ def test_bad_number_from_metadata_names_the_variable() -> None:
 @pytest.mark.parametrize("name", FLOAT_VARIABLES)
 def test_float_variables_accept_fractions(name: str) -> None:
     limits = Settings.from_env({name: "2.5"}).limits
-    assert 2.5 in (limits.max_session_duration_s, limits.idle_timeout_s)
+    assert 2.5 in (limits.max_session_duration_s, limits.idle_timeout_s, limits.final_context_s)
 
 
 def test_whitespace_around_numbers_accepted() -> None:

@@ -10,9 +10,8 @@ never waits behind a partial that started after it was requested. An early
 final (speculative) is only accepted while the finals and early finals waiting
 fit in the next batch (one pause after another would otherwise fill the decoder
 with speculative batches): under load the session asks for the final once the
-silence is confirmed. While other finals wait, or after a long wait, a final is decoded
-without its context (``_shed_context``): under load, latency comes before the accuracy the
-context adds.
+silence is confirmed. While other finals wait, a final is decoded without its context
+(``_shed_context``): under load, latency comes before the accuracy the context adds.
 Results come back as ``concurrent.futures.Future`` objects, usable from any
 event loop. A session can withdraw a queued request (``cancel``: it leaves the
 queue at once, so it blocks nothing) or promote a speculative final to a final
@@ -51,10 +50,6 @@ class EngineOptions:
     max_batch_size: int = 1
     partial_share: float = 0.5
     """Of the decoder time that finals leave idle, the most partials may take (all sessions together)."""
-    context_max_wait_s: float = 0.5
-    """A final that waited this long for the decoder is decoded without its context: the wait took the
-    time its context would cost. Longer than a partial's decode (~0.35 s for tiny.en on 2 CPU cores), so
-    a final that only waited for a partial keeps it; a final in context takes ~0.75 s there."""
 
 
 class EngineStoppedError(RuntimeError):
@@ -68,8 +63,6 @@ class _Job:
     request: TranscriptionRequest = field(compare=False)
     future: Future[TranscriptionResult] = field(compare=False)
     context: contextvars.Context = field(compare=False)
-    waiting_since: float = field(compare=False)
-    """When it was queued, or promoted to a final: how long it has waited as one."""
 
 
 class Engine:
@@ -170,14 +163,7 @@ class Engine:
             if request.kind is RequestKind.EARLY_FINAL and not self._may_queue_early_final():
                 return None  # the session asks for the final once the silence is confirmed
             # The decode runs in the submitter's context, so its log lines carry the session id.
-            job = _Job(
-                request.kind.priority,
-                next(self._sequence),
-                request,
-                future,
-                contextvars.copy_context(),
-                self._clock(),
-            )
+            job = _Job(request.kind.priority, next(self._sequence), request, future, contextvars.copy_context())
             heapq.heappush(self._queue, job)
             self._queued[future] = job
             self._wakeup.notify()
@@ -208,7 +194,6 @@ class Engine:
             job = self._queued.get(future)
             if job is not None and job.priority > RequestKind.FINAL.priority:
                 job.priority = RequestKind.FINAL.priority
-                job.waiting_since = self._clock()  # it waited as speculation until now
                 heapq.heapify(self._queue)
 
     @property
@@ -255,18 +240,17 @@ class Engine:
         return batch
 
     def _shed_context(self, batch: list[_Job]) -> None:
-        """Lock held. Finals decode alone, without their context, when the decoder is behind: other finals
-        wait for it, or these waited ``context_max_wait_s`` already.
+        """Lock held. Finals decode alone, without their context, while other finals wait for the decoder.
 
         Context makes a final more accurate but its decode longer: CTranslate2 forces the words already
-        sent through the decoder one step per token, as many steps as generating them. When finals queue,
-        that time comes out of their latency.
+        sent through the decoder one step per token, as many steps as generating them (bench/context_cost.py:
+        x1.7 for tiny.en on the CPU). When finals queue, that time comes out of the next final's latency.
+        One waiting final is enough: the decoder is behind. (Shedding also after a long wait was measured
+        and made the 6-stream CPU step slower, so the queue alone decides.)
         """
         if not batch[0].request.kind.is_final:
             return
-        waited_s = self._clock() - min(job.waiting_since for job in batch)
-        others_wait = any(job.priority == RequestKind.FINAL.priority for job in self._queue)
-        if not others_wait and waited_s < self.options.context_max_wait_s:
+        if not any(job.priority == RequestKind.FINAL.priority for job in self._queue):
             return
         for job in batch:
             alone = job.request.alone

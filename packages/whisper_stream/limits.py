@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from whisper_stream.context import CONTEXT_S
+
 
 @dataclass(frozen=True)
 class Limits:
@@ -38,6 +40,9 @@ class Limits:
     drain_timeout_s         20 s                      on SIGTERM, open sessions finish (finals,
                                                       ``session_end``, close 1012) within this, then the
                                                       server stops (see ``drain``)
+    final_context_s         29 s     FINAL_CONTEXT_S  audio before an utterance that its final is decoded
+                                                      with, the words sent for it forced as the decoder's
+                                                      prefix (``context``); 0: finals decoded alone
     ======================  =======  ===============  =====================================================
 
     Only the VAD, which runs at hundreds of times real time, ever holds reading up; waiting for Whisper
@@ -47,7 +52,7 @@ class Limits:
     ``max_pending_audio_s`` error instead, with its finals. Audio held per session is bounded by
     ``max_read_ahead_bytes`` plus, at 64 kB a second (16 kHz float32), ``max_pending_audio_s`` and the
     open utterance (``final_transcript_max_duration_s``, at most 30 s) with the context of its final
-    (``context.CONTEXT_S``, 29 s): about 9 MB with the defaults.
+    (``final_context_s``, 29 s): about 9 MB with the defaults.
     Uvicorn queues up to ``ws_max_queue`` (32) frames more, and truss caps a frame at 100 MiB before it
     reaches ``max_frame_bytes``. Empty binary frames are accepted and ignored.
     """
@@ -62,3 +67,4 @@ class Limits:
     send_timeout_s: float = 30.0
     finish_timeout_s: float = 120.0
     drain_timeout_s: float = 20.0
+    final_context_s: float = CONTEXT_S

@@ -97,7 +97,7 @@ class SessionRunner:
             await self._send(messages.warning_message(text))
         self.decoder = AudioDecoder(config.streaming.encoding, config.streaming.sample_rate_hz)
         self.scorer = self.engine.new_scorer()
-        self.session = Session(config, self.scorer)
+        self.session = Session(config, self.scorer, context_s=self.limits.final_context_s)
         self.log.info(
             "config: %s at %d Hz, language %s, partials %s",
             config.streaming.encoding,

@@ -88,5 +88,6 @@ class Settings:
                 max_frame_bytes=number("MAX_FRAME_BYTES", defaults.max_frame_bytes, minimum=1),
                 max_session_duration_s=number("MAX_SESSION_S", defaults.max_session_duration_s, float, minimum=1),
                 idle_timeout_s=number("IDLE_TIMEOUT_S", defaults.idle_timeout_s, float, minimum=1),
+                final_context_s=number("FINAL_CONTEXT_S", defaults.final_context_s, float),
             ),
         )
