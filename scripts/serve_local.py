@@ -165,7 +165,7 @@ def _stage_truss(truss_dir: Path, stage_dir: Path, build_dir: Path) -> None:
 
 # The production weights live in /app/model_cache and want a GPU; a local run uses
 # the bundled tiny.en on the CPU with the library's CPU defaults (beam size,
-# workers, session cap). Environment variables still win over these.
+# workers, session cap, finals in context). Environment variables still win over these.
 _LOCAL_METADATA = {"whisper_model": "bundled", "whisper_device": "cpu"}
 _GPU_ONLY_METADATA = (
     "whisper_model",
@@ -174,6 +174,7 @@ _GPU_ONLY_METADATA = (
     "decode_workers",
     "max_batch_size",
     "max_sessions",
+    "final_context_s",
 )
 
 

@@ -305,3 +305,4 @@ def test_the_ignored_production_settings_are_one_line(tmp_path: Path, capsys: py
     lines = [line for line in capsys.readouterr().err.splitlines() if "ignores" in line]
     assert len(lines) == 1, lines
     assert "model_metadata.whisper_model" in lines[0] and "resources.accelerator" in lines[0]
+    assert "model_metadata.final_context_s" in lines[0]  # the local CPU run decodes finals in context
