@@ -390,3 +390,32 @@ def test_a_waiting_early_final_does_not_cost_a_final_its_context(gated) -> None:
         assert future is not None and future.result(timeout=5).text
     assert transcriber.order == ["blocker", "final", "early"]
     assert transcriber.decoded["final"][0] == 2400
+
+
+class StepClock:
+    def __init__(self) -> None:
+        self.now_s = 100.0
+
+    def __call__(self) -> float:
+        return self.now_s
+
+
+@pytest.mark.parametrize(("busy_s", "keeps_context"), [(1.0, True), (6.0, False)])
+def test_a_final_is_decoded_alone_while_finals_keep_the_decoder_busy(busy_s: float, keeps_context: bool) -> None:
+    transcriber, clock = GatedTranscriber(), StepClock()
+    engine = Engine(transcriber, EnergyScorer, EngineOptions(decode_workers=1, context_max_load=0.4), clock=clock)
+    engine.start()
+    try:
+        busy = engine.submit(request("busy", RequestKind.FINAL))
+        assert transcriber.started.acquire(timeout=5)
+        clock.now_s += busy_s  # a final's decode: 10 % or 60 % of the last 10 s
+        transcriber.release.release()
+        assert busy is not None and busy.result(timeout=5).text
+        final = engine.submit(in_context("final"))  # nothing else waits
+        transcriber.release.release()
+        assert final is not None and final.result(timeout=5).text
+    finally:
+        for _ in range(3):
+            transcriber.release.release()
+        engine.stop()
+    assert (transcriber.decoded["final"][1].context_samples == 800) is keeps_context

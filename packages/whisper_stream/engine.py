@@ -10,8 +10,9 @@ never waits behind a partial that started after it was requested. An early
 final (speculative) is only accepted while the finals and early finals waiting
 fit in the next batch (one pause after another would otherwise fill the decoder
 with speculative batches): under load the session asks for the final once the
-silence is confirmed. While other finals wait, a final is decoded without its context
-(``_shed_context``): under load, latency comes before the accuracy the context adds.
+silence is confirmed. While other finals wait, or finals keep the decoder busy, a final is
+decoded without its context (``_shed_context``): under load, latency comes before the accuracy
+the context adds.
 Results come back as ``concurrent.futures.Future`` objects, usable from any
 event loop. A session can withdraw a queued request (``cancel``: it leaves the
 queue at once, so it blocks nothing) or promote a speculative final to a final
@@ -35,6 +36,7 @@ from dataclasses import dataclass, field
 from whisper_stream import metrics
 from whisper_stream.decode_requests import RequestKind, TranscriptionRequest
 from whisper_stream.errors import ServerBusyError
+from whisper_stream.finals_load import FinalsLoad
 from whisper_stream.partial_budget import PartialBudget
 from whisper_stream.results import TranscriptionResult
 from whisper_stream.transcriber import Transcriber
@@ -50,6 +52,10 @@ class EngineOptions:
     max_batch_size: int = 1
     partial_share: float = 0.5
     """Of the decoder time that finals leave idle, the most partials may take (all sessions together)."""
+    context_max_load: float = 0.4
+    """Finals decode alone while finals took at least this share of the decoder lately (``finals_load``).
+    On 2 CPU cores with tiny.en a stream's finals in context take ~8 %: 4 streams keep their context,
+    6 shed it (``bench/run.py`` sweeps in the README)."""
 
 
 class EngineStoppedError(RuntimeError):
@@ -80,6 +86,7 @@ class Engine:
         self.options = options
         self._clock = clock
         self._partial_budget = PartialBudget(share=options.partial_share, workers=options.decode_workers, clock=clock)
+        self._finals_load = FinalsLoad(workers=options.decode_workers, clock=clock)
         self._scorer_factory = scorer_factory
         self._lock = threading.Lock()
         self._wakeup = threading.Condition(self._lock)
@@ -240,17 +247,18 @@ class Engine:
         return batch
 
     def _shed_context(self, batch: list[_Job]) -> None:
-        """Lock held. Finals decode alone, without their context, while other finals wait for the decoder.
+        """Lock held. Finals decode alone, without their context, when the decoder is behind or nearly:
+        another final waits, or finals took ``context_max_load`` of the decoder lately.
 
         Context makes a final more accurate but its decode longer: CTranslate2 forces the words already
         sent through the decoder one step per token, as many steps as generating them (bench/context_cost.py:
-        x1.7 for tiny.en on the CPU). When finals queue, that time comes out of the next final's latency.
-        One waiting final is enough: the decoder is behind. (Shedding also after a long wait was measured
-        and made the 6-stream CPU step slower, so the queue alone decides.)
+        x1.7 for tiny.en on the CPU). Past a load that time turns into queueing for every final. (Shedding
+        after a final had waited 0.5 s was measured too, and made the 6-stream CPU step slower.)
         """
         if not batch[0].request.kind.is_final:
             return
-        if not any(job.priority == RequestKind.FINAL.priority for job in self._queue):
+        others_wait = any(job.priority == RequestKind.FINAL.priority for job in self._queue)
+        if not others_wait and self._finals_load.share < self.options.context_max_load:
             return
         for job in batch:
             alone = job.request.alone
@@ -264,8 +272,11 @@ class Engine:
         try:
             self._run_batch(batch)
         finally:
+            final, seconds = batch[0].request.kind.is_final, self._clock() - started
             with self._lock:
-                self._partial_budget.spent(final=batch[0].request.kind.is_final, seconds=self._clock() - started)
+                self._partial_budget.spent(final=final, seconds=seconds)
+                if final:
+                    self._finals_load.spent(seconds)
 
     def _run_batch(self, batch: list[_Job]) -> None:
         final = batch[0].request.kind.is_final
