@@ -179,15 +179,15 @@ class SessionRunner:
     async def _main_loop(self, session: Session) -> None:
         while session.state is not SessionState.CLOSED:
             if not self.events.empty():
-                # Input already read comes before any deadline: a session that is behind must not take its
-                # own backlog for a client that stopped sending (the input-stall rule would cut utterances
-                # short, and their extra finals would put it further behind). Also no timer, no task.
+                # Input already read comes before any deadline: a session behind must not take its own backlog
+                # for a client that stopped sending (the input-stall rule would cut its utterances short).
                 await self._on_event(session, self.events.get_nowait())
             else:
                 try:
                     event = await asyncio.wait_for(self.events.get(), timeout=self._time_to_deadline(session))
                 except TimeoutError:
-                    await self._on_deadline(session)
+                    if self.events.empty():  # else input came in while the timeout was delivered: it goes first
+                        await self._on_deadline(session)
                 else:
                     await self._on_event(session, event)
             self._dispatch(session)
