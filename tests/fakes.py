@@ -21,6 +21,16 @@ class EnergyScorer:
         return 0.95 if float(np.sqrt(np.mean(frame**2))) > 0.05 else 0.02
 
 
+class ManualClock:
+    """A clock that moves only when a test sets or advances ``now_s``."""
+
+    def __init__(self) -> None:
+        self.now_s = 0.0
+
+    def __call__(self) -> float:
+        return self.now_s
+
+
 def tone_s(duration_s: float, level: float = SPEECH_LEVEL) -> np.ndarray:
     """A loud 220 Hz tone: 'speech' for EnergyScorer."""
     t = np.arange(int(duration_s * SAMPLE_RATE_HZ)) / SAMPLE_RATE_HZ

@@ -6,7 +6,7 @@ from collections.abc import Iterator
 import numpy as np
 import pytest
 
-from tests.fakes import EnergyScorer, result_for
+from tests.fakes import EnergyScorer, ManualClock, result_for
 from whisper_stream.decode_requests import DecodeOptions, RequestKind, TranscriptionRequest
 from whisper_stream.engine import Engine, EngineOptions
 from whisper_stream.errors import ServerBusyError
@@ -295,13 +295,7 @@ def test_partials_wait_for_the_replica_budget_after_finals_used_the_decoder() ->
     """The budget is global: once finals have kept the decoder busy, no session's partial starts until
     finals leave idle time again, even with a worker idle and nothing queued."""
 
-    class Clock:
-        now_s = 0.0
-
-        def __call__(self) -> float:
-            return self.now_s
-
-    clock = Clock()
+    clock = ManualClock()
 
     class Slow:
         is_multilingual = False
@@ -392,17 +386,9 @@ def test_a_waiting_early_final_does_not_cost_a_final_its_context(gated) -> None:
     assert transcriber.decoded["final"][0] == 2400
 
 
-class StepClock:
-    def __init__(self) -> None:
-        self.now_s = 100.0
-
-    def __call__(self) -> float:
-        return self.now_s
-
-
 @pytest.mark.parametrize(("busy_s", "keeps_context"), [(1.0, True), (6.0, False)])
 def test_a_final_is_decoded_alone_while_finals_keep_the_decoder_busy(busy_s: float, keeps_context: bool) -> None:
-    transcriber, clock = GatedTranscriber(), StepClock()
+    transcriber, clock = GatedTranscriber(), ManualClock()
     engine = Engine(transcriber, EnergyScorer, EngineOptions(decode_workers=1, context_max_load=0.4), clock=clock)
     engine.start()
     try:

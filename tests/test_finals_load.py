@@ -2,19 +2,12 @@ from __future__ import annotations
 
 import pytest
 
+from tests.fakes import ManualClock
 from whisper_stream.finals_load import FinalsLoad
 
 
-class StepClock:
-    def __init__(self) -> None:
-        self.now_s = 50.0
-
-    def __call__(self) -> float:
-        return self.now_s
-
-
 def test_the_share_follows_the_busy_fraction_of_finals_and_decays_when_they_stop() -> None:
-    clock = StepClock()
+    clock = ManualClock()
     load = FinalsLoad(window_s=10.0, clock=clock)
     for _ in range(60):  # half of every second in a final's decode
         clock.now_s += 1.0
@@ -25,7 +18,7 @@ def test_the_share_follows_the_busy_fraction_of_finals_and_decays_when_they_stop
 
 
 def test_the_share_is_of_all_workers() -> None:
-    one, two = StepClock(), StepClock()
+    one, two = ManualClock(), ManualClock()
     loads = FinalsLoad(workers=1, clock=one), FinalsLoad(workers=2, clock=two)
     for load in loads:
         load.spent(4.0)

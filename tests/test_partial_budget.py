@@ -4,15 +4,8 @@ from __future__ import annotations
 
 import pytest
 
+from tests.fakes import ManualClock
 from whisper_stream.partial_budget import PartialBudget
-
-
-class Clock:
-    def __init__(self) -> None:
-        self.now_s = 0.0
-
-    def __call__(self) -> float:
-        return self.now_s
 
 
 def simulate(finals_busy: float, *, share: float = 0.5, partial_s: float = 0.1, seconds: float = 600.0) -> float:
@@ -20,7 +13,7 @@ def simulate(finals_busy: float, *, share: float = 0.5, partial_s: float = 0.1, 
 
     Returns the fraction of time spent on partials.
     """
-    clock = Clock()
+    clock = ManualClock()
     budget = PartialBudget(share=share, clock=clock)
     partial_time_s, step_s = 0.0, 0.05
     final_every_s, final_s = 1.0, finals_busy * 1.0
@@ -55,7 +48,7 @@ def test_partial_rate_falls_smoothly_and_reaches_zero_when_finals_fill_the_decod
 
 
 def test_a_quiet_spell_banks_at_most_the_burst() -> None:
-    clock = Clock()
+    clock = ManualClock()
     budget = PartialBudget(share=0.5, burst_s=1.0, clock=clock)
     clock.now_s = 3600.0
     assert budget.credit_s == pytest.approx(1.0)
