@@ -61,14 +61,9 @@ class DecodeOptions:
     """With context: the words already sent for it, forced as the decoder's prefix so that only the
     utterance's own words are generated."""
 
-    @property
-    def without_context(self) -> DecodeOptions:
-        """The same decode of the utterance alone."""
-        return dataclasses.replace(self, context_samples=0, prefix=None)
-
     def alone(self, audio: np.ndarray) -> tuple[np.ndarray, DecodeOptions]:
         """``audio`` (context, then utterance) and these options for the same decode of the utterance alone."""
-        return audio[self.context_samples :], self.without_context
+        return audio[self.context_samples :], dataclasses.replace(self, context_samples=0, prefix=None)
 
     def utterance_s(self, audio: np.ndarray) -> float:
         """How long the utterance in ``audio`` is: what follows the context, what results cover."""

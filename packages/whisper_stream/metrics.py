@@ -29,7 +29,7 @@ FINAL_LATENCY_SECONDS = Histogram(
 TRANSCRIPTS_SENT = Counter("whisper_stream_transcripts_sent", "Transcription messages sent", ["kind"])
 FINALS_WITHOUT_CONTEXT = Counter(
     "whisper_stream_finals_without_context",
-    "Finals decoded without the audio and words before them because other finals were waiting",
+    "Finals decoded without the audio and words before them because the decoder was behind or nearly",
 )
 PARTIALS_SKIPPED = Counter("whisper_stream_partials_skipped", "Partials skipped because the engine was busy")
 ERRORS = Counter("whisper_stream_errors", "Sessions closed with an error", ["code"])

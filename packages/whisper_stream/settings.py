@@ -14,7 +14,8 @@
 | MAX_SESSIONS          | 8 on cpu, 32 on cuda            | concurrent sessions; more get 1013        |
 | MAX_FRAME_BYTES       | 1048576                         | largest binary frame; larger gets 1009    |
 | MAX_SESSION_S         | 14400                           | audio seconds per session                 |
-| IDLE_TIMEOUT_S        | 60                              | no message for this long closes 1008      |
+| IDLE_TIMEOUT_S        | 60                              | no message for this long: finals, 1000    |
+| FINAL_CONTEXT_S       | 29                              | context of a final; 0: finals alone       |
 """
 
 from __future__ import annotations

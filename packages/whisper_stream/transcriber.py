@@ -124,7 +124,7 @@ class FasterWhisperTranscriber:
             results[i] = TranscriptionResult("", resolved[i][1].language or "", 0.0, ())
         retry = [i for i, r in enumerate(results) if r is None and resolved[i][1].context_samples]
         if retry:  # no continuation of the context: the utterance alone
-            alone = [resolved[i][1].alone(resolved[i][0]) for i in retry]
+            alone = [options.alone(audio) for audio, options in (resolved[i] for i in retry)]
             for i, result in zip(retry, self.transcribe_batch(alone, final=final), strict=True):
                 results[i] = result
         return [
