@@ -14,6 +14,7 @@ Prints per final: context seconds, prefix tokens, decode seconds alone and in co
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import statistics
 import sys
 import time
@@ -65,13 +66,7 @@ def main(argv: list[str] | None = None) -> int:
         chosen = [final for final in sent if final[0] >= start - CONTEXT_S * SAMPLE_RATE_HZ]
         context_from = chosen[0][0] if chosen else start
         prefix = " ".join(text for _, _, text in chosen)
-        in_context = DecodeOptions(
-            language="en",
-            prompt=None,
-            word_timestamps=False,
-            context_samples=start - context_from,
-            prefix=prefix or None,
-        )
+        in_context = dataclasses.replace(ALONE, context_samples=start - context_from, prefix=prefix or None)
         times: dict[str, list[float]] = {"alone": [], "context": []}
         texts: dict[str, str] = {}
         for _ in range(args.reps):
