@@ -19,7 +19,8 @@ import numpy as np
 import soundfile
 import soxr
 
-SAMPLE_RATE_HZ = 16_000
+from whisper_stream.samples import SAMPLE_RATE_HZ
+
 REPO = Path(__file__).resolve().parents[1]
 DEFAULT_DATA_DIR = REPO.parent / "shared" / "data" / "speech"
 # The sets, in the order they are interleaved. longform's *_concat files are

@@ -2,8 +2,9 @@
 """How many real-time sessions the CPU side of one replica holds, with the GPU simulated.
 
 ``make bench-capacity``. The real server (truss's own, as ``make serve``) runs
-with ``WHISPER_MODEL=simulated:<model>:<gpu>`` (a transcriber that sleeps for
-a GPU's decode time, see ``whisper_stream.simulated_transcriber``), pinned to
+with ``WHISPER_MODEL=simulated:<model>:<gpu>`` and ``WHISPER_TRANSCRIBER`` naming
+``bench/simulated_accelerator.py`` (a transcriber that sleeps for
+a GPU's decode time, see ``bench.simulated_accelerator``), pinned to
 one core (``taskset -c 0``). This process, pinned to another core, is the load
 generator: one asyncio loop, every frame pre-encoded, frames sent in real time
 (a 512-sample frame leaves when its last sample has been "captured"), its own
@@ -57,6 +58,7 @@ from tests.stream_client import SEED_CONFIG
 
 REPO = Path(__file__).resolve().parents[1]
 RESULTS = REPO / "bench" / "results"
+SIMULATED_ACCELERATOR = f"{REPO / 'bench' / 'simulated_accelerator.py'}:from_settings"
 FRAME_SAMPLES = 512
 FRAME_S = FRAME_SAMPLES / 16_000
 MIN_SILENCE_S = 0.3
@@ -312,7 +314,12 @@ def main(argv: list[str] | None = None) -> int:
     counts = [int(x) for x in args.sessions.split(",")]
     os.sched_setaffinity(0, {int(args.client_core)})
     port = free_port()
-    env = {"WHISPER_MODEL": args.model, "MAX_SESSIONS": str(max(counts) + 8), "IDLE_TIMEOUT_S": "600"}
+    env = {
+        "WHISPER_TRANSCRIBER": SIMULATED_ACCELERATOR,
+        "WHISPER_MODEL": args.model,
+        "MAX_SESSIONS": str(max(counts) + 8),
+        "IDLE_TIMEOUT_S": "600",
+    }
     env.update(dict(item.split("=", 1) for item in args.env))
     cmd = ["taskset", "-c", args.server_core, sys.executable, str(REPO / "scripts" / "serve_local.py")]
     cmd += ["--port", str(port), "--truss-dir", str(REPO), "--build-dir", str(REPO / ".build" / "capacity")]

@@ -28,10 +28,10 @@ import numpy as np  # noqa: E402
 from bench import plan  # noqa: E402
 from bench.audio import SAMPLE_RATE_HZ, build_stream, load_clips  # noqa: E402
 from bench.run import _whole_s  # noqa: E402
-from whisper_stream.context import CONTEXT_S  # noqa: E402
-from whisper_stream.decode_requests import DecodeOptions  # noqa: E402
-from whisper_stream.model_source import resolve_model_source  # noqa: E402
-from whisper_stream.transcriber import FasterWhisperTranscriber, TranscriberOptions  # noqa: E402
+from whisper_stream.core.final_context import CONTEXT_S  # noqa: E402
+from whisper_stream.inference.model_source import resolve_model_source  # noqa: E402
+from whisper_stream.inference.requests import DecodeOptions  # noqa: E402
+from whisper_stream.inference.transcriber import FasterWhisperTranscriber, TranscriberOptions  # noqa: E402
 
 ALONE = DecodeOptions(language="en", prompt=None, word_timestamps=False)
 

@@ -33,10 +33,11 @@ from bench.audio import Stream, build_stream, load_clips  # noqa: E402
 from bench.systems.base import ModelSpec  # noqa: E402
 from bench.systems.offline import Offline  # noqa: E402
 from tests.speech import normalize  # noqa: E402
-from whisper_stream.config import config_from_dict  # noqa: E402
-from whisper_stream.decode_requests import SAMPLE_RATE_HZ, TranscriptionRequest  # noqa: E402
-from whisper_stream.results import TranscriptionResult  # noqa: E402
-from whisper_stream.session import Session, SessionState  # noqa: E402
+from whisper_stream.core.session import Session, SessionState  # noqa: E402
+from whisper_stream.inference.requests import TranscriptionRequest  # noqa: E402
+from whisper_stream.protocol.config import config_from_dict  # noqa: E402
+from whisper_stream.protocol.results import TranscriptionResult  # noqa: E402
+from whisper_stream.samples import SAMPLE_RATE_HZ  # noqa: E402
 
 FRAME_SAMPLES = 512
 CACHE_DIR = REPO / "bench" / ".cache" / "finals_wer"
@@ -58,8 +59,8 @@ class Decoder:
     """tiny.en on the CPU; decodes cached on disk by audio, options, kind and beam."""
 
     def __init__(self, tag: str = "") -> None:
-        from whisper_stream.model_source import resolve_model_source
-        from whisper_stream.transcriber import FasterWhisperTranscriber, TranscriberOptions
+        from whisper_stream.inference.model_source import resolve_model_source
+        from whisper_stream.inference.transcriber import FasterWhisperTranscriber, TranscriberOptions
 
         self.transcriber = FasterWhisperTranscriber(resolve_model_source(""), TranscriberOptions(device="cpu"))
         source = (REPO / "packages" / "whisper_stream" / "transcriber.py").read_bytes()
@@ -151,7 +152,7 @@ def main() -> None:
     parser.add_argument("--word-timestamps", action="store_true")
     parser.add_argument("--show-changes", action="store_true", help="per-utterance before/after where words changed")
     args = parser.parse_args()
-    from whisper_stream.silero import SileroVadModel
+    from whisper_stream.audio.silero import SileroVadModel
 
     decode, vad = Decoder(f"-beam{args.beams.replace(',', '_')}"), SileroVadModel()
     beams = [int(b) for b in args.beams.split(",")]

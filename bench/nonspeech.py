@@ -32,7 +32,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from bench.replay import REPO, Replayer, finals
 from bench.wer import wer
 from tests.speech import load_16k
-from whisper_stream.config import SessionConfig, VadOptions
+from whisper_stream.protocol.config import SessionConfig, VadOptions
 
 SR = 16_000
 SHARED = REPO.parent / "shared" / "data" / "speech"

@@ -20,10 +20,11 @@ import numpy as np
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO / "packages"))
 
-from whisper_stream.config import SessionConfig  # noqa: E402
-from whisper_stream.decode_requests import SAMPLE_RATE_HZ, TranscriptionRequest  # noqa: E402
-from whisper_stream.results import TranscriptionResult  # noqa: E402
-from whisper_stream.session import Session, SessionState  # noqa: E402
+from whisper_stream.core.session import Session, SessionState  # noqa: E402
+from whisper_stream.inference.requests import TranscriptionRequest  # noqa: E402
+from whisper_stream.protocol.config import SessionConfig  # noqa: E402
+from whisper_stream.protocol.results import TranscriptionResult  # noqa: E402
+from whisper_stream.samples import SAMPLE_RATE_HZ  # noqa: E402
 
 FRAME_SAMPLES = 512
 
@@ -40,9 +41,9 @@ class Replayer:
 
     @classmethod
     def with_bundled_model(cls, *, beam_size: int = 1) -> Replayer:
-        from whisper_stream.model_source import resolve_model_source
-        from whisper_stream.silero import SileroVadModel
-        from whisper_stream.transcriber import FasterWhisperTranscriber, TranscriberOptions
+        from whisper_stream.audio.silero import SileroVadModel
+        from whisper_stream.inference.model_source import resolve_model_source
+        from whisper_stream.inference.transcriber import FasterWhisperTranscriber, TranscriberOptions
 
         transcriber = FasterWhisperTranscriber(
             resolve_model_source(""), TranscriberOptions(device="cpu", final_beam_size=beam_size)

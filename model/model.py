@@ -6,12 +6,12 @@ import logging
 import time
 from typing import Any
 
-from whisper_stream.drain import Drain, install_signal_handlers
-from whisper_stream.engine import Engine
-from whisper_stream.factory import build_engine
-from whisper_stream.limits import Limits
-from whisper_stream.server import WebSocketLike, serve_session
-from whisper_stream.settings import Settings
+from whisper_stream.inference.engine import Engine
+from whisper_stream.server.drain import Drain, install_signal_handlers
+from whisper_stream.server.factory import build_engine
+from whisper_stream.server.limits import Limits
+from whisper_stream.server.settings import Settings
+from whisper_stream.server.websocket import WebSocketLike, serve_session
 
 logger = logging.getLogger(__name__)
 

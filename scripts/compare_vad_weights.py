@@ -4,7 +4,7 @@
 A: ``silero_vad/data/silero_vad.onnx`` from the silero-vad package (inputs
 ``input``, ``state``, ``sr``). B: ``faster_whisper/assets/silero_vad_v6.onnx``
 from faster-whisper 1.2.1 (inputs ``input``, ``h``, ``c``; 16 kHz only). Both
-run frame by frame through ``whisper_stream.silero.SileroScorer`` (same 512-sample
+run frame by frame through ``whisper_stream.audio.silero.SileroScorer`` (same 512-sample
 frames, same 64-sample context) and ``VadGate`` (threshold 0.5, 300 ms min
 silence, 30 ms pad: the protocol defaults); only the network call differs.
 
@@ -38,8 +38,9 @@ import soxr
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO / "packages"))
 
-from whisper_stream.silero import SileroScorer, SileroVadModel  # noqa: E402
-from whisper_stream.vad import FRAME_SAMPLES, SAMPLE_RATE_HZ, SpeechEnd, SpeechStart, VadGate  # noqa: E402
+from whisper_stream.audio.silero import SileroScorer, SileroVadModel  # noqa: E402
+from whisper_stream.audio.vad import FRAME_SAMPLES, SpeechEnd, SpeechStart, VadGate  # noqa: E402
+from whisper_stream.samples import SAMPLE_RATE_HZ  # noqa: E402
 
 DEFAULT_DATA = REPO.parent / "shared" / "data" / "speech"
 PAD_S = 1.0
@@ -102,7 +103,7 @@ def load_padded(path: Path) -> np.ndarray:
 def finals(audio: np.ndarray, segments: list[tuple[int, int]]) -> list[str]:
     from faster_whisper import WhisperModel
 
-    from whisper_stream.model_source import bundled_tiny_en_path
+    from whisper_stream.inference.model_source import bundled_tiny_en_path
 
     model = WhisperModel(str(bundled_tiny_en_path()), device="cpu", compute_type="int8")
     texts = []

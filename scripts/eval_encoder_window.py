@@ -22,9 +22,9 @@ REPO = Path(__file__).resolve().parents[1]
 sys.path[:0] = [str(REPO / "packages"), str(REPO)]
 
 from tests.speech import load_16k, normalize  # noqa: E402
-from whisper_stream.decode_requests import DecodeOptions  # noqa: E402
-from whisper_stream.model_source import resolve_model_source  # noqa: E402
-from whisper_stream.transcriber import FasterWhisperTranscriber, TranscriberOptions  # noqa: E402
+from whisper_stream.inference.model_source import resolve_model_source  # noqa: E402
+from whisper_stream.inference.requests import DecodeOptions  # noqa: E402
+from whisper_stream.inference.transcriber import FasterWhisperTranscriber, TranscriberOptions  # noqa: E402
 
 SPEECH = REPO.parent / "shared" / "data" / "speech"
 

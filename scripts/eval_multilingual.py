@@ -22,9 +22,9 @@ sys.path[:0] = [str(REPO / "packages"), str(REPO)]
 from scripts.assemble_multilingual_model import assemble  # noqa: E402
 from tests.multilingual_speech import SHARED_DIR, clips, error_rate, metric  # noqa: E402
 from tests.speech import load_16k  # noqa: E402
-from whisper_stream.decode_requests import DecodeOptions  # noqa: E402
-from whisper_stream.model_source import resolve_model_source  # noqa: E402
-from whisper_stream.transcriber import FasterWhisperTranscriber, TranscriberOptions  # noqa: E402
+from whisper_stream.inference.model_source import resolve_model_source  # noqa: E402
+from whisper_stream.inference.requests import DecodeOptions  # noqa: E402
+from whisper_stream.inference.transcriber import FasterWhisperTranscriber, TranscriberOptions  # noqa: E402
 
 
 def main() -> int:

@@ -54,7 +54,7 @@ def check_gpu() -> None:
 
 
 def check_cublas() -> None:
-    from whisper_stream.device import CUBLAS_LIBRARY, check_cuda, runtime_info
+    from whisper_stream.inference.device import CUBLAS_LIBRARY, check_cuda, runtime_info
 
     step("2. ctranslate2 sees the GPU; cuBLAS 12 loads")
     info = runtime_info()
@@ -85,8 +85,8 @@ def production_metadata(config: dict, model_dir: str) -> dict[str, str]:
 
 
 def load_like_production(production: dict[str, str]) -> None:
-    from whisper_stream.factory import build_engine
-    from whisper_stream.settings import Settings
+    from whisper_stream.server.factory import build_engine
+    from whisper_stream.server.settings import Settings
 
     step("4. load() with config.yaml's model_metadata on CUDA (load, warm-up, ready line)")
     logging.basicConfig(level=logging.INFO, format="%(name)s: %(message)s")

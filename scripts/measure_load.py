@@ -38,13 +38,13 @@ def child(warm: bool, clip: Path) -> dict[str, float]:
     import soundfile
     import soxr
 
-    from whisper_stream.decode_requests import DecodeOptions
-    from whisper_stream.device import runtime_info
-    from whisper_stream.factory import build_transcriber, warm_up
-    from whisper_stream.model_source import resolve_model_source
-    from whisper_stream.settings import Settings
-    from whisper_stream.silero import SileroVadModel
-    from whisper_stream.vad import SAMPLE_RATE_HZ
+    from whisper_stream.audio.silero import SileroVadModel
+    from whisper_stream.inference.device import runtime_info
+    from whisper_stream.inference.model_source import resolve_model_source
+    from whisper_stream.inference.requests import DecodeOptions
+    from whisper_stream.samples import SAMPLE_RATE_HZ
+    from whisper_stream.server.factory import build_transcriber, warm_up
+    from whisper_stream.server.settings import Settings
 
     audio, rate = soundfile.read(str(clip), dtype="float32", always_2d=True)
     audio = soxr.resample(audio.mean(axis=1), rate, SAMPLE_RATE_HZ).astype("float32")

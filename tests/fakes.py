@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import numpy as np
 
-from whisper_stream.decode_requests import SAMPLE_RATE_HZ, DecodeOptions
-from whisper_stream.results import Segment, TranscriptionResult
+from whisper_stream.inference.requests import DecodeOptions
+from whisper_stream.protocol.results import Segment, TranscriptionResult
+from whisper_stream.samples import SAMPLE_RATE_HZ
 
 SPEECH_LEVEL = 0.3
 

@@ -38,16 +38,17 @@ from websockets.uri import parse_uri
 
 from tests.fakes import EnergyScorer, result_for, silence_s, tone_s
 from tests.stream_client import SEED_CONFIG, StreamResult, stream
-from whisper_stream.decode_requests import DecodeOptions
-from whisper_stream.drain import Drain
-from whisper_stream.engine import Engine, EngineOptions
-from whisper_stream.limits import Limits
-from whisper_stream.results import Segment, TranscriptionResult
-from whisper_stream.server import serve_session
-from whisper_stream.vad import SAMPLE_RATE_HZ, SpeechScorer
+from whisper_stream.audio.vad import SpeechScorer
+from whisper_stream.inference.engine import Engine, EngineOptions
+from whisper_stream.inference.requests import DecodeOptions
+from whisper_stream.protocol.results import Segment, TranscriptionResult
+from whisper_stream.samples import SAMPLE_RATE_HZ
+from whisper_stream.server.drain import Drain
+from whisper_stream.server.limits import Limits
+from whisper_stream.server.websocket import serve_session
 
 WS_MAX_SIZE_BYTES = 100 * (1 << 20)  # truss_server.WS_MAX_MSG_SZ_BYTES
-_log = logging.getLogger("whisper_stream.transcriber")  # where the real transcriber logs
+_log = logging.getLogger("whisper_stream.inference.transcriber")  # where the real transcriber logs
 
 
 class FakeTranscriber:
@@ -386,8 +387,8 @@ HEALTHY_CONFIG: dict[str, Any] = {
 @functools.cache
 def healthy_transcripts(repeats: int = 1) -> list[str]:
     """The finals a healthy session over ``HEALTHY_AUDIO`` gets (sizes of padded speech)."""
-    from whisper_stream.config import parse_session_config
-    from whisper_stream.session import Session
+    from whisper_stream.core.session import Session
+    from whisper_stream.protocol.config import parse_session_config
 
     session = Session(parse_session_config(json.dumps(HEALTHY_CONFIG)), EnergyScorer())
     session.receive_audio(np.concatenate([HEALTHY_AUDIO] * repeats), 0.0)

@@ -1,4 +1,4 @@
-"""Tests for whisper_stream.audio: exact decoding, framing independence and resampling."""
+"""Tests for whisper_stream.audio.decoding: exact decoding, framing independence and resampling."""
 
 from __future__ import annotations
 
@@ -7,16 +7,16 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from whisper_stream.audio import (
+from whisper_stream.audio.decoding import (
     ALAW_TABLE,
     BYTES_PER_SAMPLE,
     MULAW_TABLE,
-    TARGET_SAMPLE_RATE_HZ,
     AudioDecoder,
     decode_samples,
 )
-from whisper_stream.config import ENCODINGS
-from whisper_stream.errors import CloseCode, InvalidDataError, UnsupportedAudioError
+from whisper_stream.protocol.config import ENCODINGS
+from whisper_stream.protocol.errors import CloseCode, InvalidDataError, UnsupportedAudioError
+from whisper_stream.samples import SAMPLE_RATE_HZ
 
 FAST = settings(max_examples=40, deadline=None, derandomize=True, database=None)
 
@@ -169,7 +169,7 @@ def test_decoder_accepts_rate_bounds(rate: int) -> None:
 @pytest.mark.parametrize("encoding", ENCODINGS)
 def test_16k_passthrough_equals_decode_samples(encoding: str) -> None:
     data = random_stream(encoding, 1000)
-    decoder = AudioDecoder(encoding, TARGET_SAMPLE_RATE_HZ)
+    decoder = AudioDecoder(encoding, SAMPLE_RATE_HZ)
     out = decoder.decode(data)
     assert out.dtype == np.float32
     np.testing.assert_array_equal(out, decode_samples(data, encoding))
@@ -286,7 +286,7 @@ def test_resampled_length(rate: int) -> None:
     n_in = rate  # one second
     out = decode_whole("pcm_s16le", rate, random_stream("pcm_s16le", n_in, seed=rate))
     assert out.dtype == np.float32
-    assert abs(out.size - n_in * TARGET_SAMPLE_RATE_HZ / rate) <= 2
+    assert abs(out.size - n_in * SAMPLE_RATE_HZ / rate) <= 2
 
 
 @pytest.mark.parametrize("rate", [8000, 44100, 48000])
@@ -297,7 +297,7 @@ def test_resampled_length_over_many_frames(rate: int) -> None:
     decoder = AudioDecoder("pcm_f32le", rate)
     total = sum(decoder.decode(data[i : i + frame]).size for i in range(0, len(data), frame))
     total += decoder.flush().size
-    assert abs(total - n_in * TARGET_SAMPLE_RATE_HZ / rate) <= 2
+    assert abs(total - n_in * SAMPLE_RATE_HZ / rate) <= 2
     assert decoder.input_duration_s == pytest.approx(n_in / rate)
 
 
@@ -314,7 +314,7 @@ def peak_hz(samples: np.ndarray, rate: int) -> float:
 @pytest.mark.parametrize("rate", [48000, 44100, 8000])
 def test_sine_keeps_its_frequency(rate: int) -> None:
     out = decode_whole("pcm_f32le", rate, sine(rate, 1000.0, 1.0).tobytes())
-    assert abs(peak_hz(out, TARGET_SAMPLE_RATE_HZ) - 1000.0) <= 2.0
+    assert abs(peak_hz(out, SAMPLE_RATE_HZ) - 1000.0) <= 2.0
     # Amplitude survives too (ignore the filter's edges).
     middle = out[2000:-2000]
     assert np.max(np.abs(middle)) == pytest.approx(0.5, abs=0.02)
@@ -339,7 +339,7 @@ def test_s16le_upsampled_from_8k() -> None:
     tone = (sine(8000, 440.0, 1.0) * 32767).astype("<i2")
     out = decode_whole("pcm_s16le", 8000, tone.tobytes())
     assert abs(out.size - 16000) <= 2
-    assert abs(peak_hz(out, TARGET_SAMPLE_RATE_HZ) - 440.0) <= 2.0
+    assert abs(peak_hz(out, SAMPLE_RATE_HZ) - 440.0) <= 2.0
 
 
 def test_flush_emits_resampler_tail() -> None:

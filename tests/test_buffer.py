@@ -1,4 +1,4 @@
-"""Tests for whisper_stream.buffer.SampleBuffer: absolute indexing through growth, trimming and compaction."""
+"""Tests for whisper_stream.core.buffer.SampleBuffer: absolute indexing through growth, trimming and compaction."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ from hypothesis import settings
 from hypothesis import strategies as st
 from hypothesis.stateful import RuleBasedStateMachine, invariant, precondition, rule
 
-from whisper_stream.buffer import SampleBuffer
+from whisper_stream.core.buffer import SampleBuffer
 
 
 def ramp(start: int, n: int) -> np.ndarray:

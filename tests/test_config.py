@@ -1,4 +1,4 @@
-"""Tests for whisper_stream.config: both wire layouts, defaults, and every rejection path."""
+"""Tests for whisper_stream.protocol.config: both wire layouts, defaults, and every rejection path."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ import pytest
 
 from tests.compat.pipecat_replay import DEFAULT_METADATA
 from tests.stream_client import SEED_CONFIG
-from whisper_stream.config import (
+from whisper_stream.protocol.config import (
     ENCODINGS,
     MAX_CONFIG_BYTES,
     MAX_PROMPT_CHARS,
@@ -20,7 +20,7 @@ from whisper_stream.config import (
     config_from_dict,
     parse_session_config,
 )
-from whisper_stream.errors import AudioFormatConfigError, CloseCode, ConfigError, InvalidDataError
+from whisper_stream.protocol.errors import AudioFormatConfigError, CloseCode, ConfigError, InvalidDataError
 
 SEED_EXAMPLE = SEED_CONFIG  # the seed example client's first message
 

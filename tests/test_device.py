@@ -1,12 +1,12 @@
-"""Tests for whisper_stream.device: CUDA checks that fail load() fast, with the fix in the message."""
+"""Tests for whisper_stream.inference.device: CUDA checks that fail load() fast, with the fix in the message."""
 
 from __future__ import annotations
 
 import ctranslate2
 import pytest
 
-from whisper_stream import device
-from whisper_stream.device import DeviceUnavailableError, RuntimeInfo, check_cuda, runtime_info
+from whisper_stream.inference import device
+from whisper_stream.inference.device import DeviceUnavailableError, RuntimeInfo, check_cuda, runtime_info
 
 
 def test_runtime_info_reports_ctranslate2() -> None:

@@ -16,9 +16,9 @@ from websockets.exceptions import ConnectionClosed
 from tests.fakes import tone_s
 from tests.harness import running_harness
 from tests.stream_client import SEED_CONFIG, StreamResult, to_pcm16
-from whisper_stream import drain as drain_module
-from whisper_stream.drain import Drain, install_signal_handlers
-from whisper_stream.limits import Limits
+from whisper_stream.server import drain as drain_module
+from whisper_stream.server.drain import Drain, install_signal_handlers
+from whisper_stream.server.limits import Limits
 
 CONFIG = json.dumps(SEED_CONFIG)
 

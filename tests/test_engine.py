@@ -7,10 +7,10 @@ import numpy as np
 import pytest
 
 from tests.fakes import EnergyScorer, ManualClock, result_for
-from whisper_stream.decode_requests import DecodeOptions, RequestKind, TranscriptionRequest
-from whisper_stream.engine import Engine, EngineOptions
-from whisper_stream.errors import ServerBusyError
-from whisper_stream.results import TranscriptionResult
+from whisper_stream.inference.engine import Engine, EngineOptions
+from whisper_stream.inference.requests import DecodeOptions, RequestKind, TranscriptionRequest
+from whisper_stream.protocol.errors import ServerBusyError
+from whisper_stream.protocol.results import TranscriptionResult
 
 OPTIONS = DecodeOptions(language="en", prompt=None, word_timestamps=False)
 
@@ -285,7 +285,7 @@ def test_stop_cancels_queued_work_and_refuses_new_work(gated) -> None:
     transcriber.release.release()
     stopper.join(timeout=5)
     assert running is not None and running.result(timeout=5).text == "running"
-    from whisper_stream.engine import EngineStoppedError
+    from whisper_stream.inference.engine import EngineStoppedError
 
     with pytest.raises(EngineStoppedError):
         engine.submit(request("late", RequestKind.FINAL))

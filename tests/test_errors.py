@@ -1,11 +1,11 @@
-"""Tests for whisper_stream.errors: the exception tree, close codes and what the peer may see."""
+"""Tests for whisper_stream.protocol.errors: the exception tree, close codes and what the peer may see."""
 
 from __future__ import annotations
 
 import pytest
 
 import whisper_stream
-from whisper_stream.errors import (
+from whisper_stream.protocol.errors import (
     AudioFormatConfigError,
     ClientError,
     CloseCode,

@@ -1,4 +1,4 @@
-"""Tests for whisper_stream.factory: load() is ready when it returns, or fails fast."""
+"""Tests for whisper_stream.server.factory: load() is ready when it returns, or fails fast."""
 
 from __future__ import annotations
 
@@ -10,11 +10,11 @@ import numpy as np
 import pytest
 
 from tests.fakes import EchoTranscriber
-from whisper_stream import factory
-from whisper_stream.device import DeviceUnavailableError
-from whisper_stream.model_source import bundled_tiny_en_path
-from whisper_stream.settings import Settings
-from whisper_stream.vad import FRAME_SAMPLES
+from whisper_stream.audio.vad import FRAME_SAMPLES
+from whisper_stream.inference.device import DeviceUnavailableError
+from whisper_stream.inference.model_source import bundled_tiny_en_path
+from whisper_stream.server import factory
+from whisper_stream.server.settings import Settings
 
 
 class RecordingVadModel:
@@ -53,7 +53,7 @@ def test_ready_line_names_model_device_and_runtime(warm_up: bool, caplog: pytest
         calls.append(args)
         return real_warm_up(*args)  # type: ignore[arg-type]
 
-    with pytest.MonkeyPatch.context() as patch, caplog.at_level(logging.INFO, logger="whisper_stream.factory"):
+    with pytest.MonkeyPatch.context() as patch, caplog.at_level(logging.INFO, logger="whisper_stream.server.factory"):
         patch.setattr(factory, "warm_up", counting_warm_up)
         engine = factory.build_engine(Settings(device="cpu", warm_up=warm_up))
     engine.stop()
@@ -64,3 +64,38 @@ def test_ready_line_names_model_device_and_runtime(warm_up: bool, caplog: pytest
     assert f"ctranslate2 {ctranslate2.__version__}, {ctranslate2.get_cuda_device_count()} CUDA device(s)" in line
     assert len(calls) == (1 if warm_up else 0)
     assert ("warm-up off" in line) is not warm_up
+
+
+_PLUGIN = """
+from tests.fakes import EchoTranscriber
+
+
+def build(settings):
+    transcriber = EchoTranscriber()
+    transcriber.built_for = settings.whisper_model
+    return transcriber
+"""
+
+
+def test_a_transcriber_hook_given_as_a_file_builds_the_engine_from_settings(tmp_path) -> None:
+    plugin = tmp_path / "my_transcriber.py"
+    plugin.write_text(_PLUGIN)
+    engine = factory.build_engine(Settings(whisper_model="anything", transcriber=f"{plugin}:build"))
+    try:
+        assert engine.transcriber.built_for == "anything"  # type: ignore[attr-defined]
+        assert engine.options.max_batch_size == 1  # not a GPU: sized as a CPU replica
+    finally:
+        engine.stop()
+
+
+@pytest.mark.parametrize(
+    ("spec", "message"),
+    [
+        ("no_colon", "must be <module or file.py>:<function>"),
+        ("/nowhere/x.py:build", "no Python file"),
+        ("tests.fakes:no_such_function", "has no function 'no_such_function'"),
+    ],
+)
+def test_a_wrong_transcriber_hook_fails_load_naming_what_is_wrong(spec: str, message: str) -> None:
+    with pytest.raises(ValueError, match=message):
+        factory.build_engine(Settings(transcriber=spec))

@@ -3,7 +3,7 @@ from __future__ import annotations
 import pytest
 
 from tests.fakes import ManualClock
-from whisper_stream.finals_load import FinalsLoad
+from whisper_stream.inference.finals_load import FinalsLoad
 
 
 def test_the_share_follows_the_busy_fraction_of_finals_and_decays_when_they_stop() -> None:

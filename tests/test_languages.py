@@ -1,11 +1,11 @@
-"""Tests for whisper_stream.languages: BCP-47 tags and Whisper codes to Whisper codes."""
+"""Tests for whisper_stream.protocol.languages: BCP-47 tags and Whisper codes to Whisper codes."""
 
 from __future__ import annotations
 
 import pytest
 from faster_whisper.tokenizer import _LANGUAGE_CODES
 
-from whisper_stream.languages import WHISPER_LANGUAGES, whisper_language
+from whisper_stream.protocol.languages import WHISPER_LANGUAGES, whisper_language
 
 
 def test_the_table_is_faster_whispers() -> None:

@@ -26,7 +26,7 @@ from tests.harness import (
     running_harness,
 )
 from tests.stream_client import send_raw, stream, to_pcm16
-from whisper_stream.limits import Limits
+from whisper_stream.server.limits import Limits
 
 TONE_CLIP = Clip(np.concatenate([silence_s(0.2), tone_s(0.8), silence_s(0.5), tone_s(0.6), silence_s(0.5)]))
 

@@ -1,4 +1,4 @@
-"""whisper_stream.logs: the session id on every line of a session, whichever library writes it."""
+"""whisper_stream.server.logs: the session id on every line of a session, whichever library writes it."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ import threading
 
 import pytest
 
-from whisper_stream import logs
+from whisper_stream.server import logs
 
 
 class Capture(logging.Handler):

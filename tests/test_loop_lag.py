@@ -3,11 +3,12 @@ from __future__ import annotations
 import asyncio
 import time
 
-from whisper_stream import loop_lag
+from whisper_stream import metrics
+from whisper_stream.server import loop_lag
 
 
 def lag_counts() -> dict[float, float]:
-    samples = loop_lag.LOOP_LAG_SECONDS.collect()[0].samples
+    samples = metrics.LOOP_LAG_SECONDS.collect()[0].samples
     return {float(s.labels["le"]): s.value for s in samples if s.name.endswith("_bucket")}
 
 

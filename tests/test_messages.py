@@ -1,4 +1,4 @@
-"""Tests for whisper_stream.messages: control parsing and the JSON messages the server sends."""
+"""Tests for whisper_stream.protocol.messages: control parsing and the JSON messages the server sends."""
 
 from __future__ import annotations
 
@@ -6,8 +6,8 @@ import json
 
 import pytest
 
-from whisper_stream.errors import CloseCode, InvalidDataError, ProtocolError
-from whisper_stream.messages import (
+from whisper_stream.protocol.errors import CloseCode, InvalidDataError, ProtocolError
+from whisper_stream.protocol.messages import (
     MAX_CONTROL_BYTES,
     Control,
     error_message,
@@ -17,7 +17,7 @@ from whisper_stream.messages import (
     vad_event_message,
     warning_message,
 )
-from whisper_stream.results import Segment, TranscriptionResult, Word
+from whisper_stream.protocol.results import Segment, TranscriptionResult, Word
 
 # --- parse_control -----------------------------------------------------------------------------------------------
 

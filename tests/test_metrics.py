@@ -17,7 +17,7 @@ from tests.fakes import silence_s, tone_s
 from tests.harness import HEALTHY_CONFIG, Harness, healthy_session, running_harness
 from tests.speech import FIXTURE_DIR, load_16k
 from tests.stream_client import SEED_CONFIG, send_raw, stream
-from whisper_stream import logs
+from whisper_stream.server import logs
 
 
 def sample(name: str, **labels: str) -> float:
@@ -143,9 +143,12 @@ def test_every_log_line_of_a_session_carries_its_id(harness: Harness) -> None:
     ids = {getattr(r, "session_id", None) for r in records}
     assert None not in ids and len(ids) == 2
     for record in records:
-        assert f"[session {record.session_id}]" in record.getMessage() or record.name == "whisper_stream.transcriber"  # type: ignore[attr-defined]
+        assert (
+            f"[session {record.session_id}]" in record.getMessage()
+            or record.name == "whisper_stream.inference.transcriber"
+        )  # type: ignore[attr-defined]
     # the decodes run on the engine's threads, and their lines still name the session that asked
-    decode_lines = [r for r in records if r.name == "whisper_stream.transcriber"]
+    decode_lines = [r for r in records if r.name == "whisper_stream.inference.transcriber"]
     assert decode_lines and all(r.threadName.startswith("whisper-decode") for r in decode_lines)
     assert {r.session_id for r in decode_lines} == ids  # type: ignore[attr-defined]
 

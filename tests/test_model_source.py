@@ -1,4 +1,4 @@
-"""Tests for whisper_stream.model_source: where the Whisper weights come from."""
+"""Tests for whisper_stream.inference.model_source: where the Whisper weights come from."""
 
 from __future__ import annotations
 
@@ -7,8 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from whisper_stream import model_source
-from whisper_stream.model_source import BUNDLED, ModelSource, bundled_tiny_en_path, resolve_model_source
+from whisper_stream.inference import model_source
+from whisper_stream.inference.model_source import BUNDLED, ModelSource, bundled_tiny_en_path, resolve_model_source
 
 
 def make_model_dir(path: Path) -> Path:

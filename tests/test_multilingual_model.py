@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from scripts import assemble_multilingual_model as assembly
-from whisper_stream.model_source import resolve_model_source
+from whisper_stream.inference.model_source import resolve_model_source
 
 
 def test_assembles_the_upstream_files_once(tmp_path: Path) -> None:

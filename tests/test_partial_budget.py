@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from tests.fakes import ManualClock
-from whisper_stream.partial_budget import PartialBudget
+from whisper_stream.inference.partial_budget import PartialBudget
 
 
 def simulate(finals_busy: float, *, share: float = 0.5, partial_s: float = 0.1, seconds: float = 600.0) -> float:

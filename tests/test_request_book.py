@@ -3,8 +3,8 @@ from __future__ import annotations
 import numpy as np
 
 from tests.fakes import result_for
-from whisper_stream.decode_requests import DecodeOptions, RequestKind
-from whisper_stream.request_book import RequestBook, RequestState
+from whisper_stream.core.request_book import RequestBook, RequestState
+from whisper_stream.inference.requests import DecodeOptions, RequestKind
 
 OPTIONS = DecodeOptions(language="en", prompt=None, word_timestamps=False)
 

@@ -32,7 +32,7 @@ from tests.harness import (
     running_harness,
 )
 from tests.stream_client import SEED_CONFIG, StreamResult, send_raw, stream, to_pcm16
-from whisper_stream.limits import Limits
+from whisper_stream.server.limits import Limits
 
 FRAME_CAP = 64 * 1024
 LIMITS = Limits(max_frame_bytes=FRAME_CAP, idle_timeout_s=0.5, config_timeout_s=0.5, send_timeout_s=0.5)

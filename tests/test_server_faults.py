@@ -27,9 +27,9 @@ from tests.harness import (
     running_harness,
 )
 from tests.stream_client import StreamResult, send_raw, stream, to_pcm16
-from whisper_stream.engine import Engine
-from whisper_stream.limits import Limits
-from whisper_stream.server import serve_session
+from whisper_stream.inference.engine import Engine
+from whisper_stream.server.limits import Limits
+from whisper_stream.server.websocket import serve_session
 
 SPEECH = np.concatenate([tone_s(0.5), silence_s(0.5)])
 

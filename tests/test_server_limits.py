@@ -14,8 +14,8 @@ from websockets.asyncio.client import connect
 from tests.fakes import silence_s, tone_s
 from tests.harness import HEALTHY_CONFIG, assert_healthy, assert_rejected, healthy_session, running_harness
 from tests.stream_client import StreamResult, send_raw, stream
-from whisper_stream import settings
-from whisper_stream.limits import Limits
+from whisper_stream.server import settings
+from whisper_stream.server.limits import Limits
 
 CONFIG = json.dumps(HEALTHY_CONFIG)
 

@@ -27,10 +27,11 @@ from client.encoding import encode_float
 from tests.fakes import EnergyScorer, result_for, silence_s, tone_s
 from tests.harness import Harness, running_harness
 from tests.stream_client import send_raw, stream
-from whisper_stream.audio import AudioDecoder
-from whisper_stream.config import SessionConfig, StreamingOptions
-from whisper_stream.session import Session, SessionState, TranscriptionRequest
-from whisper_stream.vad import FRAME_SAMPLES, SAMPLE_RATE_HZ
+from whisper_stream.audio.decoding import AudioDecoder
+from whisper_stream.audio.vad import FRAME_SAMPLES
+from whisper_stream.core.session import Session, SessionState, TranscriptionRequest
+from whisper_stream.protocol.config import SessionConfig, StreamingOptions
+from whisper_stream.samples import SAMPLE_RATE_HZ
 
 SR = SAMPLE_RATE_HZ
 FRAME_S = FRAME_SAMPLES / SR

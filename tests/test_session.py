@@ -6,11 +6,12 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from tests.fakes import EnergyScorer, result_for, silence_s, tone_s
-from whisper_stream.config import SessionConfig, StreamingOptions, VadOptions, WhisperOptions
-from whisper_stream.errors import ProtocolError
-from whisper_stream.language_choice import prompt_for
-from whisper_stream.session import RequestKind, Session, SessionState
-from whisper_stream.vad import FRAME_SAMPLES, SAMPLE_RATE_HZ
+from whisper_stream.audio.vad import FRAME_SAMPLES
+from whisper_stream.core.session import RequestKind, Session, SessionState
+from whisper_stream.inference.language_choice import prompt_for
+from whisper_stream.protocol.config import SessionConfig, StreamingOptions, VadOptions, WhisperOptions
+from whisper_stream.protocol.errors import ProtocolError
+from whisper_stream.samples import SAMPLE_RATE_HZ
 
 SR = SAMPLE_RATE_HZ
 

@@ -5,9 +5,9 @@ from __future__ import annotations
 import numpy as np
 
 from tests.fakes import EnergyScorer, result_for, silence_s, tone_s
-from whisper_stream.config import SessionConfig, StreamingOptions, VadOptions, WhisperOptions
-from whisper_stream.session import RequestKind, Session
-from whisper_stream.vad import SAMPLE_RATE_HZ
+from whisper_stream.core.session import RequestKind, Session
+from whisper_stream.protocol.config import SessionConfig, StreamingOptions, VadOptions, WhisperOptions
+from whisper_stream.samples import SAMPLE_RATE_HZ
 
 SR = SAMPLE_RATE_HZ
 

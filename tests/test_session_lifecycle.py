@@ -10,10 +10,11 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from tests.fakes import SPEECH_LEVEL, result_for, silence_s, tone_s
-from whisper_stream.config import SessionConfig, StreamingOptions, VadOptions
-from whisper_stream.decode_requests import SAMPLE_RATE_HZ, RequestKind, TranscriptionRequest
-from whisper_stream.session import INPUT_STALL_MARGIN_S, Session, SessionState
-from whisper_stream.vad import FRAME_SAMPLES
+from whisper_stream.audio.vad import FRAME_SAMPLES
+from whisper_stream.core.session import INPUT_STALL_MARGIN_S, Session, SessionState
+from whisper_stream.inference.requests import RequestKind, TranscriptionRequest
+from whisper_stream.protocol.config import SessionConfig, StreamingOptions, VadOptions
+from whisper_stream.samples import SAMPLE_RATE_HZ
 
 SR = SAMPLE_RATE_HZ
 

@@ -15,8 +15,8 @@ from websockets.asyncio.client import connect
 from tests.fakes import silence_s, tone_s
 from tests.harness import Harness, assert_healthy, healthy_session, running_harness
 from tests.stream_client import SEED_CONFIG, StreamResult, to_pcm16
-from whisper_stream.limits import Limits
-from whisper_stream.session import INPUT_STALL_MARGIN_S
+from whisper_stream.core.session import INPUT_STALL_MARGIN_S
+from whisper_stream.server.limits import Limits
 
 CONFIG = json.dumps(SEED_CONFIG)
 
@@ -105,8 +105,8 @@ def test_a_flood_of_text_frames_is_bounded_by_the_read_ahead() -> None:
     """While a send is blocked, keepalives are read only up to max_read_ahead_bytes (they used to pile up)."""
     from tests.fakes import EnergyScorer
     from tests.harness import FakeTranscriber
-    from whisper_stream.engine import Engine
-    from whisper_stream.server import serve_session
+    from whisper_stream.inference.engine import Engine
+    from whisper_stream.server.websocket import serve_session
 
     limits = Limits(max_read_ahead_bytes=64 * 100, send_timeout_s=1.0, idle_timeout_s=30)
     engine = Engine(FakeTranscriber(), EnergyScorer)

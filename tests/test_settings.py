@@ -1,11 +1,11 @@
-"""Tests for whisper_stream.settings: replica settings from the environment and model_metadata."""
+"""Tests for whisper_stream.server.settings: replica settings from the environment and model_metadata."""
 
 from __future__ import annotations
 
 import pytest
 
-from whisper_stream.limits import Limits
-from whisper_stream.settings import Settings
+from whisper_stream.server.limits import Limits
+from whisper_stream.server.settings import Settings
 
 ALL_VARIABLES = (
     "WHISPER_MODEL",

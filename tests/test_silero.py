@@ -1,4 +1,4 @@
-"""Tests for whisper_stream.silero's weight location: the silero-vad package, installed without torch."""
+"""Tests for whisper_stream.audio.silero's weight location: the silero-vad package, installed without torch."""
 
 from __future__ import annotations
 
@@ -6,8 +6,8 @@ import importlib.util
 
 import pytest
 
-from whisper_stream import silero
-from whisper_stream.silero import silero_weights_path
+from whisper_stream.audio import silero
+from whisper_stream.audio.silero import silero_weights_path
 
 
 def test_weights_come_from_the_silero_vad_package() -> None:

@@ -11,10 +11,10 @@ from scripts.assemble_multilingual_model import assemble
 from tests.multilingual_speech import clips as multilingual_clips
 from tests.multilingual_speech import error_rate
 from tests.speech import load_16k, manifest, wer
-from whisper_stream.decode_requests import DecodeOptions
-from whisper_stream.language_choice import SURE_LANGUAGE_PROBABILITY, choose_language, prompt_for
-from whisper_stream.model_source import resolve_model_source
-from whisper_stream.transcriber import FasterWhisperTranscriber, TranscriberOptions
+from whisper_stream.inference.language_choice import SURE_LANGUAGE_PROBABILITY, choose_language, prompt_for
+from whisper_stream.inference.model_source import resolve_model_source
+from whisper_stream.inference.requests import DecodeOptions
+from whisper_stream.inference.transcriber import FasterWhisperTranscriber, TranscriberOptions
 
 ENGLISH = DecodeOptions(language="en", prompt=None, word_timestamps=False)
 

@@ -13,11 +13,11 @@ import numpy as np
 import pytest
 
 from tests.speech import load_16k, normalize
-from whisper_stream.context_decoding import continues
-from whisper_stream.decode_requests import DecodeOptions
-from whisper_stream.model_source import resolve_model_source
-from whisper_stream.results import TranscriptionResult, Word
-from whisper_stream.transcriber import FasterWhisperTranscriber, TranscriberOptions
+from whisper_stream.inference.context_decoding import continues
+from whisper_stream.inference.model_source import resolve_model_source
+from whisper_stream.inference.requests import DecodeOptions
+from whisper_stream.inference.transcriber import FasterWhisperTranscriber, TranscriberOptions
+from whisper_stream.protocol.results import TranscriptionResult, Word
 
 SR = 16_000
 SPEECH = Path(__file__).resolve().parents[2] / "shared" / "data" / "speech"

@@ -4,8 +4,8 @@ import numpy as np
 import pytest
 
 from tests.speech import load_16k, manifest
-from whisper_stream.silero import SileroVadModel
-from whisper_stream.vad import FRAME_SAMPLES, SpeechEnd, SpeechStart, VadGate
+from whisper_stream.audio.silero import SileroVadModel
+from whisper_stream.audio.vad import FRAME_SAMPLES, SpeechEnd, SpeechStart, VadGate
 
 SR = 16_000
 

@@ -8,9 +8,10 @@ import numpy as np
 import pytest
 
 from tests.speech import load_16k, manifest
-from whisper_stream import vad_batch
-from whisper_stream.silero import SileroVadModel
-from whisper_stream.vad import FRAME_SAMPLES, VadEvent, VadGate
+from whisper_stream import metrics
+from whisper_stream.audio import vad_batch
+from whisper_stream.audio.silero import SileroVadModel
+from whisper_stream.audio.vad import FRAME_SAMPLES, VadEvent, VadGate
 
 
 @pytest.fixture(scope="module")
@@ -68,7 +69,7 @@ async def batched(model: SileroVadModel, streams: list[np.ndarray]) -> list[list
 
 
 def test_batched_scores_and_decisions_match_the_per_stream_path(model, streams):
-    before = vad_batch.VAD_BATCH_SIZE.collect()[0].samples
+    before = metrics.VAD_BATCH_SIZE.collect()[0].samples
     got = asyncio.run(batched(model, streams))
     for audio, probabilities in zip(streams, got, strict=True):
         expected = per_stream(model, audio)
@@ -76,7 +77,7 @@ def test_batched_scores_and_decisions_match_the_per_stream_path(model, streams):
         np.testing.assert_allclose(probabilities, expected, atol=1e-5)
         assert gate_events(probabilities) == gate_events(expected)
         assert len(gate_events(expected)) >= 2  # real speech: it did start and end
-    sums = {s.name: s.value for s in vad_batch.VAD_BATCH_SIZE.collect()[0].samples}
+    sums = {s.name: s.value for s in metrics.VAD_BATCH_SIZE.collect()[0].samples}
     counts = {s.name: s.value for s in before}
     calls = sums["whisper_stream_vad_batch_size_count"] - counts.get("whisper_stream_vad_batch_size_count", 0)
     frames = sums["whisper_stream_vad_batch_size_sum"] - counts.get("whisper_stream_vad_batch_size_sum", 0)

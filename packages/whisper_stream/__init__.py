@@ -7,8 +7,8 @@ session over any WebSocket that looks like Starlette's.
 
 from __future__ import annotations
 
-from whisper_stream.config import SessionConfig, parse_session_config
-from whisper_stream.errors import CloseCode, StreamingError
+from whisper_stream.protocol.config import SessionConfig, parse_session_config
+from whisper_stream.protocol.errors import CloseCode, StreamingError
 
 __all__ = [
     "CloseCode",

@@ -33,3 +33,13 @@ FINALS_WITHOUT_CONTEXT = Counter(
 )
 PARTIALS_SKIPPED = Counter("whisper_stream_partials_skipped", "Partials skipped because the engine was busy")
 ERRORS = Counter("whisper_stream_errors", "Sessions closed with an error", ["code"])
+LOOP_LAG_SECONDS = Histogram(
+    "whisper_stream_event_loop_lag_seconds",
+    "How much later than asked the event loop woke a sleeping task",
+    buckets=(0.001, 0.002, 0.005, 0.01, 0.02, 0.03, 0.05, 0.075, 0.1, 0.2, 0.5, 1.0, 2.0),
+)
+VAD_BATCH_SIZE = Histogram(
+    "whisper_stream_vad_batch_size",
+    "Frames (of as many streams) scored in one silero call",
+    buckets=(1, 2, 4, 8, 16, 32, 64, 128, 256),
+)

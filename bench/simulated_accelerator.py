@@ -1,0 +1,218 @@
+"""A simulated accelerator: a ``Transcriber`` that sleeps as long as a GPU would decode.
+
+It takes the same requests as ``FasterWhisperTranscriber`` (single or batched)
+and, instead of running Whisper, sleeps (``time.sleep`` releases the GIL and
+burns no CPU) for the time a cost model gives for that batch, then returns text
+sized like real output. With it, the CPU side of a replica (sockets, audio
+decode, VAD, session policy, scheduling, JSON) can be measured on a machine
+without a GPU: ``WHISPER_TRANSCRIBER=bench/simulated_accelerator.py:from_settings`` with
+``WHISPER_MODEL=simulated:large-v3:L4`` (``whisper_stream.server.factory`` loads it).
+
+The cost model (seconds for one ``generate`` call over a batch of ``b`` items)::
+
+    fixed_s + b * encoder_s + tokens * (step_s + b * beams * step_item_s)
+
+The encoder always sees a 30 s window (faster-whisper pads to it), so its cost
+does not depend on the audio's length; ``tokens`` is the longest item's token
+count (the batch decodes until its last item ends), a final in context's forced prefix included:
+CTranslate2 runs the words after the task tokens through the decoder one step per token, as many
+steps as generating them (``src/models/whisper.cc`` passes them to the search as prefix ids, which
+``src/decoding.cc`` forces step by step); ``beams`` is the beam size
+(finals 5, partials 1). Parameters and where they come from:
+
+- large-v3-turbo on H100: fitted so that a batch of four 30 s windows of ~100
+  tokens takes 0.20 s, as InferenceBench measured ("Whisper v3-Turbo on H100:
+  597x Realtime", inferencebench.io, 120 s of audio in 0.201 s on one H100 SXM).
+- large-v3 on H100: the same encoder; a decoder step 3.2x slower, so that the
+  whole decode is ~2.7x slower than turbo, the ratio faster-whisper's own
+  benchmark gives for 13 min of audio on one GPU (large-v3 fp16 beam 5 52.0 s,
+  large-v3-turbo 19.2 s: SYSTRAN/faster-whisper issue #1030).
+- L4: no published per-batch measurement was found. The encoder is scaled by
+  the dense FP16 tensor throughput ratio of the spec sheets (H100 SXM 989
+  TFLOPS / L4 121 TFLOPS = 8.2x) and a decoder step, which at these batch sizes
+  is bound by kernel launches and weight reads, by 2.5x (memory bandwidth is
+  3.35 TB/s vs 300 GB/s, but launch overhead does not scale). These are
+  estimates, not measurements: fit them on a GPU when one is lent.
+
+Text: the number of words is the audio's duration times the speaking rate of
+the shared speech references (``words_per_second``), drawn in order from their
+transcripts, so JSON sizes and prompts are realistic; ~1.3 tokens per English
+word (Whisper's BPE).
+"""
+
+from __future__ import annotations
+
+import csv
+import itertools
+import threading
+import time
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+from prometheus_client import Histogram
+
+from whisper_stream.inference.requests import DecodeOptions
+from whisper_stream.protocol.results import Segment, TranscriptionResult
+from whisper_stream.server.settings import Settings
+
+PREFIX = "simulated:"
+TOKENS_PER_WORD = 1.3
+_PROMPT_TOKENS = 4  # start of transcript, language, task, no timestamps
+_FALLBACK_WORDS_PER_S = 2.6
+_FALLBACK_WORDS = ("the", "streaming", "words", "come", "back", "fast", "and", "right")
+
+DEVICE_SECONDS = Histogram(
+    "whisper_stream_simulated_device_seconds",
+    "Simulated accelerator time of one decode (only the simulated transcriber sets it)",
+    ["kind"],
+    buckets=(0.01, 0.02, 0.03, 0.05, 0.075, 0.1, 0.15, 0.2, 0.25, 0.3, 0.4, 0.5, 0.75, 1.0, 1.5, 2.0, 3.0, 5.0),
+)
+
+
+@dataclass(frozen=True)
+class CostModel:
+    fixed_s: float
+    encoder_s: float
+    """Per item: one 30 s mel window through the encoder."""
+    step_s: float
+    """Per decoder step, whatever the batch."""
+    step_item_s: float
+    """Per decoder step and per hypothesis (item x beam)."""
+
+    def seconds(self, batch_size: int, max_tokens: int, beams: int) -> float:
+        steps = max_tokens + 1  # the end-of-text token
+        return (
+            self.fixed_s + batch_size * self.encoder_s + steps * (self.step_s + batch_size * beams * self.step_item_s)
+        )
+
+
+_H100_TURBO = CostModel(fixed_s=0.005, encoder_s=0.010, step_s=0.0015, step_item_s=0.00002)
+_H100_LARGE = CostModel(fixed_s=0.005, encoder_s=0.010, step_s=0.0048, step_item_s=0.00006)
+_L4_ENCODER_FACTOR = 8.2
+_L4_STEP_FACTOR = 2.5
+
+
+def _on_l4(model: CostModel) -> CostModel:
+    return CostModel(
+        fixed_s=model.fixed_s,
+        encoder_s=model.encoder_s * _L4_ENCODER_FACTOR,
+        step_s=model.step_s * _L4_STEP_FACTOR,
+        step_item_s=model.step_item_s * _L4_STEP_FACTOR,
+    )
+
+
+COST_MODELS: dict[tuple[str, str], CostModel] = {
+    ("large-v3-turbo", "H100"): _H100_TURBO,
+    ("large-v3", "H100"): _H100_LARGE,
+    ("large-v3-turbo", "L4"): _on_l4(_H100_TURBO),
+    ("large-v3", "L4"): _on_l4(_H100_LARGE),
+}
+
+
+def parse_spec(spec: str) -> tuple[str, str]:
+    """``simulated:<model>:<gpu>`` -> (model, gpu); raises ValueError naming the choices."""
+    parts = spec.removeprefix(PREFIX).split(":")
+    if len(parts) != 2 or tuple(parts) not in COST_MODELS:
+        choices = ", ".join(f"{PREFIX}{m}:{g}" for m, g in COST_MODELS)
+        raise ValueError(f"unknown simulated accelerator {spec!r}; one of {choices}")
+    return parts[0], parts[1]
+
+
+@dataclass(frozen=True)
+class SpeechText:
+    words_per_second: float
+    words: tuple[str, ...]
+
+
+def load_speech_text(speech_dir: Path | None) -> SpeechText:
+    """Speaking rate and words of the references under ``speech_dir/*/manifest.tsv`` (English sets)."""
+    words: list[str] = []
+    duration_s = 0.0
+    for manifest in sorted(speech_dir.glob("*/manifest.tsv")) if speech_dir else []:
+        with manifest.open(newline="") as handle:
+            for row in csv.DictReader(handle, delimiter="\t"):
+                if row.get("language", "en") != "en" or "_concat." in row["filename"]:
+                    continue
+                words.extend(row["transcript"].lower().split())
+                duration_s += float(row["duration_s"])
+    if not words or duration_s <= 0:
+        return SpeechText(_FALLBACK_WORDS_PER_S, _FALLBACK_WORDS)
+    return SpeechText(len(words) / duration_s, tuple(words))
+
+
+def from_settings(settings: Settings) -> SimulatedTranscriber:
+    """The ``WHISPER_TRANSCRIBER`` hook: ``WHISPER_MODEL=simulated:<model>:<gpu>`` names what is simulated."""
+    model, gpu = parse_spec(settings.whisper_model)
+    return SimulatedTranscriber(model, gpu, final_beam_size=settings.beam_size or 5)
+
+
+def default_speech_dir() -> Path | None:
+    """``shared/data/speech`` beside the repository, when there is one."""
+    for parent in Path(__file__).resolve().parents:
+        candidate = parent / "shared" / "data" / "speech"
+        if candidate.is_dir():
+            return candidate
+    return None
+
+
+class SimulatedTranscriber:
+    """Sleeps for the modelled device time of each call; thread-safe (one simulated device, calls serialised)."""
+
+    is_multilingual = True
+    device = "cuda"  # what it stands for: the engine sizes sessions and batches as on a GPU
+
+    def __init__(
+        self,
+        model: str,
+        gpu: str,
+        *,
+        speech: SpeechText | None = None,
+        final_beam_size: int = 5,
+        sleep: bool = True,
+    ) -> None:
+        self.name = f"{PREFIX}{model}:{gpu}"
+        self.cost = COST_MODELS[(model, gpu)]
+        self.speech = speech or load_speech_text(default_speech_dir())
+        self.final_beam_size = final_beam_size
+        self._sleep = sleep
+        self._device = threading.Lock()  # one accelerator: concurrent workers queue for it, as on a GPU
+        self._words: Iterator[str] = itertools.cycle(self.speech.words)
+        self._words_lock = threading.Lock()
+
+    def transcribe(self, audio: np.ndarray, options: DecodeOptions, *, final: bool) -> TranscriptionResult:
+        return self.transcribe_batch([(audio, options)], final=final)[0]
+
+    def transcribe_batch(
+        self, items: Sequence[tuple[np.ndarray, DecodeOptions]], *, final: bool
+    ) -> list[TranscriptionResult]:
+        # a final in context generates only the utterance's words (the context's are the forced prefix)
+        durations_s = [options.utterance_s(audio) for audio, options in items]
+        texts = [self._text(duration_s) for duration_s in durations_s]
+        seconds = self.device_seconds([options for _, options in items], texts, final=final)
+        with self._device:
+            if self._sleep:
+                time.sleep(seconds)
+        DEVICE_SECONDS.labels(kind="final" if final else "partial").observe(seconds)
+        return [  # times count from the utterance's start, after any context (as the real transcriber's)
+            TranscriptionResult(text, options.language or "en", 0.9, (Segment(text, 0.0, duration_s),))
+            if text
+            else TranscriptionResult.empty(options.language or "en")
+            for text, duration_s, (_, options) in zip(texts, durations_s, items, strict=True)
+        ]
+
+    def device_seconds(self, options: Sequence[DecodeOptions], texts: Sequence[str], *, final: bool) -> float:
+        """The modelled time of one batch that decodes ``texts``, each after its options' forced prefix."""
+        prefixes = [self.tokens(o.prefix or "", prompt=False) for o in options]
+        steps = max(self.tokens(text) + prefix for text, prefix in zip(texts, prefixes, strict=True))
+        return self.cost.seconds(len(texts), steps, self.final_beam_size if final else 1)
+
+    @staticmethod
+    def tokens(text: str, *, prompt: bool = True) -> int:
+        return (_PROMPT_TOKENS if prompt else 0) + round(len(text.split()) * TOKENS_PER_WORD)
+
+    def _text(self, duration_s: float) -> str:
+        count = round(duration_s * self.speech.words_per_second)
+        with self._words_lock:
+            return " ".join(itertools.islice(self._words, count))

@@ -1,0 +1,58 @@
+"""What a session has to say to its client, as wire messages, in order, with the counts ``session_end`` reports."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from whisper_stream.protocol import messages
+from whisper_stream.protocol.results import TranscriptionResult
+from whisper_stream.samples import SAMPLE_RATE_HZ
+
+
+class Outbox:
+    def __init__(self, *, word_timestamps: bool, vad_events: bool) -> None:
+        self._word_timestamps = word_timestamps
+        self._vad_events = vad_events
+        self._messages: list[dict[str, Any]] = []
+        self.finals_sent = 0
+        self.partials_sent = 0
+        self._final_latencies_s: list[float] = []
+
+    def transcription(
+        self, result: TranscriptionResult, num: int, *, is_final: bool, latency_s: float | None = None
+    ) -> None:
+        """A partial, or a final (``latency_s``: from the utterance's end until its final was ready)."""
+        self._messages.append(
+            messages.transcription_message(
+                result, is_final=is_final, transcription_num=num, word_timestamps=self._word_timestamps
+            )
+        )
+        if is_final:
+            self.finals_sent += 1
+            if latency_s is not None:
+                self._final_latencies_s.append(max(latency_s, 0.0))
+        else:
+            self.partials_sent += 1
+
+    def vad_event(self, kind: str, sample: int) -> None:
+        """``speech_started`` / ``speech_ended`` at ``sample``, when the client asked for VAD events."""
+        if self._vad_events:
+            self._messages.append(messages.vad_event_message(kind, sample / SAMPLE_RATE_HZ))
+
+    def session_end(self, *, audio_duration_s: float, speech_duration_s: float) -> None:
+        self._messages.append(
+            messages.session_end_message(
+                audio_duration_s=audio_duration_s,
+                speech_duration_s=speech_duration_s,
+                finals_sent=self.finals_sent,
+                partials_sent=self.partials_sent,
+            )
+        )
+
+    def take_final_latencies_s(self) -> list[float]:
+        taken, self._final_latencies_s = self._final_latencies_s, []
+        return taken
+
+    def take(self) -> list[dict[str, Any]]:
+        taken, self._messages = self._messages, []
+        return taken

@@ -1,0 +1,404 @@
+"""Runs one ``Session`` over one WebSocket, one typed event at a time.
+
+One task reads the socket into an event queue (bounded in bytes: the reader
+pauses past ``max_read_ahead_bytes``); decode results and drain requests join
+the same queue; everything that changes the session happens in one loop, so no
+locks are needed. Each audio frame is decoded on the loop and its VAD frames are
+scored with every other session's in one batched call per loop tick
+(``vad_batch``): no thread hop per frame. A large frame (over
+``_INLINE_FRAME_BYTES``) is decoded and scored in a worker thread instead, so
+that it cannot hold the other sessions up. Whisper runs in the engine's threads.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import logging
+from concurrent.futures import Future
+from typing import Any
+
+import numpy as np
+
+from whisper_stream import metrics
+from whisper_stream.audio import vad_batch
+from whisper_stream.audio.decoding import AudioDecoder
+from whisper_stream.audio.vad import SpeechScorer
+from whisper_stream.core.session import Session, SessionState
+from whisper_stream.inference.engine import Engine, EngineStoppedError
+from whisper_stream.inference.requests import TranscriptionRequest
+from whisper_stream.protocol import messages
+from whisper_stream.protocol.config import SessionConfig, parse_session_config
+from whisper_stream.protocol.errors import (
+    CloseCode,
+    ConfigError,
+    FrameTooLargeError,
+    InternalError,
+    LimitExceededError,
+    ServerBusyError,
+    ServerShutdownError,
+    StreamingError,
+)
+from whisper_stream.protocol.messages import Control
+from whisper_stream.protocol.results import TranscriptionResult
+from whisper_stream.samples import SAMPLE_RATE_HZ
+from whisper_stream.server import loop_lag
+from whisper_stream.server.drain import Drain
+from whisper_stream.server.limits import Limits
+from whisper_stream.server.socket_events import (
+    Disconnected,
+    Event,
+    EventKind,
+    WebSocketLike,
+    close_within,
+    is_keepalive,
+    unpack,
+)
+
+_MESSAGE_OVERHEAD_BYTES = 64
+"""Counted per message read ahead on top of its payload, so a flood of tiny text frames is bounded too."""
+_INLINE_FRAME_BYTES = 16_384
+"""Frames up to this size (0.5 s of 16 kHz pcm_s16le) are decoded on the loop, their VAD batched with others'."""
+
+
+class SessionRunner:
+    """One session over one WebSocket: reads the socket, feeds the session, hands its requests to the engine."""
+
+    def __init__(
+        self,
+        websocket: WebSocketLike,
+        engine: Engine,
+        limits: Limits,
+        log: logging.LoggerAdapter,
+        drain: Drain | None,
+    ) -> None:
+        self.websocket = websocket
+        self.engine = engine
+        self.limits = limits
+        self.log = log
+        self.drain = drain
+        self.events: asyncio.Queue[Event] = asyncio.Queue()
+        self.loop = asyncio.get_running_loop()
+        self.futures: dict[int, Future[TranscriptionResult]] = {}
+        self.read_ahead_bytes = 0  # client messages read, not yet handled
+        self.may_read = asyncio.Event()
+        self.may_read.set()
+        self.discarding = False  # closing on a limit: audio read from now on is dropped, not queued
+        self.closing_error: StreamingError | None = None  # raised once the last finals are sent
+        self.finish_deadline: float | None = None
+        self.last_client_activity = self.loop.time()
+        self.client_active = False  # any message after the config
+        self.session: Session | None = None
+        self.decoder: AudioDecoder | None = None
+        self.scorer: SpeechScorer | None = None
+
+    async def run(self) -> None:
+        loop_lag.ensure_monitor()
+        config = await self._receive_config()
+        self._check_model_supports(config)
+        for text in config.warnings:  # accepted but ignored or unusual: said once, then the session goes on
+            await self._send(messages.warning_message(text))
+        self.decoder = AudioDecoder(config.streaming.encoding, config.streaming.sample_rate_hz)
+        self.scorer = self.engine.new_scorer()
+        self.session = Session(config, self.scorer, context_s=self.limits.final_context_s)
+        self.log.info(
+            "config: %s at %d Hz, language %s, partials %s",
+            config.streaming.encoding,
+            config.streaming.sample_rate_hz,
+            config.whisper.audio_language,
+            config.streaming.enable_partial_transcripts,
+        )
+        reader = asyncio.create_task(self._read_socket())
+        if self.drain is not None:
+            self.drain.register(self, lambda: self.events.put_nowait(Event(EventKind.DRAIN)))
+        try:
+            await self._main_loop(self.session)
+        finally:
+            reader.cancel()
+            await asyncio.gather(reader, return_exceptions=True)
+            for future in self.futures.values():
+                self.engine.cancel(future)
+        self.log.info(
+            "session ended: %.1f s audio, %d finals, %d partials",
+            self.session.audio_duration_s,
+            self.session.outbox.finals_sent,
+            self.session.outbox.partials_sent,
+        )
+        if self.closing_error is not None:
+            raise self.closing_error
+        await close_within(self.websocket, int(CloseCode.NORMAL), "session ended", self.limits.send_timeout_s, self.log)
+
+    async def _receive_config(self) -> SessionConfig:
+        try:
+            message = await asyncio.wait_for(self.websocket.receive(), timeout=self.limits.config_timeout_s)
+        except TimeoutError:
+            raise LimitExceededError(f"no config received within {self.limits.config_timeout_s:g} s") from None
+        kind, payload = unpack(message)
+        if kind is EventKind.DISCONNECT:
+            raise Disconnected(f"client disconnected before sending the config (code {payload})")
+        if kind is EventKind.AUDIO:
+            raise ConfigError("config", "the first message must be the JSON config as text; audio came first")
+        return parse_session_config(payload)
+
+    def _check_model_supports(self, config: SessionConfig) -> None:
+        if self.engine.transcriber.is_multilingual:
+            return
+        language = config.whisper.audio_language
+        if language not in ("en", "auto"):
+            raise ConfigError(
+                config.field_path("whisper.audio_language"), f"this model is English-only, got {language!r}"
+            )
+        others = [code for code in config.whisper.language_options if code != "en"]
+        if others:
+            raise ConfigError(
+                config.field_path("whisper.language_options"), f"this model is English-only, got {others!r}"
+            )
+
+    async def _read_socket(self) -> None:
+        """Move client messages to the event queue, up to ``max_read_ahead_bytes`` ahead of their handling.
+
+        Only the VAD (fast) can hold reading up; waiting for Whisper (slow) never does, because keepalive
+        pongs arrive behind the audio (see ``Limits``). That wait is bounded by ``max_pending_audio_s``.
+        Text frames count too, so a flood of them cannot pile up while a send is blocked.
+        """
+        try:
+            while True:
+                await self.may_read.wait()
+                kind, payload = unpack(await self.websocket.receive())
+                if kind is EventKind.AUDIO and self.discarding:
+                    continue
+                size = _MESSAGE_OVERHEAD_BYTES + (len(payload) if isinstance(payload, bytes | str) else 0)
+                self.read_ahead_bytes += size
+                if self.read_ahead_bytes >= self.limits.max_read_ahead_bytes:
+                    self.may_read.clear()
+                self.events.put_nowait(Event(kind, payload, self.loop.time(), size))
+                if kind is EventKind.DISCONNECT:
+                    return
+        except Exception as exc:  # handed to the main loop, which owns error handling
+            self.events.put_nowait(Event(EventKind.READ_FAILED, exc))
+
+    # ------------------------------------------------------------ the loop
+
+    async def _main_loop(self, session: Session) -> None:
+        while session.state is not SessionState.CLOSED:
+            if not self.events.empty():
+                # Input already read comes before any deadline: a session behind must not take its own backlog
+                # for a client that stopped sending (the input-stall rule would cut its utterances short).
+                await self._on_event(session, self.events.get_nowait())
+            else:
+                try:
+                    event = await asyncio.wait_for(self.events.get(), timeout=self._time_to_deadline(session))
+                except TimeoutError:
+                    if self.events.empty():  # else input came in while the timeout was delivered: it goes first
+                        await self._on_deadline(session)
+                else:
+                    await self._on_event(session, event)
+            self._dispatch(session)
+            await self._flush_outbox(session)
+            await self._check_backlog(session)
+
+    @property
+    def _idle_deadline(self) -> float:
+        """A connection that never sent anything after its config is idle sooner (see ``Limits``)."""
+        window_s = self.limits.idle_timeout_s
+        if not self.client_active:
+            window_s = min(window_s, self.limits.no_audio_timeout_s)
+        return self.last_client_activity + window_s
+
+    def _time_to_deadline(self, session: Session) -> float:
+        deadlines = [self.finish_deadline or self._idle_deadline]
+        if session.next_deadline_s is not None:
+            deadlines.append(session.next_deadline_s)
+        return max(min(deadlines) - self.loop.time(), 0.0)
+
+    async def _on_deadline(self, session: Session) -> None:
+        now = self.loop.time()
+        if self.finish_deadline is not None:
+            if now >= self.finish_deadline:  # overload, not a bug: say so, and free the slot
+                raise ServerBusyError(
+                    f"the server is overloaded: the last finals did not complete within "
+                    f"{self.limits.finish_timeout_s:g} s of the end of the stream; retry later"
+                )
+        elif now >= self._idle_deadline:  # finals, session_end, close 1000: idle is no error
+            await self._end_stream(session, f"idle for {now - self.last_client_activity:.1f} s")
+            return
+        session.tick(now)
+
+    async def _on_event(self, session: Session, event: Event) -> None:
+        if event.size_bytes:
+            self.read_ahead_bytes -= event.size_bytes
+            if self.read_ahead_bytes < self.limits.max_read_ahead_bytes:
+                self.may_read.set()
+        kind = event.kind
+        if kind is EventKind.DISCONNECT:
+            if event.payload == CloseCode.SERVICE_RESTART:
+                raise Disconnected("the server closed the connection (1012) while shutting down")
+            raise Disconnected(f"client disconnected (code {event.payload})")
+        if kind is EventKind.READ_FAILED:
+            raise event.payload
+        if kind is EventKind.RESULT:
+            self._on_result(session, *event.payload)
+        elif kind is EventKind.DRAIN:
+            if session.state is SessionState.STREAMING:
+                await self._end_stream(session, "shutdown", ServerShutdownError("the server is shutting down"))
+            elif self.closing_error is None:
+                self.closing_error = ServerShutdownError("the server is shutting down")
+        else:
+            self.last_client_activity = self.loop.time()
+            self.client_active = True
+            await self._on_client_message(session, event)
+
+    async def _on_client_message(self, session: Session, event: Event) -> None:
+        if session.state is not SessionState.STREAMING:
+            # The finals of the audio before the end of stream are still owed; a stray message must not cost
+            # them (nor may the outcome depend on whether it came before or after they were done).
+            if not is_keepalive(event.kind, event.payload):
+                self.log.warning("ignoring a %s message received after the end of the stream", event.kind.value)
+            return
+        if event.kind is EventKind.TEXT:
+            control = messages.parse_control(event.payload)
+            if control is Control.TERMINATE:
+                await self._end_stream(session, "client")
+            elif control is Control.FINALIZE:
+                session.finalize(self.loop.time())
+            return
+        frame: bytes = event.payload
+        if len(frame) > self.limits.max_frame_bytes:
+            raise FrameTooLargeError(
+                f"audio frame of {len(frame)} bytes is over the {self.limits.max_frame_bytes} byte cap"
+            )
+        if not frame:
+            return
+        if len(frame) <= _INLINE_FRAME_BYTES:
+            await self._ingest(session, frame, event.arrived_s)
+        else:
+            await asyncio.to_thread(self._ingest_alone, session, frame, event.arrived_s)
+        if session.audio_duration_s > self.limits.max_session_duration_s:
+            await self._end_stream(
+                session,
+                "duration",
+                LimitExceededError(f"session reached its maximum of {self.limits.max_session_duration_s:g} s of audio"),
+            )
+
+    async def _ingest(self, session: Session, frame: bytes, arrived_s: float) -> None:
+        """On the loop: the VAD frames are scored in the loop's next batch, then the session takes the audio."""
+        assert self.scorer is not None
+        samples = self._decode(frame)
+        await vad_batch.batcher().score_ahead(self.scorer, samples)
+        session.receive_audio(samples, arrived_s)
+
+    def _ingest_alone(self, session: Session, frame: bytes, arrived_s: float) -> None:
+        """In a worker thread: a large frame, decoded and scored on its own."""
+        assert self.scorer is not None
+        samples = self._decode(frame)
+        vad_batch.score_alone(self.scorer, samples)
+        session.receive_audio(samples, arrived_s)
+
+    def _decode(self, frame: bytes) -> np.ndarray:
+        assert self.decoder is not None
+        samples = self.decoder.decode(frame)
+        metrics.AUDIO_RECEIVED_SECONDS.inc(samples.size / SAMPLE_RATE_HZ)
+        return samples
+
+    async def _check_backlog(self, session: Session) -> None:
+        """Audio in finals waiting for Whisper over ``max_pending_audio_s``: finish what is in, then close."""
+        if session.state is not SessionState.STREAMING:
+            return
+        backlog_s = session.pending_final_samples / SAMPLE_RATE_HZ
+        if backlog_s <= self.limits.max_pending_audio_s:
+            return
+        self.log.warning("%.1f s of audio waiting to be transcribed; ending the session", backlog_s)
+        await self._end_stream(
+            session,
+            "backlog",
+            LimitExceededError(
+                f"{backlog_s:.0f} s of audio were waiting to be transcribed, over the limit of "
+                f"{self.limits.max_pending_audio_s:g} s; audio after {session.audio_duration_s:.1f} s was not "
+                "transcribed. Send audio no faster than the server can transcribe it"
+            ),
+        )
+
+    async def _end_stream(self, session: Session, reason: str, error: StreamingError | None = None) -> None:
+        """End of stream: every buffered sample becomes finals; with ``error``, it is raised once they are sent.
+
+        Closing on a limit or a shutdown: whatever the client still sends is dropped, but the socket is
+        still read (keepalive, disconnect) while the last finals are decoded and sent.
+        """
+        assert self.decoder is not None
+        if self.decoder.pending_bytes:
+            self.log.warning("%d trailing byte(s) do not make a whole sample", self.decoder.pending_bytes)
+        await asyncio.to_thread(self._end_in_thread, session, self.decoder.flush(), self.loop.time())
+        self.log.info("end of stream (%s)", reason)
+        self.finish_deadline = self.loop.time() + self.limits.finish_timeout_s
+        if error is not None:
+            self.closing_error = error
+            self.discarding = True
+            self.may_read.set()
+
+    @staticmethod
+    def _end_in_thread(session: Session, tail: np.ndarray, now_s: float) -> None:
+        session.receive_audio(tail, now_s)  # the VAD runs here, off the event loop
+        session.end_of_stream(now_s)
+
+    # ------------------------------------------------------------ requests
+
+    def _dispatch(self, session: Session) -> None:
+        """Hand the session's new requests to the engine; withdraw and promote as it asks."""
+        while requests := session.requests_to_run():
+            for request in requests:
+                self._submit(session, request)
+        for request_id in session.requests_to_cancel():
+            future = self.futures.pop(request_id, None)
+            if future is not None:
+                self.engine.cancel(future)
+        for request_id in session.requests_to_promote():
+            future = self.futures.get(request_id)
+            if future is not None:
+                self.engine.promote(future)
+
+    def _submit(self, session: Session, request: TranscriptionRequest) -> None:
+        try:
+            future = self.engine.submit(request)
+        except EngineStoppedError:
+            raise ServerShutdownError("the server is shutting down") from None
+        if future is None:  # a partial or an early final, refused while the engine is busy
+            session.request_dropped(request.request_id)
+            return
+        self.futures[request.request_id] = future
+        future.add_done_callback(lambda f, r=request: self._deliver_threadsafe(r, f))
+
+    def _deliver_threadsafe(self, request: TranscriptionRequest, future: Future[TranscriptionResult]) -> None:
+        """Done callback, run in an engine thread (or here, if already done)."""
+        with contextlib.suppress(RuntimeError):  # a closed loop: the server is gone, the session with it
+            self.loop.call_soon_threadsafe(self._deliver, request, future)
+
+    def _deliver(self, request: TranscriptionRequest, future: Future[TranscriptionResult]) -> None:
+        if self.futures.get(request.request_id) is future:  # else withdrawn by the session: nobody waits
+            self.events.put_nowait(Event(EventKind.RESULT, (request, future)))
+
+    def _on_result(self, session: Session, request: TranscriptionRequest, future: Future[TranscriptionResult]) -> None:
+        self.futures.pop(request.request_id, None)
+        if future.cancelled():  # by the engine (stopping): a final is asked for again, a partial forgotten
+            session.request_dropped(request.request_id)
+            return
+        exc = future.exception()
+        if exc is not None:
+            raise InternalError("transcription failed") from exc
+        session.receive_result(request.request_id, future.result(), now_s=self.loop.time())
+
+    async def _flush_outbox(self, session: Session) -> None:
+        for latency_s in session.outbox.take_final_latencies_s():
+            metrics.FINAL_LATENCY_SECONDS.observe(latency_s)
+        for message in session.messages_to_send():
+            if message.get("type") == "transcription":
+                metrics.TRANSCRIPTS_SENT.labels(kind="final" if message["is_final"] else "partial").inc()
+            await self._send(message)
+
+    async def _send(self, message: dict[str, Any]) -> None:
+        try:
+            await asyncio.wait_for(self.websocket.send_text(json.dumps(message)), timeout=self.limits.send_timeout_s)
+        except TimeoutError:
+            raise LimitExceededError("client is not reading; send timed out") from None
+        except Exception as exc:
+            raise Disconnected("the connection closed while sending") from exc

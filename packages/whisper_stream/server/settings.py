@@ -1,0 +1,98 @@
+"""Replica settings, read once from the environment (and Truss ``model_metadata``).
+
+| variable              | default                         | meaning                                   |
+|-----------------------|---------------------------------|-------------------------------------------|
+| WHISPER_MODEL         | bundled tiny.en                 | directory, size name or hub repo id       |
+| WHISPER_REVISION      | -                               | hub revision to pin (names only)          |
+| WHISPER_DEVICE        | auto                            | cpu, cuda or auto                         |
+| WHISPER_COMPUTE_TYPE  | int8 on cpu, float16 on cuda    | CTranslate2 compute type                  |
+| WHISPER_BEAM_SIZE     | 5 on cuda, 1 on cpu             | beam size of finals (partials are greedy) |
+| WHISPER_CPU_THREADS   | cores, at most 8                | threads per decode on CPU                 |
+| WHISPER_TRANSCRIBER   | -                               | <module or file.py>:<function> builder of |
+|                       |                                 | another transcriber (bench's simulator)   |
+| WHISPER_WARM_UP       | 1                               | 0: skip the warm-up decode in load()      |
+| DECODE_WORKERS        | 1                               | decodes run at once                       |
+| MAX_BATCH_SIZE        | 1 on cpu, 8 on cuda             | requests of many sessions in one decode   |
+| MAX_SESSIONS          | 8 on cpu, 32 on cuda            | concurrent sessions; more get 1013        |
+| MAX_FRAME_BYTES       | 1048576                         | largest binary frame; larger gets 1009    |
+| MAX_SESSION_S         | 14400                           | audio seconds per session                 |
+| IDLE_TIMEOUT_S        | 60                              | no message for this long: finals, 1000    |
+| FINAL_CONTEXT_S       | 29                              | context of a final; 0: finals alone       |
+"""
+
+from __future__ import annotations
+
+import math
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from whisper_stream.server.limits import Limits
+
+_TRUE = frozenset({"1", "true", "yes", "on"})
+_FALSE = frozenset({"0", "false", "no", "off"})
+
+
+@dataclass(frozen=True)
+class Settings:
+    whisper_model: str = ""
+    whisper_revision: str = ""
+    device: str = "auto"
+    compute_type: str = ""
+    beam_size: int = 0
+    cpu_threads: int = 0
+    decode_workers: int = 1
+    max_batch_size: int = 0
+    max_sessions: int = 0
+    warm_up: bool = True
+    transcriber: str = ""
+    limits: Limits = Limits()
+
+    @classmethod
+    def from_env(cls, environ: Mapping[str, str] | None = None, metadata: Mapping[str, Any] | None = None) -> Settings:
+        """Environment variables win over ``model_metadata`` entries of the same (lower-case) name."""
+        env = dict(os.environ if environ is None else environ)
+        meta = {k.upper(): str(v) for k, v in (metadata or {}).items()}
+
+        def get(name: str, default: str = "") -> str:
+            return env.get(name) or meta.get(name) or default
+
+        def number(name: str, default: float, kind: type = int, minimum: float = 0) -> Any:
+            raw = get(name)
+            try:
+                value = kind(raw) if raw else default
+            except ValueError:
+                raise ValueError(f"{name} must be a number, got {raw!r}") from None
+            if not math.isfinite(value) or value < minimum:
+                raise ValueError(f"{name} must be a finite number of at least {minimum:g}, got {raw!r}")
+            return value
+
+        def flag(name: str, default: bool) -> bool:
+            raw = get(name).strip().lower()
+            if not raw:
+                return default
+            if raw in _TRUE or raw in _FALSE:
+                return raw in _TRUE
+            raise ValueError(f"{name} must be one of 1/0, true/false, yes/no, on/off, got {raw!r}")
+
+        defaults = Limits()
+        return cls(
+            whisper_model=get("WHISPER_MODEL"),
+            whisper_revision=get("WHISPER_REVISION"),
+            device=get("WHISPER_DEVICE", "auto"),
+            compute_type=get("WHISPER_COMPUTE_TYPE"),
+            beam_size=number("WHISPER_BEAM_SIZE", 0),
+            cpu_threads=number("WHISPER_CPU_THREADS", 0),
+            decode_workers=number("DECODE_WORKERS", 1, minimum=1),
+            max_batch_size=number("MAX_BATCH_SIZE", 0),
+            max_sessions=number("MAX_SESSIONS", 0),
+            warm_up=flag("WHISPER_WARM_UP", True),
+            transcriber=get("WHISPER_TRANSCRIBER"),
+            limits=Limits(
+                max_frame_bytes=number("MAX_FRAME_BYTES", defaults.max_frame_bytes, minimum=1),
+                max_session_duration_s=number("MAX_SESSION_S", defaults.max_session_duration_s, float, minimum=1),
+                idle_timeout_s=number("IDLE_TIMEOUT_S", defaults.idle_timeout_s, float, minimum=1),
+                final_context_s=number("FINAL_CONTEXT_S", defaults.final_context_s, float),
+            ),
+        )

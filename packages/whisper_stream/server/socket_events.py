@@ -1,0 +1,85 @@
+"""What the session runner reacts to: typed events, from the socket, the engine and the replica.
+
+Also the few helpers both the runner and ``serve_session`` need: the peer-gone
+exception and a close that is bounded in time.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import enum
+import logging
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any, Protocol
+
+from whisper_stream.protocol import messages
+from whisper_stream.protocol.errors import ClientError
+from whisper_stream.protocol.messages import Control
+
+
+class WebSocketLike(Protocol):
+    async def receive(self) -> Mapping[str, Any]: ...
+
+    async def send_text(self, data: str) -> None: ...
+
+    async def close(self, code: int = 1000, reason: str | None = None) -> None: ...
+
+
+class Disconnected(Exception):
+    """The peer went away; nothing more can be sent."""
+
+
+class EventKind(enum.Enum):
+    AUDIO = "audio"
+    """A binary frame from the client."""
+    TEXT = "text"
+    """A text frame from the client (after the config: control messages)."""
+    DISCONNECT = "disconnect"
+    """The connection closed (payload: the close code)."""
+    READ_FAILED = "read_failed"
+    """Reading the socket raised (payload: the exception)."""
+    RESULT = "result"
+    """A decode finished, failed, or was cancelled by the engine (payload: request and future)."""
+    DRAIN = "drain"
+    """The replica is shutting down: finish and close 1012."""
+
+
+@dataclass(frozen=True)
+class Event:
+    kind: EventKind
+    payload: Any = None
+    arrived_s: float = 0.0
+    size_bytes: int = 0
+
+
+async def close_within(
+    websocket: WebSocketLike, code: int, reason: str, timeout_s: float, log: logging.LoggerAdapter
+) -> None:
+    """Close, bounded in time: a peer that does not read must not hold the session (or its slot) open.
+
+    Starlette marks the socket closed before it sends the close frame, so a close that times out still
+    makes the caller's own close (truss closes again after ``Model.websocket`` returns) a no-op.
+    """
+    try:
+        await asyncio.wait_for(websocket.close(code=code, reason=reason), timeout=timeout_s)
+    except Exception:
+        log.debug("could not close the websocket cleanly", exc_info=True)
+
+
+def is_keepalive(kind: EventKind, payload: Any) -> bool:
+    try:
+        return kind is EventKind.TEXT and messages.parse_control(payload) is Control.KEEPALIVE
+    except ClientError:
+        return False
+
+
+def unpack(message: Mapping[str, Any]) -> tuple[EventKind, Any]:
+    """An ASGI websocket message as (AUDIO, bytes) / (TEXT, str) / (DISCONNECT, code)."""
+    if message.get("type") == "websocket.disconnect":
+        return EventKind.DISCONNECT, message.get("code")
+    if message.get("bytes") is not None:
+        return EventKind.AUDIO, message["bytes"]
+    if message.get("text") is not None:
+        return EventKind.TEXT, message["text"]
+    raise ClientError("empty websocket message")

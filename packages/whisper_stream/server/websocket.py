@@ -1,0 +1,87 @@
+"""The async adapter: runs one ``Session`` over one WebSocket.
+
+Works with any object shaped like Starlette's ``WebSocket`` (what Truss hands to
+``Model.websocket``): ``receive()`` returning ASGI message dicts, ``send_text()``
+and ``close()``. ``serve_session`` admits the session and maps every way it can
+end to a close code; ``session_runner`` runs it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import uuid
+
+from whisper_stream import metrics
+from whisper_stream.inference.engine import Engine
+from whisper_stream.protocol import messages
+from whisper_stream.protocol.errors import InternalError, ServerBusyError, ServerShutdownError, StreamingError
+from whisper_stream.server.drain import Drain
+from whisper_stream.server.limits import Limits
+from whisper_stream.server.logs import SessionLog, bind_session_id
+from whisper_stream.server.session_runner import SessionRunner
+from whisper_stream.server.socket_events import Disconnected, WebSocketLike, close_within
+
+__all__ = ["WebSocketLike", "serve_session"]
+
+logger = logging.getLogger(__name__)
+
+
+async def serve_session(
+    websocket: WebSocketLike,
+    engine: Engine,
+    *,
+    limits: Limits = Limits(),
+    session_id: str | None = None,
+    drain: Drain | None = None,
+) -> None:
+    """Run one session to its end. Never raises for anything the peer did, nor for our own bugs."""
+    session_id = session_id or uuid.uuid4().hex[:12]
+    log = SessionLog(logger, session_id)
+    with bind_session_id(session_id):
+        runner = SessionRunner(websocket, engine, limits, log, drain)
+        try:
+            if drain is not None and drain.draining:
+                raise ServerShutdownError("the server is shutting down; reconnect")
+            if not engine.running:
+                raise ServerBusyError("the model is not loaded yet; retry later")
+            with engine.session_slot():
+                metrics.SESSIONS_TOTAL.labels(outcome="accepted").inc()
+                log.info("session opened (%d open)", engine.open_sessions)
+                await runner.run()
+        except Disconnected as exc:
+            log.info("%s", exc.args[0] if exc.args else "client disconnected")
+        except StreamingError as exc:
+            await _fail(websocket, exc, log, limits)
+        except Exception as exc:
+            await _fail(websocket, InternalError("unexpected error"), log, limits, cause=exc)
+        finally:  # only now, with the last message sent and the socket closed, is a draining session done
+            if drain is not None:
+                drain.unregister(runner)
+
+
+async def _fail(
+    websocket: WebSocketLike,
+    exc: StreamingError,
+    log: logging.LoggerAdapter,
+    limits: Limits,
+    *,
+    cause: BaseException | None = None,
+) -> None:
+    """Tell the peer what went wrong (never a traceback) and close with the code of ``exc``."""
+    metrics.ERRORS.labels(code=exc.code).inc()
+    if exc.code == "server_busy":
+        metrics.SESSIONS_TOTAL.labels(outcome="refused").inc()
+    if exc.public:
+        log.info("closing with %d %s: %s", exc.close_code, exc.code, exc)
+    else:  # our bug: the traceback goes to the log, and only there
+        log.error("closing with %d %s: %s", exc.close_code, exc.code, exc, exc_info=cause or exc)
+    timeout_s = min(limits.send_timeout_s, 5.0)
+    try:
+        await asyncio.wait_for(
+            websocket.send_text(json.dumps(messages.error_message(exc.code, exc.public_message))), timeout=timeout_s
+        )
+    except Exception:  # the peer may be gone already, or not reading; nothing else to tell it
+        log.debug("could not send the error message", exc_info=True)
+    await close_within(websocket, int(exc.close_code), exc.code, timeout_s, log)
