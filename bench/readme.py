@@ -1,8 +1,9 @@
-"""The README's Performance figures, written by the run that measured them and by no other.
+"""The generated figures of docs/performance.md, written by the run that measured them and by no other.
 
 ``section()`` renders a run's results as Markdown: the run's date, machine,
 commit and the most load other processes put on the machine, then the tables.
-``update()`` replaces the part of README.md between the markers for the run's
+``update()`` replaces the part of docs/performance.md (``PERFORMANCE_MD``; the
+README links to it) between the markers for the run's
 speech set (``<!-- bench:bench -->`` … ``<!-- /bench:bench -->``, and the same
 for ``test-other``), leaving the hand-written text around them alone. The
 caller only calls it for a run where other processes kept fewer than
@@ -19,6 +20,7 @@ from bench import report
 
 MAX_OTHER_LOAD_CORES = 0.2
 REPO = Path(__file__).resolve().parents[1]
+PERFORMANCE_MD = REPO / "docs" / "performance.md"
 
 
 def commit(repo: Path = REPO) -> str:
@@ -39,26 +41,31 @@ def commit(repo: Path = REPO) -> str:
 
 
 def publish(results: dict[str, Any], out: Path, *, readme_path: Path | None, max_other_load: float) -> int:
-    """performance.md in ``out`` (and the README block, given ``readme_path``) only from an undisturbed run.
+    """performance.md in ``out`` (and the block in ``readme_path``, docs/performance.md) only from an undisturbed run.
 
-    Returns the exit status: 2 when the README was asked for and refused.
+    Returns the exit status: 2 when the block was asked for and refused.
     """
     section_path = out / "performance.md"
     section_path.unlink(missing_ok=True)
     busy = results["meta"]["max_other_load_cores"]
     if busy >= max_other_load:
+        also = f" and {_shown(readme_path)}" if readme_path else ""
         print(
             f"\nwrote {out}/: results.json, latency.png, table.txt, logs/. NOT written: performance.md"
-            f"{' and README.md' if readme_path else ''}, because other processes kept {busy:.2f} cores busy"
+            f"{also}, because other processes kept {busy:.2f} cores busy"
             f" during a measurement (limit {max_other_load}); rerun on an idle machine."
         )
         return 2 if readme_path else 0
     section_path.write_text(section(results))
-    print(f"\nwrote {out}/: results.json, latency.png, table.txt, performance.md (README section), logs/")
+    print(f"\nwrote {out}/: results.json, latency.png, table.txt, performance.md (its generated block), logs/")
     if readme_path:
         update(readme_path, results)
-        print(f"updated {readme_path}: the {results['meta']['set']} block of its Performance section")
+        print(f"updated {_shown(readme_path)}: its {results['meta']['set']} block")
     return 0
+
+
+def _shown(path: Path) -> str:
+    return str(path.relative_to(REPO)) if path.is_relative_to(REPO) else str(path)
 
 
 def markers(set_name: str) -> tuple[str, str]:
@@ -66,7 +73,7 @@ def markers(set_name: str) -> tuple[str, str]:
 
 
 def update(readme: Path, results: dict[str, Any]) -> None:
-    """Replace the README's generated block for this run's speech set with ``section(results)``."""
+    """Replace the generated block for this run's speech set in ``readme`` with ``section(results)``."""
     start, end = markers(results["meta"]["set"])
     text = readme.read_text()
     if text.count(start) != 1 or text.count(end) != 1 or text.index(start) > text.index(end):

@@ -10,7 +10,7 @@ references and against offline faster-whisper at the same beam on the same
 clips, server CPU seconds per audio second, peak RSS, and how many concurrent
 real-time streams it holds before the p95 final latency passes 1.5 s (with the
 partial rate per step). Prints one table; writes results.json, latency.png and,
-when no other process competed for the CPU, the README's Performance section.
+when no other process competed for the CPU, the generated blocks of docs/performance.md.
 
     make bench                                   # the full run (~45 min)
     make bench BENCH_ARGS='--set test-other --ours-endpoints-ms none --streams-sweep 1'  # test-other (~1 h 40)
@@ -97,8 +97,8 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--frame-ms", type=int, default=40, help="audio per frame sent (default 40 ms)")
     parser.add_argument("--quick", action="store_true", help="smoke run: beam 1, 30 s streams, sweep 1,2 of 20 s")
     parser.add_argument("--out", type=Path, default=Path(__file__).resolve().parent / "results")
-    parser.add_argument("--write-readme", action="store_true", help="put the section into README.md if idle")
-    parser.add_argument("--readme", type=Path, default=REPO / "README.md", help=argparse.SUPPRESS)
+    parser.add_argument("--write-readme", action="store_true", help="put the section into docs/performance.md if idle")
+    parser.add_argument("--readme", type=Path, default=readme.PERFORMANCE_MD, help=argparse.SUPPRESS)
     parser.add_argument("--max-other-load", type=float, default=readme.MAX_OTHER_LOAD_CORES, help=argparse.SUPPRESS)
     parser.add_argument("--model", help="CTranslate2 model dir or faster-whisper size name (default: bundled tiny.en)")
     parser.add_argument("--model-name", help="label for --model (default: its directory name)")

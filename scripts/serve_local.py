@@ -158,7 +158,8 @@ def _stage_truss(truss_dir: Path, stage_dir: Path, build_dir: Path) -> None:
     dropped = _localize_config(stage_dir / "config.yaml")
     if dropped:
         print(
-            f"serve_local: the local run (tiny.en on the CPU) ignores these production settings: {', '.join(dropped)}",
+            "serve_local: the local run (the bundled tiny.en on the CPU, unless WHISPER_MODEL or WHISPER_DEVICE"
+            f" say otherwise) ignores these production settings: {', '.join(dropped)}",
             file=sys.stderr,
         )
 

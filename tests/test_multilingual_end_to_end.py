@@ -116,7 +116,7 @@ def test_auto_detects_each_utterance_of_a_stream_that_switches_language(multilin
     """The session carries each final's text as the next prompt; across a switch it must not mislead.
 
     A partial in the first second of an utterance, while detection is unsure (below 0.8), keeps
-    the previous utterance's language (README, Multilingual): on these clips base's top language
+    the previous utterance's language (docs/architecture.md, Multilingual): on these clips base's top language
     is the right one but unsure until 1.0-1.5 s of speech (ja 0.57 at 1.0 s, es 0.79 at 0.75 s),
     so an early partial of the Japanese utterance comes in Chinese and one of the Spanish in
     Japanese. Any other language on a partial is wrong.

@@ -55,7 +55,7 @@ class EngineOptions:
     context_max_load: float = 0.4
     """Finals decode alone while finals took at least this share of the decoder lately (``finals_load``).
     On 2 CPU cores with tiny.en a stream's finals in context take ~8 %: 4 streams keep their context,
-    6 shed it (``bench/run.py`` sweeps in the README)."""
+    6 shed it (``bench/run.py`` sweeps in docs/performance.md)."""
 
 
 class EngineStoppedError(RuntimeError):

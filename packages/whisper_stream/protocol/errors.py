@@ -10,7 +10,7 @@ Every exception the library raises on purpose derives from ``StreamingError``::
     │   ├── InvalidDataError     1007  unparseable JSON, NaN/inf audio
     │   ├── UnsupportedAudioError 1003 encoding or sample rate we can't take
     │   ├── FrameTooLargeError   1009  a frame over the cap
-    │   └── LimitExceededError   1008  session duration, idle time
+    │   └── LimitExceededError   1008  config, session duration, pending audio, send timeout
     ├── ServerBusyError          1013  replica full, try later
     ├── ServerShutdownError      1012  replica draining (deploy, scale-down): reconnect
     └── InternalError            1011  our bug; details stay in the log
@@ -102,7 +102,7 @@ class FrameTooLargeError(ClientError):
 
 
 class LimitExceededError(ClientError):
-    """A per-session limit (duration, idle time) was reached."""
+    """A per-session limit was reached (config, duration, pending audio, send); idle is no error: 1000."""
 
     code = "limit_exceeded"
 

@@ -1,4 +1,4 @@
-"""Control messages in, JSON messages out (wire protocol v1, see design.md)."""
+"""Control messages in, JSON messages out (wire protocol v1, see docs/protocol.md)."""
 
 from __future__ import annotations
 
