@@ -34,7 +34,7 @@ steps as generating them (``src/models/whisper.cc`` passes them to the search as
   estimates, not measurements: fit them on a GPU when one is lent.
 
 Text: the number of words is the audio's duration times the speaking rate of
-the shared speech references (``words_per_second``), drawn in order from their
+the repository's speech references (``words_per_second``), drawn in order from their
 transcripts, so JSON sizes and prompts are realistic; ~1.3 tokens per English
 word (Whisper's BPE).
 """
@@ -141,12 +141,9 @@ def load_speech_text(speech_dir: Path | None) -> SpeechText:
 
 
 def default_speech_dir() -> Path | None:
-    """``shared/data/speech`` beside the repository, when there is one."""
-    for parent in Path(__file__).resolve().parents:
-        candidate = parent / "shared" / "data" / "speech"
-        if candidate.is_dir():
-            return candidate
-    return None
+    """The repository's ``data/speech``, when there is one (the Truss upload carries none)."""
+    speech_dir = Path(__file__).resolve().parents[2] / "data" / "speech"
+    return speech_dir if speech_dir.is_dir() else None
 
 
 class SimulatedTranscriber:
