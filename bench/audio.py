@@ -1,6 +1,6 @@
 """Benchmark audio: real speech clips laid end to end with natural pauses.
 
-Each clip is one file of ``shared/data/speech/<set>/`` with its reference
+Each clip is one file of the repository's ``data/speech/<set>/`` with its reference
 transcript. A ``Stream`` knows where each clip's speech starts and ends (found
 by an energy detector on the clip, the same for every system), so latencies are
 measured from the moment the last word was spoken, not from the end of the
@@ -22,9 +22,10 @@ import soxr
 from whisper_stream.samples import SAMPLE_RATE_HZ
 
 REPO = Path(__file__).resolve().parents[1]
-DEFAULT_DATA_DIR = REPO.parent / "shared" / "data" / "speech"
-# The sets, in the order they are interleaved. longform's *_concat files are
-# left out: they are the librispeech_test_other utterances again.
+DEFAULT_DATA_DIR = REPO / "data" / "speech"
+# The sets, in the order they are interleaved. longform's *_concat files (in
+# the original speech folder, not copied into data/speech) are left out: they
+# are the librispeech_test_other utterances again.
 DEFAULT_SETS = ("librispeech_clean", "librispeech_test_other", "misc_short", "longform")
 # Long recordings join the rotation once every this many rounds, so that a
 # few-minute stream still holds many utterances.

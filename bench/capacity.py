@@ -8,7 +8,7 @@ a GPU's decode time, see ``bench.simulated_accelerator``), pinned to
 one core (``taskset -c 0``). This process, pinned to another core, is the load
 generator: one asyncio loop, every frame pre-encoded, frames sent in real time
 (a 512-sample frame leaves when its last sample has been "captured"), its own
-lag recorded. Each step streams real speech (``shared/data/speech``) as N
+lag recorded. Each step streams real speech (``data/speech``) as N
 concurrent sessions with the seed's config (pcm_s16le 512-sample frames,
 partials on) and measures:
 

@@ -4,7 +4,7 @@ keeps up), so the WER figures are exact and do not depend on the machine's load.
 
     .venv/bin/python bench/finals_wer.py --sets test_other,bench --beams 1,2,5 --context-s 0,10
 
-Streams: ``test_other`` is the 100 utterances of shared/data/speech/librispeech_test_other (767 s of
+Streams: ``test_other`` is the 100 utterances of data/speech/librispeech_test_other (767 s of
 speech) laid end to end with 1-2.5 s pauses (seeded); ``bench`` is make bench's 180 s one-stream run.
 Offline is faster-whisper's ``transcribe`` on each clip at the same beam (bench/systems/offline.py).
 WER is tests/speech.py's ``wer`` (lower case, punctuation out, hyphens split), corpus-level. Partials

@@ -3,7 +3,7 @@
 
 Our server (truss's own, scripts/serve_local.py) runs the multilingual model
 (default: Whisper base, assembled from its pip packages). For each language of
-shared/data/speech/multilingual, its clips are laid into one stream with
+data/speech/multilingual, its clips are laid into one stream with
 natural pauses (bench.audio.build_stream) and streamed in real time, once with
 the language fixed (``audio_language: <code>``) and once detected per
 utterance (``auto``). Offline is faster-whisper's own ``transcribe`` on each
@@ -37,7 +37,7 @@ from bench.audio import SAMPLE_RATE_HZ, Clip, Stream, build_stream, load_16k, lo
 from bench.systems.base import ModelSpec, StreamRun  # noqa: E402
 from bench.systems.ours import Ours, stream_to_ours  # noqa: E402
 from scripts.assemble_multilingual_model import assemble  # noqa: E402
-from tests.multilingual_speech import SHARED_DIR, clips, error_rate, metric  # noqa: E402
+from tests.multilingual_speech import MULTILINGUAL_DIR, clips, error_rate, metric  # noqa: E402
 
 MODES = ("fixed", "auto")
 
@@ -48,7 +48,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     )
     parser.add_argument("--model", help="CTranslate2 model dir (default: Whisper base, assembled from its packages)")
     parser.add_argument("--model-name", default=None, help="label (default: the directory name)")
-    parser.add_argument("--data-dir", type=Path, default=SHARED_DIR, help="a folder with manifest.tsv and clips")
+    parser.add_argument("--data-dir", type=Path, default=MULTILINGUAL_DIR, help="a folder with manifest.tsv and clips")
     parser.add_argument("--languages", default="", help="comma list (default: every language of the manifest)")
     parser.add_argument("--modes", default=",".join(MODES), help="fixed: audio_language set; auto: detected")
     parser.add_argument("--speed", type=float, default=1.0, help="1.0 = real time")

@@ -6,7 +6,7 @@ Three measurements, each with ``min_speech_duration_ms`` off (0, as before) and 
    several levels, clicks, mains hum at 50 and 60 Hz with harmonics): replayed through the core, and
    (``--server-speeds``) streamed through truss's real local server at those speeds, partials on:
    every non-empty final is an invented one.
-2. **Gaps of the shared speech set**: shared utterances (LibriSpeech test-clean and test-other, misc)
+2. **Gaps of the speech set**: the utterances of data/speech (LibriSpeech test-clean and test-other, misc)
    separated by 1-2.5 s of room tone (pink noise at -50 dBFS); a non-empty final lying mostly (> 50 %)
    outside the utterances is a false final, counted per hour of gap audio. WER of the same stream shows
    what the guard costs in real words.
@@ -29,13 +29,13 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+from bench.audio import DEFAULT_DATA_DIR
 from bench.replay import REPO, Replayer, finals
 from bench.wer import wer
 from tests.speech import load_16k
 from whisper_stream.protocol.config import SessionConfig, VadOptions
 
 SR = 16_000
-SHARED = REPO.parent / "shared" / "data" / "speech"
 
 
 def _db(level_dbfs: float) -> float:
@@ -82,11 +82,11 @@ def _read_manifest(folder: Path) -> list[tuple[Path, str]]:
 
 
 def speech_with_gaps(seed: int = 1) -> tuple[np.ndarray, list[tuple[int, int]], str, float]:
-    """Shared utterances with room-tone gaps: audio, utterance spans, references, gap seconds."""
+    """The utterances of data/speech with room-tone gaps: audio, utterance spans, references, gap seconds."""
     rng = np.random.default_rng(seed)
     clips = []
     for folder in ("librispeech_clean", "librispeech_test_other", "misc_short"):
-        clips += _read_manifest(SHARED / folder)
+        clips += _read_manifest(DEFAULT_DATA_DIR / folder)
     pieces, spans, references, gap_samples, position = [], [], [], 0, 0
     for path, reference in clips:
         gap = int(rng.uniform(1.0, 2.5) * SR)
@@ -166,7 +166,7 @@ def main() -> None:
 
     audio, spans, reference, gap_s = speech_with_gaps()
     print(
-        f"\n# Gaps of the shared speech set: {len(spans)} utterances, {audio.size / SR / 60:.1f} min, "
+        f"\n# Gaps of the speech set: {len(spans)} utterances, {audio.size / SR / 60:.1f} min, "
         f"{gap_s / 60:.1f} min of room-tone gaps\n"
     )
     print("| min_speech_duration_ms | false finals | per hour of gaps | WER | finals | false ones |")
@@ -181,7 +181,7 @@ def main() -> None:
             + (f" {'; '.join(repr(f['transcript']) for f in false[:4])}" if false else "")
         )
 
-    jfk = load_16k(SHARED / "jfk.flac")
+    jfk = load_16k(DEFAULT_DATA_DIR / "jfk.flac")
     print("\n# JFK ending right after the last word (as --fast sends it)\n")
     print("| min_speech_duration_ms | finals after 10.8 s |")
     print("|---|---|")

@@ -15,7 +15,7 @@ from dataclasses import dataclass
 
 from bench.audio import DEFAULT_SETS
 
-# The speech sets of shared/data/speech a run streams, by --set.
+# The speech sets of data/speech a run streams, by --set.
 SETS: dict[str, tuple[str, ...]] = {
     # a mix of read, noisy, short and spontaneous speech (bench/README.md, "The audio")
     "bench": DEFAULT_SETS,

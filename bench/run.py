@@ -2,7 +2,7 @@
 """Streaming speech-to-text benchmark: ours beside WhisperLive and whisper_streaming.
 
 Same machine, same model, same audio, one run. Real speech from
-shared/data/speech is laid into long streams with natural pauses and streamed
+data/speech is laid into long streams with natural pauses and streamed
 to each server in real time, as a microphone would. One row per system and beam
 (ours also at whisper_streaming's 0.5 s endpoint): first-text and final latency
 (p50/p95/max), utterances missed or truncated (judged on words), WER against the

@@ -35,7 +35,7 @@ steps as generating them (``src/models/whisper.cc`` passes them to the search as
   estimates, not measurements: fit them on a GPU when one is lent.
 
 Text: the number of words is the audio's duration times the speaking rate of
-the shared speech references (``words_per_second``), drawn in order from their
+the repository's speech references (``words_per_second``), drawn in order from their
 transcripts, so JSON sizes and prompts are realistic; ~1.3 tokens per English
 word (Whisper's BPE).
 """
@@ -149,12 +149,9 @@ def from_settings(settings: Settings) -> SimulatedTranscriber:
 
 
 def default_speech_dir() -> Path | None:
-    """``shared/data/speech`` beside the repository, when there is one."""
-    for parent in Path(__file__).resolve().parents:
-        candidate = parent / "shared" / "data" / "speech"
-        if candidate.is_dir():
-            return candidate
-    return None
+    """The repository's ``data/speech``, when there is one (the Truss upload carries none)."""
+    speech_dir = Path(__file__).resolve().parents[1] / "data" / "speech"
+    return speech_dir if speech_dir.is_dir() else None
 
 
 class SimulatedTranscriber:

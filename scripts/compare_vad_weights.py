@@ -8,7 +8,7 @@ run frame by frame through ``whisper_stream.audio.silero.SileroScorer`` (same 51
 frames, same 64-sample context) and ``VadGate`` (threshold 0.5, 300 ms min
 silence, 30 ms pad: the protocol defaults); only the network call differs.
 
-For every file of the shared speech set (padded with 1 s of silence on both
+For every file of the speech set, data/speech (padded with 1 s of silence on both
 sides, so each has a start and an end) it prints the largest probability
 difference, how many frames got a different speech/non-speech decision, and
 whether the gate's start/end events are identical. Identical events mean the
@@ -16,7 +16,7 @@ same audio reaches Whisper, so the finals are the same; where the events
 differ, both utterance lists are transcribed with the bundled tiny.en and the
 finals compared.
 
-    python scripts/compare_vad_weights.py [--data /work/shared/data/speech]
+    python scripts/compare_vad_weights.py [--data data/speech]
 
 Needs both packages: ``pip install --no-deps silero-vad==6.2.3`` brings A
 without torch.
@@ -36,13 +36,13 @@ import soundfile
 import soxr
 
 REPO = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(REPO / "packages"))
+sys.path[:0] = [str(REPO / "packages"), str(REPO)]
 
+from bench.audio import DEFAULT_DATA_DIR  # noqa: E402
 from whisper_stream.audio.silero import SileroScorer, SileroVadModel  # noqa: E402
 from whisper_stream.audio.vad import FRAME_SAMPLES, SpeechEnd, SpeechStart, VadGate  # noqa: E402
 from whisper_stream.samples import SAMPLE_RATE_HZ  # noqa: E402
 
-DEFAULT_DATA = REPO.parent / "shared" / "data" / "speech"
 PAD_S = 1.0
 THRESHOLD = 0.5
 
@@ -115,7 +115,7 @@ def finals(audio: np.ndarray, segments: list[tuple[int, int]]) -> list[str]:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--data", type=Path, default=DEFAULT_DATA)
+    parser.add_argument("--data", type=Path, default=DEFAULT_DATA_DIR)
     args = parser.parse_args(argv)
 
     a_path = _package_file("silero_vad", "data", "silero_vad.onnx")

@@ -2,8 +2,8 @@
 """Accuracy and speed of decoding with the encoder input cut to the utterance vs padded to 30 s.
 
 CTranslate2's Whisper encoder accepts fewer than 3000 mel frames; faster-whisper
-always pads to 3000 (30 s). This decodes every utterance of the chosen shared
-speech folders both ways (greedy, no timestamps, the same prompt-free settings)
+always pads to 3000 (30 s). This decodes every utterance of the chosen
+data/speech folders both ways (greedy, no timestamps, the same prompt-free settings)
 and prints WER and median decode time side by side.
 
     .venv/bin/python scripts/eval_encoder_window.py [--folders librispeech_test_other,librispeech_clean]
@@ -21,12 +21,10 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parents[1]
 sys.path[:0] = [str(REPO / "packages"), str(REPO)]
 
-from tests.speech import load_16k, normalize  # noqa: E402
+from tests.speech import SPEECH_DIR, load_16k, normalize  # noqa: E402
 from whisper_stream.inference.model_source import resolve_model_source  # noqa: E402
 from whisper_stream.inference.requests import DecodeOptions  # noqa: E402
 from whisper_stream.inference.transcriber import FasterWhisperTranscriber, TranscriberOptions  # noqa: E402
-
-SPEECH = REPO.parent / "shared" / "data" / "speech"
 
 
 def main() -> None:
@@ -42,10 +40,10 @@ def main() -> None:
     hyps: dict[str, list[str]] = {"30 s window": [], "utterance window": []}
     times: dict[str, list[float]] = {name: [] for name in hyps}
     for folder in args.folders.split(","):
-        with open(SPEECH / folder / "manifest.tsv", newline="") as handle:
+        with open(SPEECH_DIR / folder / "manifest.tsv", newline="") as handle:
             rows = list(csv.DictReader(handle, delimiter="\t"))
         for row in rows[: args.limit or None]:
-            audio = load_16k(SPEECH / folder / row["filename"])
+            audio = load_16k(SPEECH_DIR / folder / row["filename"])
             if audio.size > 30 * 16_000:
                 continue
             refs.append(normalize(row["transcript"]))

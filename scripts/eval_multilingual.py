@@ -1,7 +1,7 @@
 #!/usr/bin/env python
 """Offline accuracy of the multilingual model on each non-English clip: what the tests' bounds rest on.
 
-Each clip of shared/data/speech/multilingual is transcribed whole, as a final,
+Each clip of data/speech/multilingual is transcribed whole, as a final,
 by our transcriber with the local server's CPU settings (int8, final beam 1):
 once with its language fixed, once with the language detected. Prints per clip
 the detected language and its probability, and WER (CER for zh/ja) both ways.
@@ -20,7 +20,7 @@ REPO = Path(__file__).resolve().parents[1]
 sys.path[:0] = [str(REPO / "packages"), str(REPO)]
 
 from scripts.assemble_multilingual_model import assemble  # noqa: E402
-from tests.multilingual_speech import SHARED_DIR, clips, error_rate, metric  # noqa: E402
+from tests.multilingual_speech import MULTILINGUAL_DIR, clips, error_rate, metric  # noqa: E402
 from tests.speech import load_16k  # noqa: E402
 from whisper_stream.inference.model_source import resolve_model_source  # noqa: E402
 from whisper_stream.inference.requests import DecodeOptions  # noqa: E402
@@ -30,7 +30,7 @@ from whisper_stream.inference.transcriber import FasterWhisperTranscriber, Trans
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--model", type=Path, help="CTranslate2 model dir (default: the assembled base model)")
-    parser.add_argument("--folder", type=Path, default=SHARED_DIR)
+    parser.add_argument("--folder", type=Path, default=MULTILINGUAL_DIR)
     parser.add_argument("--beam", type=int, default=1, help="final beam size (the server's CPU default is 1)")
     args = parser.parse_args()
     model_dir = args.model or assemble()

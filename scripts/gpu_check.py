@@ -20,7 +20,7 @@ step that fails:
     python scripts/gpu_check.py [--sweep 1,8,16,32,64] [--quick] [--data-dir DIR]
 
 ``--quick`` runs 30 s streams and a 1,8,16 sweep (about 5 minutes with the model
-cached). Real speech comes from ../shared/data/speech (``--data-dir`` to change).
+cached). Real speech comes from the repository's data/speech (``--data-dir`` to change).
 """
 
 from __future__ import annotations
@@ -138,7 +138,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--sweep", default="1,8,16,32,64", help="concurrent streams of the capacity sweep")
     parser.add_argument("--quick", action="store_true", help="30 s streams, sweep 1,8,16")
-    parser.add_argument("--data-dir", type=Path, help="real speech (default: bench's, ../shared/data/speech)")
+    parser.add_argument("--data-dir", type=Path, help="real speech (default: bench's, data/speech)")
     return parser.parse_args(argv)
 
 

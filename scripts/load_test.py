@@ -4,8 +4,8 @@
 Every client connects first; once all handshakes are done they stream at once,
 so exactly ``min(clients, cap)`` sessions hold a slot and the rest must be
 refused with close code 1013 and an ``error`` message. Each admitted client
-streams one real utterance (the clips of ``tests/data/librispeech_clean``, in
-turn) and ends it with ``terminate_session``.
+streams one real utterance (the five LibriSpeech clips the tests stream,
+``tests/speech.py``'s, in turn) and ends it with ``terminate_session``.
 
 Reports: admitted / refused / other outcomes, how fast a refusal came, the word
 error rate of every admitted session, and final latency (from sending the frame
@@ -24,7 +24,6 @@ from __future__ import annotations
 import argparse
 import asyncio
 import bisect
-import csv
 import json
 import statistics
 import sys
@@ -41,8 +40,8 @@ if str(REPO) not in sys.path:
     sys.path.insert(0, str(REPO))
 
 from bench.wer import wer  # noqa: E402  (the project's one normaliser and WER)
+from tests.speech import load_16k, manifest  # noqa: E402
 
-CLIPS_DIR = REPO / "tests" / "data" / "librispeech_clean"
 SAMPLE_RATE_HZ = 16_000
 CONFIG: dict[str, Any] = {
     "vad_params": {"threshold": 0.5, "min_silence_duration_ms": 300, "speech_pad_ms": 30},
@@ -225,23 +224,10 @@ def final_latency_s(final: dict[str, Any], sent_marks: list[tuple[float, float]]
 # ------------------------------------------------------------------ audio and scoring
 
 
-def load_clips(folder: Path = CLIPS_DIR, pause_s: float = 0.5) -> list[Clip]:
-    """The clips of a folder with a ``manifest.tsv`` (filename, transcript), 16 kHz, with a pause after."""
-    import soundfile
-    import soxr
-
-    with open(folder / "manifest.tsv", newline="") as handle:
-        rows = list(csv.DictReader(handle, delimiter="\t"))
-    clips = []
-    for row in rows:
-        audio, rate = soundfile.read(str(folder / row["filename"]), dtype="float32", always_2d=True)
-        mono = audio.mean(axis=1)
-        if rate != SAMPLE_RATE_HZ:
-            mono = soxr.resample(mono, rate, SAMPLE_RATE_HZ).astype(np.float32)
-        clips.append(
-            Clip(np.concatenate([mono, np.zeros(int(pause_s * SAMPLE_RATE_HZ), np.float32)]), row["transcript"])
-        )
-    return clips
+def load_clips(pause_s: float = 0.5) -> list[Clip]:
+    """The tests' LibriSpeech utterances (``tests.speech.manifest``), 16 kHz, each with a pause after."""
+    pause = np.zeros(int(pause_s * SAMPLE_RATE_HZ), np.float32)
+    return [Clip(np.concatenate([load_16k(u.path), pause]), u.reference) for u in manifest("librispeech_clean")]
 
 
 def word_error_rate(reference: str, hypothesis: str) -> float:

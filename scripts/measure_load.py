@@ -29,7 +29,11 @@ import time
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
-DEFAULT_CLIP = REPO.parent / "shared" / "data" / "speech" / "librispeech_clean" / "1089-134686-0000.flac"
+sys.path.insert(0, str(REPO))
+
+from bench.audio import DEFAULT_DATA_DIR  # noqa: E402
+
+DEFAULT_CLIP = DEFAULT_DATA_DIR / "librispeech_clean" / "1089-134686-0000.flac"
 _CHILD = "--_child"
 
 

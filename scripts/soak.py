@@ -1,7 +1,7 @@
 #!/usr/bin/env python
 """One long stream, faster than real time, against a local server: is memory flat, is latency steady?
 
-The stream is the clips of ``tests/data/librispeech_clean`` with a pause after
+The stream is the tests' five LibriSpeech clips (``tests/speech.py``) with a pause after
 each, over and over, for ``--duration-s`` of audio (rounded up to a whole clip), sent at ``--speed`` times
 real time. Every ``--report-every-s`` of audio it prints a row: stream time,
 wall time, the server's RSS and thread count, finals so far, and the final

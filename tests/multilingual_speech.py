@@ -1,4 +1,4 @@
-"""Non-English speech with references (shared/data/speech/multilingual), and how it is scored.
+"""Non-English speech with references (data/speech/multilingual), and how it is scored.
 
 Word error rate for languages written with spaces; character error rate for
 Chinese and Japanese, which are not. Both after lower-casing and removing
@@ -15,9 +15,18 @@ from dataclasses import dataclass
 from functools import cache
 from pathlib import Path
 
-REPO = Path(__file__).resolve().parents[1]
-SHARED_DIR = REPO.parent / "shared" / "data" / "speech" / "multilingual"
-FIXTURE_DIR = Path(__file__).resolve().parent / "data" / "multilingual"
+from tests.speech import SPEECH_DIR
+
+MULTILINGUAL_DIR = SPEECH_DIR / "multilingual"
+# The clips the tests use, one a language (the benchmark and scripts/eval_multilingual.py read them all).
+TEST_CLIPS = (
+    "de_fleurs_cd004.flac",
+    "fr_picovoice_leopard.wav",
+    "es_fleurs_cd003.flac",
+    "pt_picovoice_leopard.wav",
+    "zh_aishell1_BAC009S0764W0121.wav",
+    "ja_picovoice_leopard.wav",
+)
 CER_LANGUAGES = frozenset({"zh", "ja"})
 
 
@@ -33,16 +42,22 @@ class Clip:
 
 
 @cache
-def clips(folder: Path = FIXTURE_DIR) -> tuple[Clip, ...]:
+def clips(folder: Path = MULTILINGUAL_DIR) -> tuple[Clip, ...]:
     """The clips of ``folder``'s manifest.tsv (columns filename, language, transcript, ...)."""
     with open(folder / "manifest.tsv", newline="", encoding="utf-8") as handle:
         rows = list(csv.DictReader(handle, delimiter="\t"))
     return tuple(Clip(folder / row["filename"], row["language"], row["transcript"]) for row in rows)
 
 
-def clip(language: str, folder: Path = FIXTURE_DIR) -> Clip:
-    """The first clip of ``language``."""
-    return next(c for c in clips(folder) if c.language == language)
+def clips_under_test() -> tuple[Clip, ...]:
+    """The clips of ``TEST_CLIPS``, in its order."""
+    by_name = {c.name: c for c in clips()}
+    return tuple(by_name[name] for name in TEST_CLIPS)
+
+
+def clip(language: str) -> Clip:
+    """The test clip of ``language``."""
+    return next(c for c in clips_under_test() if c.language == language)
 
 
 def metric(language: str) -> str:

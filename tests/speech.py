@@ -1,4 +1,6 @@
-"""Real speech from ../shared/data/speech, with its reference transcripts.
+"""Real speech from the repository's data/speech, with its reference transcripts.
+
+The tests stream a few short utterances of it (``TEST_UTTERANCES``); the benchmarks read whole sets.
 
 Transcripts are scored with the project's one normaliser and WER (``bench.wer``:
 Whisper's English normaliser, jiwer), as the benchmark and the scripts score them.
@@ -17,10 +19,22 @@ import soxr
 
 from bench.wer import normalize, wer
 
-__all__ = ["FIXTURE_DIR", "REPO", "Utterance", "load_16k", "manifest", "normalize", "wer"]
+__all__ = ["REPO", "SPEECH_DIR", "TEST_UTTERANCES", "Utterance", "load_16k", "manifest", "normalize", "wer"]
 
 REPO = Path(__file__).resolve().parents[1]
-FIXTURE_DIR = Path(__file__).resolve().parent / "data"
+SPEECH_DIR = REPO / "data" / "speech"
+# The utterances the tests stream, by folder of SPEECH_DIR, in the order tests index them: short enough for
+# tiny.en on a CPU, and the tests' bounds (WER, latencies, partial counts) were set on exactly these.
+TEST_UTTERANCES: dict[str, tuple[str, ...]] = {
+    "": ("jfk.flac",),
+    "librispeech_clean": (
+        "1089-134686-0000.flac",  # 10.4 s
+        "1089-134691-0001.flac",  # 5.4 s
+        "1272-128104-0001.flac",  # 4.8 s
+        "61-70968-0000.flac",  # 4.9 s
+        "2412-153948-0000.flac",  # 11.7 s
+    ),
+}
 
 
 @dataclass(frozen=True)
@@ -37,8 +51,10 @@ def load_16k(path: Path) -> np.ndarray:
 
 @cache
 def manifest(folder: str = "") -> list[Utterance]:
-    """The utterances copied into tests/data (a subset of shared/data/speech)."""
-    base = FIXTURE_DIR / folder
+    """The test utterances of ``SPEECH_DIR/folder`` (``TEST_UTTERANCES[folder]``), with their references."""
+    base = SPEECH_DIR / folder
     with open(base / "manifest.tsv", newline="") as handle:
         rows = list(csv.DictReader(handle, delimiter="\t"))
-    return [Utterance(base / row["filename"], row["transcript"]) for row in rows]
+    # The top folder's manifest names its columns file/reference; each set's, filename/transcript.
+    references = {row.get("filename") or row["file"]: row.get("transcript") or row["reference"] for row in rows}
+    return [Utterance(base / name, references[name]) for name in TEST_UTTERANCES[folder]]

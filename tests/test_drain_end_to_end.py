@@ -15,13 +15,13 @@ from websockets.exceptions import ConnectionClosed
 
 from scripts.serve_local import start_server
 from tests.conftest import REPO, SERVER_ENV
-from tests.speech import load_16k, normalize
+from tests.speech import SPEECH_DIR, load_16k, normalize
 from tests.stream_client import SEED_CONFIG, StreamResult, to_pcm16
 
 pytestmark = pytest.mark.slow
 
 SR = 16_000
-JFK = Path(__file__).resolve().parent / "data" / "jfk.flac"
+JFK = SPEECH_DIR / "jfk.flac"
 
 
 def test_sigterm_mid_utterance_sends_the_final_and_session_end_then_1012(tmp_path: Path) -> None:

@@ -14,7 +14,7 @@ from tests.stream_client import SEED_CONFIG, send_raw, stream
 pytestmark = pytest.mark.slow
 
 SR = 16_000
-# Streaming tiny.en (int8, CPU, greedy) over the five LibriSpeech test-clean files in tests/data
+# Streaming tiny.en (int8, CPU, greedy) over the five LibriSpeech test-clean files of tests/speech.py
 # measured 0.034 word error rate on 2026-11-28; the bound leaves room for scheduling differences.
 MAX_WER = 0.10
 # One utterance alone is a few dozen words: three tiny.en slips are already 0.11.

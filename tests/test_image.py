@@ -167,7 +167,8 @@ def test_library_path_dirs_exist_in_the_image_layout() -> None:
 def test_build_context_holds_only_the_server_parts(context: Path) -> None:
     copied = {p.name for p in context.iterdir()}
     assert {"model", "packages", "config.yaml", "Dockerfile", "server"} <= copied
-    assert not copied & {"tests", "bench", "samples", "client", "scripts", ".build", ".venv", "README.md"}
+    assert not copied & {"tests", "bench", "data", "samples", "client", "scripts", ".build", ".venv", "README.md"}
+    assert "${APP_HOME}/data" not in (context / "Dockerfile").read_text(), "truss would copy a data_dir (data/)"
     assert not list(context.rglob("__pycache__")), "caches were copied into the build context"
 
 

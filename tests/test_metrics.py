@@ -15,7 +15,7 @@ from prometheus_client import REGISTRY
 from scripts.serve_local import LocalServer
 from tests.fakes import silence_s, tone_s
 from tests.harness import HEALTHY_CONFIG, Harness, healthy_session, running_harness
-from tests.speech import FIXTURE_DIR, load_16k
+from tests.speech import SPEECH_DIR, load_16k
 from tests.stream_client import SEED_CONFIG, send_raw, stream
 from whisper_stream.server import logs
 
@@ -181,7 +181,7 @@ def test_session_id_is_bound_only_inside_the_session() -> None:
 
 @pytest.mark.slow
 def test_real_server_exposes_the_metrics_and_session_ids_in_its_log(server: LocalServer) -> None:
-    speech = load_16k(FIXTURE_DIR / "jfk.flac")[: 3 * 16_000]  # real speech: a tone is not speech to silero
+    speech = load_16k(SPEECH_DIR / "jfk.flac")[: 3 * 16_000]  # real speech: a tone is not speech to silero
     asyncio.run(stream(server.ws_url, np.concatenate([speech, silence_s(1.0)]), speed=None))
     asyncio.run(send_raw(server.ws_url, "{not json"))
     with urllib.request.urlopen(f"{server.http_url}/metrics", timeout=10) as response:

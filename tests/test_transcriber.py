@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 from scripts.assemble_multilingual_model import assemble
-from tests.multilingual_speech import clips as multilingual_clips
+from tests.multilingual_speech import clips_under_test as multilingual_clips
 from tests.multilingual_speech import error_rate
 from tests.speech import load_16k, manifest, wer
 from whisper_stream.inference.language_choice import SURE_LANGUAGE_PROBABILITY, choose_language, prompt_for

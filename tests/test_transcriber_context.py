@@ -7,12 +7,10 @@ Greedy decoding makes this exact: given its own first words, the decoder continu
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import numpy as np
 import pytest
 
-from tests.speech import load_16k, normalize
+from tests.speech import SPEECH_DIR, load_16k, normalize
 from whisper_stream.inference.context_decoding import continues
 from whisper_stream.inference.model_source import resolve_model_source
 from whisper_stream.inference.requests import DecodeOptions
@@ -20,7 +18,6 @@ from whisper_stream.inference.transcriber import FasterWhisperTranscriber, Trans
 from whisper_stream.protocol.results import TranscriptionResult, Word
 
 SR = 16_000
-SPEECH = Path(__file__).resolve().parents[2] / "shared" / "data" / "speech"
 CLIPS = (
     "jfk.flac",
     "librispeech_test_other/1688-142285-0000.flac",
@@ -71,7 +68,7 @@ def pause_cuts(audio: np.ndarray) -> list[int]:
 def test_decoding_in_context_continues_exactly_where_the_prefix_ends(
     transcriber: FasterWhisperTranscriber, clip: str
 ) -> None:
-    audio = load_16k(SPEECH / clip)
+    audio = load_16k(SPEECH_DIR / clip)
     full = transcriber.transcribe(audio, DecodeOptions("en", None, True), final=True)
     words = words_of(full)
     assert "".join(w.word for w in words) == full.text.replace(" ", "")
@@ -99,7 +96,7 @@ def test_decoding_in_context_continues_exactly_where_the_prefix_ends(
 
 
 def test_word_timestamps_never_change_the_words(transcriber: FasterWhisperTranscriber) -> None:
-    clips = [load_16k(SPEECH / clip) for clip in CLIPS]
+    clips = [load_16k(SPEECH_DIR / clip) for clip in CLIPS]
     for beam in (1, 5):
         transcriber.options = TranscriberOptions(device="cpu", final_beam_size=beam)
         plain = transcriber.transcribe_batch([(a, DecodeOptions("en", None, False)) for a in clips], final=True)
@@ -117,7 +114,7 @@ def test_word_timestamps_never_change_the_words(transcriber: FasterWhisperTransc
 def test_a_decode_that_does_not_continue_falls_back_to_the_utterance_alone(
     transcriber: FasterWhisperTranscriber,
 ) -> None:
-    audio = load_16k(SPEECH / "jfk.flac")
+    audio = load_16k(SPEECH_DIR / "jfk.flac")
     cut = int(4.3 * SR)
     alone = transcriber.transcribe(audio[cut:], DecodeOptions("en", None, False), final=True)
     # a prefix of words nobody said: the decoder cannot continue it sensibly past the context's silence
@@ -142,7 +139,7 @@ def test_continues() -> None:
 
 def test_the_fallback_decode_aligns_its_words_too(transcriber: FasterWhisperTranscriber) -> None:
     """A doubtful final is decoded again by faster-whisper's own ``transcribe``: its words are aligned after."""
-    audio = load_16k(SPEECH / "jfk.flac")
+    audio = load_16k(SPEECH_DIR / "jfk.flac")
     plain = transcriber._fallback(audio, DecodeOptions("en", None, False), final=True)
     timed = transcriber._fallback(audio, DecodeOptions("en", None, True), final=True)
     assert timed.text == plain.text and timed.segments

@@ -2,8 +2,8 @@
 
 It is not on PyPI (``whisper-streaming`` there is a different fork), so its
 source is taken, in this order, from ``--whisper-streaming-src DIR``,
-bench/.cache/whisper_streaming/, a local bare mirror (``$WHISPER_STREAMING_GIT_DIR``
-or /work/.mirror/ufal+whisper_streaming/repo, exported with ``git archive``), or
+bench/.cache/whisper_streaming/, a local bare mirror named by ``$WHISPER_STREAMING_GIT_DIR``
+(exported with ``git archive``), or
 ``git clone`` of github.com/ufal/whisper_streaming. Nothing of it is committed.
 
 Protocol: raw pcm_s16le 16 kHz over TCP; the server sends lines
@@ -43,7 +43,6 @@ from bench.systems.base import (
 )
 
 REPO_URL = "https://github.com/ufal/whisper_streaming"
-DEFAULT_MIRROR = Path("/work/.mirror/ufal+whisper_streaming/repo")
 INSTALL_STEPS = (
     (TORCH_PIN,),
     # its README: faster-whisper backend, librosa and soundfile; silero for --vac
@@ -180,8 +179,8 @@ def fetch_source(explicit: Path | None, log: Any = print) -> Path:
     tmp = target.with_name("whisper_streaming.tmp")
     shutil.rmtree(tmp, ignore_errors=True)
     tmp.mkdir(parents=True)
-    git_dir = Path(os.environ.get("WHISPER_STREAMING_GIT_DIR") or DEFAULT_MIRROR)
-    if (git_dir / "HEAD").exists():
+    mirror = os.environ.get("WHISPER_STREAMING_GIT_DIR")
+    if mirror and (git_dir := Path(mirror)).joinpath("HEAD").exists():
         log(f"[whisper_streaming] exporting its source from the mirror {git_dir}")
         commit = _git("--git-dir", str(git_dir), "rev-parse", "HEAD")
         archive = subprocess.run(["git", "--git-dir", str(git_dir), "archive", "HEAD"], check=True, capture_output=True)

@@ -18,7 +18,7 @@ from typing import Any
 
 import numpy as np
 
-from tests.speech import FIXTURE_DIR, load_16k, manifest, normalize, wer
+from tests.speech import SPEECH_DIR, load_16k, manifest, normalize, wer
 
 REPO = Path(__file__).resolve().parents[2]
 CLIENTS_DIR = REPO / ".build" / "clients"  # made by `make clients` (which `make test` runs)
@@ -44,7 +44,7 @@ class Stream:
 
 def jfk() -> Stream:
     """JFK, 11 s, four utterances; the last is "ask what you can do for your country"."""
-    audio = load_16k(FIXTURE_DIR / "jfk.flac")
+    audio = load_16k(SPEECH_DIR / "jfk.flac")
     [row] = [u for u in manifest() if u.path.name == "jfk.flac"]
     return Stream(_s16le(audio), row.reference, "for your country")
 
