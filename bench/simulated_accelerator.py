@@ -53,6 +53,7 @@ from pathlib import Path
 import numpy as np
 from prometheus_client import Histogram
 
+from whisper_stream.inference.context_decoding import ContextForm
 from whisper_stream.inference.requests import DecodeOptions
 from whisper_stream.protocol.results import Segment, TranscriptionResult
 from whisper_stream.server.settings import Settings
@@ -145,7 +146,9 @@ def load_speech_text(speech_dir: Path | None) -> SpeechText:
 def from_settings(settings: Settings) -> SimulatedTranscriber:
     """The ``WHISPER_TRANSCRIBER`` hook: ``WHISPER_MODEL=simulated:<model>:<gpu>`` names what is simulated."""
     model, gpu = parse_spec(settings.whisper_model)
-    return SimulatedTranscriber(model, gpu, final_beam_size=settings.beam_size or 5)
+    return SimulatedTranscriber(
+        model, gpu, final_beam_size=settings.beam_size or 5, context_form=ContextForm(settings.context_form)
+    )
 
 
 def default_speech_dir() -> Path | None:
@@ -168,11 +171,13 @@ class SimulatedTranscriber:
         speech: SpeechText | None = None,
         final_beam_size: int = 5,
         sleep: bool = True,
+        context_form: ContextForm = ContextForm.FORCED,
     ) -> None:
         self.name = f"{PREFIX}{model}:{gpu}"
         self.cost = COST_MODELS[(model, gpu)]
         self.speech = speech or load_speech_text(default_speech_dir())
         self.final_beam_size = final_beam_size
+        self.context_form = context_form
         self._sleep = sleep
         self._device = threading.Lock()  # one accelerator: concurrent workers queue for it, as on a GPU
         self._words: Iterator[str] = itertools.cycle(self.speech.words)
@@ -200,9 +205,18 @@ class SimulatedTranscriber:
         ]
 
     def device_seconds(self, options: Sequence[DecodeOptions], texts: Sequence[str], *, final: bool) -> float:
-        """The modelled time of one batch that decodes ``texts``, each after its options' forced prefix."""
-        prefixes = [self.tokens(o.prefix or "", prompt=False) for o in options]
-        steps = max(self.tokens(text) + prefix for text, prefix in zip(texts, prefixes, strict=True))
+        """The modelled time of one batch that decodes ``texts``, each after what its options force.
+
+        The forced form forces the context's words one decoder step per token; the prompted form puts them in
+        the prompt, which CTranslate2 runs in one forward pass before the first step (``src/models/whisper.cc``,
+        ``forward_prompt``): one step for the whole batch, and one forced step for the start timestamp."""
+        if self.context_form is ContextForm.FORCED:
+            forced = [self.tokens(o.prefix or "", prompt=False) for o in options]
+            prefill = 0
+        else:
+            forced = [1 if o.prefix else 0 for o in options]
+            prefill = 1 if any(o.prefix or o.prompt or o.history for o in options) else 0
+        steps = prefill + max(self.tokens(text) + extra for text, extra in zip(texts, forced, strict=True))
         return self.cost.seconds(len(texts), steps, self.final_beam_size if final else 1)
 
     @staticmethod

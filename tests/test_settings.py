@@ -200,3 +200,10 @@ def test_warm_up_on_by_default_and_from_metadata() -> None:
 def test_bad_warm_up_flag_names_the_variable() -> None:
     with pytest.raises(ValueError, match="WHISPER_WARM_UP must be one of"):
         Settings.from_env({"WHISPER_WARM_UP": "sometimes"}, {})
+
+
+def test_the_context_form_is_forced_or_prompted() -> None:
+    assert Settings.from_env(environ={}).context_form == "forced"
+    assert Settings.from_env(environ={"FINAL_CONTEXT_FORM": "Prompted"}).context_form == "prompted"
+    with pytest.raises(ValueError, match="FINAL_CONTEXT_FORM must be one of forced, prompted"):
+        Settings.from_env(environ={"FINAL_CONTEXT_FORM": "both"})

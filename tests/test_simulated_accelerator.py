@@ -6,6 +6,7 @@ import numpy as np
 import pytest
 
 from bench import simulated_accelerator as sim
+from whisper_stream.inference.context_decoding import ContextForm
 from whisper_stream.inference.requests import DecodeOptions
 from whisper_stream.server.factory import build_engine
 from whisper_stream.server.settings import Settings
@@ -66,6 +67,16 @@ def test_a_forced_prefix_costs_a_decoder_step_per_token_as_in_ctranslate2():
     steps = transcriber.tokens(text) + 26  # 20 words of prefix at 1.3 tokens each
     assert with_prefix == pytest.approx(transcriber.cost.seconds(1, steps, 5))
     assert with_prefix > 2 * alone
+
+
+def test_a_prompted_context_costs_one_prefill_pass_and_one_forced_timestamp():
+    transcriber = sim.SimulatedTranscriber("large-v3", "L4", sleep=False, context_form=ContextForm.PROMPTED)
+    text = "five words of new text"
+    in_context = DecodeOptions("en", None, False, context_samples=16_000, prefix=" ".join(["sent"] * 20))
+    steps = transcriber.tokens(text) + 2  # the prefill pass, the forced start timestamp
+    assert transcriber.device_seconds([in_context], [text], final=True) == pytest.approx(
+        transcriber.cost.seconds(1, steps, 5)
+    )
 
 
 def test_it_sleeps_the_modelled_time_without_burning_cpu():

@@ -1,9 +1,30 @@
-"""Decoding a final in context: the prefix forced, only the new words kept, and the check that they continue it.
+"""Decoding a final in context: what the decoder is prompted with, what it is forced to start with, which of
+its tokens are the final's own, and the check that they continue the words before.
 
-Pure helpers of the transcriber's decode path (token lists in, token lists and words out).
+A final in context is decoded over the audio of the finals sent just before it as well (``context_samples``),
+so that the decoder hears the whole sentence; the words already sent for that audio (``DecodeOptions.prefix``)
+tell it what was said there. Two forms (``ContextForm``):
+
+- ``PROMPTED`` (the default): the words already sent go into the ``<|startofprev|>`` prompt, after the client's
+  prompt and the history, and timestamps are on; the one forced token is the timestamp at which the utterance
+  starts in the window, so the decoder transcribes from there. CTranslate2 runs every prompt token before the
+  start-of-transcript tokens in one forward pass (``src/models/whisper.cc``, ``forward_prompt``), so the words
+  cost about what a prefill costs, not a decoder step each;
+- ``FORCED``: the words already sent are forced as the decoder's prefix, timestamps off. CTranslate2 passes the
+  tokens after the task tokens to the search as prefix ids, which ``src/decoding.cc`` forces one decoding step
+  each: the words cost as many decoder steps as generating them again (bench/context_cost.py: x1.73 alone's cost
+  on tiny.en).
+
+Pure helpers of the transcriber's decode path (text and token lists in, token lists and words out).
 """
 
 from __future__ import annotations
+
+import dataclasses
+import enum
+import math
+from dataclasses import dataclass
+from typing import Any
 
 from whisper_stream.inference.requests import DecodeOptions
 from whisper_stream.protocol.results import Word
@@ -13,6 +34,114 @@ _CONTINUATION_CHECK_WORDS = 3
 _MAX_SECONDS_PER_WORD = 3.0
 """Fewer words than one per this many seconds of utterance: the decoder stopped early (seen: an
 utterance of 20 words decoded in context as ".", the prefix's sentence ended and nothing more)."""
+MAX_TEXT_CONTEXT = 448
+"""Whisper's decoder positions: prompt, start-of-transcript tokens and generated tokens together."""
+PROMPT_BUDGET_TOKENS = MAX_TEXT_CONTEXT // 2 - 1
+"""The most previous-text tokens a prompt carries (223, as Whisper and faster-whisper cut it)."""
+TIMESTAMP_S = 0.02
+"""One timestamp token's step."""
+LAST_TIMESTAMP_INDEX = 1500
+"""``<|30.00|>``: the last timestamp of the 30 s window."""
+MAX_NEW_TOKENS_PER_S = 12.0
+MIN_NEW_TOKENS = 16
+"""A decode generates at most ``MIN_NEW_TOKENS + MAX_NEW_TOKENS_PER_S`` tokens per second of its utterance:
+fast English is ~5 tokens/s (4 words/s), Japanese and Chinese ~8-10; a decoder loop on noise fills Whisper's
+224 whatever the audio's length, and holds a worker that long."""
+_LEADING_PUNCTUATION = ",.;:!?、，。；：！？)]}-–—…"
+
+
+class ContextForm(enum.Enum):
+    PROMPTED = "prompted"
+    FORCED = "forced"
+
+
+@dataclass(frozen=True)
+class DecoderPrompt:
+    tokens: list[int]
+    """Everything handed to ``generate`` for this item: previous text, start of transcript, forced tokens."""
+    forced: list[int]
+    """The tokens after the task tokens, which the decoder is forced to start its output with."""
+    context_words: list[int]
+    """The words already sent for the context audio, as text tokens: for the word alignment only."""
+    max_initial_timestamp_index: int = 50
+    """The latest timestamp the decoder may start at (CTranslate2's default: 1 s)."""
+
+
+def decoder_prompt(model: Any, tokenizer: Any, options: DecodeOptions, form: ContextForm) -> DecoderPrompt:
+    """The decoder's prompt for one item (``model``: faster-whisper's ``WhisperModel``; ``tokenizer``: its
+    ``Tokenizer`` for the item's language and task)."""
+    context_words = encode(tokenizer, options.prefix)[-PROMPT_BUDGET_TOKENS:] if options.context_samples else []
+    in_context = bool(context_words)
+    if in_context and form is ContextForm.PROMPTED:
+        previous = previous_tokens(tokenizer, options.prompt, options.history, context_words)
+        start_index = min(round(options.context_samples / SAMPLE_RATE_HZ / TIMESTAMP_S), LAST_TIMESTAMP_INDEX)
+        forced = [tokenizer.timestamp_begin + start_index]
+        tokens = _with_previous(tokenizer, previous) + list(tokenizer.sot_sequence) + forced
+        return DecoderPrompt(tokens, forced, context_words, max_initial_timestamp_index=start_index)
+    previous = previous_tokens(tokenizer, options.prompt, options.history, [])
+    forced = context_words if in_context else []
+    tokens = _with_previous(tokenizer, previous) + list(tokenizer.sot_sequence) + [tokenizer.no_timestamps] + forced
+    return DecoderPrompt(tokens, forced, context_words)
+
+
+def same_start_of_transcript(prompts: list[DecoderPrompt], tokenizer: Any) -> list[DecoderPrompt]:
+    """``prompts`` with their previous text left-padded to one length: CTranslate2 decodes a batch only when
+    the start-of-transcript token is at the same position in every item. The padding is blank tokens
+    (``" "``) right after ``<|startofprev|>``, before the words; a batch of one is never padded."""
+    starts = [prompt.tokens.index(tokenizer.sot) for prompt in prompts]
+    longest = max(starts)
+    if longest == min(starts):
+        return prompts
+    blank = tokenizer.encode(" ")
+    padded = []
+    for prompt, start in zip(prompts, starts, strict=True):
+        previous = prompt.tokens[1:start] if start else []
+        fill = blank * (longest - len(previous) - 1)
+        padded.append(
+            dataclasses.replace(prompt, tokens=[tokenizer.sot_prev, *fill, *previous, *prompt.tokens[start:]])
+        )
+    return padded
+
+
+def previous_tokens(tokenizer: Any, prompt: str | None, history: str | None, context_words: list[int]) -> list[int]:
+    """The previous text, at most ``PROMPT_BUDGET_TOKENS``: the context's words whole (they are what its audio
+    says), then as much of the client's prompt as fits, from its start (the client's intent), then the end of
+    the history (the words nearest the utterance)."""
+    left = PROMPT_BUDGET_TOKENS - len(context_words)
+    client = encode(tokenizer, prompt)[: max(left, 0)]
+    left -= len(client)
+    earlier = encode(tokenizer, history)[-left:] if left > 0 else []
+    return client + earlier + context_words
+
+
+def _with_previous(tokenizer: Any, previous: list[int]) -> list[int]:
+    return [tokenizer.sot_prev, *previous] if previous else []
+
+
+def encode(tokenizer: Any, text: str | None) -> list[int]:
+    return list(tokenizer.encode(" " + text.strip())) if text and text.strip() else []
+
+
+def max_length(prompt_tokens: int, utterance_s: float) -> int:
+    """``generate``'s ``max_length`` that lets the decoder write at most ``max_new_tokens(utterance_s)``.
+
+    CTranslate2 counts the prompt in ``max_length`` and, like Whisper's ``sample_len``, generates at most
+    half of it (measured with ctranslate2 4.8: new tokens <= min(max_length // 2, max_length - prompt + 1)).
+    """
+    new = max_new_tokens(utterance_s)
+    return min(MAX_TEXT_CONTEXT, max(2 * new, prompt_tokens + new - 1))
+
+
+def max_new_tokens(utterance_s: float) -> int:
+    return MIN_NEW_TOKENS + math.ceil(MAX_NEW_TOKENS_PER_S * max(utterance_s, 0.0))
+
+
+def new_tokens(sequence: list[int], forced: list[int], eot: int) -> list[int] | None:
+    """The text tokens generated after the forced ones (timestamps and other special tokens dropped);
+    None if the output does not start with what was forced."""
+    if sequence[: len(forced)] != forced:
+        return None
+    return [token for token in sequence[len(forced) :] if token < eot]
 
 
 def continues(prefix: str, text: str, duration_s: float = 0.0) -> bool:
@@ -25,29 +154,58 @@ def continues(prefix: str, text: str, duration_s: float = 0.0) -> bool:
     return len(tail) < 2 or new[: len(tail)] != tail  # one word said again can be speech ("Stop. Stop!")
 
 
+def without_repeated_start(prefix: str, text: str) -> str:
+    """``text`` without the prefix's last words at its start (up to ``_CONTINUATION_CHECK_WORDS``), the longest
+    such overlap: in the prompted form the decoder starts at a timestamp, and may hear again the end of a word
+    that ends just before it ("…fellow Americans ask" + "ask not what…"). The forced form needs none of this."""
+    tail = _words(prefix)[-_CONTINUATION_CHECK_WORDS:]
+    pieces = text.split()
+    for count in range(min(len(tail), len(pieces)), 0, -1):
+        if _words(" ".join(pieces[:count])) == tail[-count:]:
+            return " ".join(pieces[count:])
+    return text
+
+
+def as_own_sentence(text: str) -> str:
+    """A final decoded in context as it reads alone: no leading punctuation that closes the words before it
+    (", ask not." after "And so my fellow Americans"), and a capital first letter where the first word is
+    all lower case (a decoder continuing a sentence writes "ask"; alone it writes "Ask"). Words that mix
+    cases ("iPhone") and scripts without case are left as they are."""
+    stripped = text.lstrip().lstrip(_LEADING_PUNCTUATION).lstrip()
+    first = stripped.split(" ", 1)[0]
+    if first.isalpha() and first.islower():
+        stripped = stripped[0].upper() + stripped[1:]
+    return stripped
+
+
+def own_sentence(
+    text: str, words: tuple[Word, ...] | None, prefix: str | None, *, drop_repeated: bool
+) -> tuple[str, tuple[Word, ...] | None]:
+    """A final decoded in context, text and aligned words alike, as it reads alone (``as_own_sentence``),
+    without the prefix's last words said again first when ``drop_repeated`` (``without_repeated_start``)."""
+    kept = without_repeated_start(prefix, text) if drop_repeated and prefix else text
+    edited = as_own_sentence(kept)
+    if words is None:
+        return edited, None
+    dropped = len(text.split()) - len(kept.split())  # aligned words are the text's space-separated pieces
+    own = list(words[dropped:])
+    while own and not own[0].word.lstrip(_LEADING_PUNCTUATION):  # punctuation aligned as a word of its own
+        own.pop(0)
+    if own:
+        first = own[0].word.lstrip(_LEADING_PUNCTUATION)
+        if edited[:1].isupper() and first[:1].islower():
+            first = first[0].upper() + first[1:]
+        own[0] = dataclasses.replace(own[0], word=first)
+    return edited, tuple(own)
+
+
 def _words(text: str) -> list[str]:
     words = ("".join(c for c in word.lower() if c.isalnum()) for word in text.split())
     return [word for word in words if word]
 
 
-def prompt_with_prefix(model: object, tokenizer: object, options: DecodeOptions) -> tuple[list[int], list[int]]:
-    """The decoder's prompt (previous text, start of transcript, prefix) and the prefix's tokens."""
-    previous = tokenizer.encode(" " + options.prompt.strip()) if options.prompt else []  # type: ignore[attr-defined]
-    prompt = model.get_prompt(tokenizer, previous, without_timestamps=True, prefix=options.prefix)  # type: ignore[attr-defined]
-    prefix = tokenizer.encode(" " + options.prefix.strip()) if options.prefix else []  # type: ignore[attr-defined]
-    prefix = prefix[: model.max_length // 2 - 1]  # type: ignore[attr-defined]  # as get_prompt cuts it
-    return prompt, prompt[len(prompt) - len(prefix) :] if prefix else []
-
-
-def new_tokens(sequence: list[int], prefix: list[int]) -> list[int] | None:
-    """The generated tokens after the forced prefix; None if the output does not start with it."""
-    if sequence[: len(prefix)] != prefix:
-        return None
-    return list(sequence[len(prefix) :])
-
-
 def utterance_words(alignment: list[dict], prefix_tokens: int, context_samples: int, samples: int) -> tuple[Word, ...]:
-    """The aligned words after the prefix, in seconds from the utterance's start, inside it."""
+    """The aligned words after the context's words, in seconds from the utterance's start, inside it."""
     offset_s = context_samples / SAMPLE_RATE_HZ
     end_s = (samples - context_samples) / SAMPLE_RATE_HZ
     words, seen_tokens = [], 0

@@ -38,10 +38,14 @@ def choose_language(
     return code, False
 
 
+def history_fits(options: DecodeOptions, language: str) -> bool:
+    """Whether the previous finals' text may prompt a decode in ``language`` (text in another misleads)."""
+    return options.prompt_language is None or options.prompt_language == language
+
+
 def prompt_for(options: DecodeOptions, language: str) -> str | None:
-    """The client's prompt, then the history unless it is in another language (it would mislead)."""
-    fits = options.prompt_language is None or options.prompt_language == language
-    parts = (options.prompt, options.history if fits else None)
+    """The client's prompt, then the history unless it is in another language, as one text."""
+    parts = (options.prompt, options.history if history_fits(options, language) else None)
     return " ".join(p for p in parts if p) or None
 
 

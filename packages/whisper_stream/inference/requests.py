@@ -63,8 +63,12 @@ class DecodeOptions:
     utterance's own words are generated."""
 
     def without_context(self, audio: np.ndarray) -> tuple[np.ndarray, DecodeOptions]:
-        """``audio`` (context, then utterance) and these options for the same decode of the utterance alone."""
-        return audio[self.context_samples :], dataclasses.replace(self, context_samples=0, prefix=None)
+        """``audio`` (context, then utterance) and these options for the same decode of the utterance alone.
+
+        The context's words stay in the prompt: they move to the end of the history (the prompt keeps the
+        words nearest the utterance when it must cut)."""
+        history = " ".join(text for text in (self.history, self.prefix) if text) or None
+        return audio[self.context_samples :], dataclasses.replace(self, context_samples=0, prefix=None, history=history)
 
     def utterance_s(self, audio: np.ndarray) -> float:
         """How long the utterance in ``audio`` is: what follows the context, what results cover."""

@@ -13,21 +13,30 @@ from typing import Protocol
 import numpy as np
 
 from whisper_stream.inference.context_decoding import (
+    ContextForm,
+    DecoderPrompt,
     continues,
+    decoder_prompt,
+    max_length,
+    max_new_tokens,
     new_tokens,
-    prompt_with_prefix,
+    own_sentence,
+    same_start_of_transcript,
     utterance_words,
 )
 from whisper_stream.inference.hallucination import HallucinationGuard
-from whisper_stream.inference.language_choice import by_language, choose_language, prompt_for
+from whisper_stream.inference.language_choice import by_language, choose_language, history_fits, prompt_for
 from whisper_stream.inference.model_source import ModelSource
 from whisper_stream.inference.requests import DecodeOptions
+from whisper_stream.inference.tokenizer_check import checked_tokenizer
 from whisper_stream.protocol.results import Segment, TranscriptionResult, Word
 from whisper_stream.samples import SAMPLE_RATE_HZ
 
 logger = logging.getLogger(__name__)
 
 _FALLBACK_TEMPERATURES = (0.0, 0.2, 0.4, 0.6, 0.8, 1.0)
+_FALLBACK_MAX_NEW_TOKENS = 448 - 228
+"""faster-whisper refuses a prompt plus ``max_new_tokens`` over 448; its prompt is at most 228 tokens."""
 
 
 class Transcriber(Protocol):
@@ -51,6 +60,7 @@ class TranscriberOptions:
     final_beam_size: int = 5
     partial_beam_size: int = 1
     guard: HallucinationGuard = HallucinationGuard()
+    context_form: ContextForm = ContextForm.FORCED
     fit_encoder_window: bool = False
     download_root: str | None = None
 
@@ -89,6 +99,8 @@ class FasterWhisperTranscriber:
             revision=source.revision,
             local_files_only=source.is_local,
         )
+        self._model.hf_tokenizer, self.tokenizer_check = checked_tokenizer(self._model.hf_tokenizer)
+        """Every prompt and prefix is encoded by it: checked, and repaired where its defect is known."""
         self.is_multilingual: bool = self._model.model.is_multilingual
         self.supported_languages: frozenset[str] = frozenset(self._model.supported_languages)
         """The codes ``DecodeOptions.language`` may take (``en`` alone for an English-only model)."""
@@ -101,19 +113,13 @@ class FasterWhisperTranscriber:
     ) -> list[TranscriptionResult]:
         """Decode utterances (of any sessions) in one encoder and one decoder pass per language.
 
-        Each utterance first gets its language (``with_languages``); one whose language is
-        detected is decoded without context (the context may be in another language). Word
+        Each utterance first gets its language (``with_languages``); one whose detected language
+        is not the language of the finals before it is decoded without their context. Word
         timestamps align the decoded tokens (the words are the same with or without them).
         Any utterance whose direct decode fails the hallucination guards on a final takes
         faster-whisper's own ``transcribe`` (temperature fallback). A final in context that
         does not continue its prefix is decoded again without the context.
         """
-        items = [
-            options.without_context(audio)
-            if options.context_samples and self._language(options) is None
-            else (audio, options)
-            for audio, options in items
-        ]
         resolved, unsure = self.with_languages(items, final=final)
         results: list[TranscriptionResult | None] = [None] * len(items)
         direct = [i for i in range(len(resolved)) if i not in unsure]
@@ -147,7 +153,7 @@ class FasterWhisperTranscriber:
         )
         tokens = tokenizer.encode(" " + result.text)
         encoder_output = self._encode([audio], fit=False)
-        [words] = self._align(tokenizer, encoder_output, [(audio, _WITH_WORDS)], [([], [])], [tokens])
+        [words] = self._align(tokenizer, encoder_output, [(audio, _WITH_WORDS)], [DecoderPrompt([], [], [])], [tokens])
         remaining = list(words or ())
         segments = []
         for segment in result.segments:  # aligned words are the text without its spaces: share them out
@@ -175,17 +181,20 @@ class FasterWhisperTranscriber:
         always decoded, in the likeliest language).
         """
         to_detect = [i for i, (_, options) in enumerate(items) if self._language(options) is None]
-        detected = dict(zip(to_detect, self.detect_languages([items[i][0] for i in to_detect]), strict=True))
+        utterances = [items[i][0][items[i][1].context_samples :] for i in to_detect]  # the context is earlier
+        detected = dict(zip(to_detect, self.detect_languages(utterances), strict=True))
         resolved: list[tuple[np.ndarray, DecodeOptions]] = []
         unsure: set[int] = set()
         for i, (audio, options) in enumerate(items):
             language, sure = self._language(options), True
             if language is None:
                 language, sure = choose_language(detected[i], options.language_options, options.prompt_language)
+                if options.context_samples and not (sure and language == options.prompt_language):
+                    audio, options = options.without_context(audio)  # its words are in another language
             if not sure and not final:
                 unsure.add(i)
-            prompt = prompt_for(options, language)
-            resolved.append((audio, replace(options, language=language, prompt=prompt, history=None)))
+            history = options.history if history_fits(options, language) else None
+            resolved.append((audio, replace(options, language=language, history=history)))
         return resolved, unsure
 
     def detect_languages(self, audios: Sequence[np.ndarray]) -> list[list[tuple[str, float]]]:
@@ -225,19 +234,26 @@ class FasterWhisperTranscriber:
         tokenizer = Tokenizer(model.hf_tokenizer, self.is_multilingual, task="transcribe", language=language)
         fit = self.options.fit_encoder_window if fit_encoder_window is None else fit_encoder_window
         encoder_output = self._encode([audio for audio, _ in items], fit=fit)
-        prompts = [prompt_with_prefix(model, tokenizer, options) for _, options in items]
+        prompts = same_start_of_transcript(
+            [decoder_prompt(model, tokenizer, options, self.options.context_form) for _, options in items], tokenizer
+        )
         outputs = model.model.generate(
             encoder_output,
-            [prompt for prompt, _ in prompts],
+            [prompt.tokens for prompt in prompts],
             beam_size=beam_size,
-            max_length=model.max_length,
+            max_length=max(
+                max_length(len(prompt.tokens), options.utterance_s(audio))
+                for prompt, (audio, options) in zip(prompts, items, strict=True)
+            ),
+            max_initial_timestamp_index=max(prompt.max_initial_timestamp_index for prompt in prompts),
             suppress_blank=True,
             suppress_tokens=get_suppressed_tokens(tokenizer, [-1]),
             return_scores=True,
             return_no_speech_prob=True,
         )
         tokens = [
-            new_tokens(output.sequences_ids[0], prefix) for output, (_, prefix) in zip(outputs, prompts, strict=True)
+            new_tokens(output.sequences_ids[0], prompt.forced, tokenizer.eot)
+            for output, prompt in zip(outputs, prompts, strict=True)
         ]
         words: list[tuple[Word, ...] | None] = [None] * len(items)
         if word_timestamps and any(options.word_timestamps for _, options in items):
@@ -277,6 +293,9 @@ class FasterWhisperTranscriber:
         if tokens is None:  # the decoder did not keep the prefix it was given
             return TranscriptionResult.empty(), True
         text = tokenizer.decode(tokens).strip()  # type: ignore[attr-defined]
+        if options.context_samples:
+            prompted = self.options.context_form is ContextForm.PROMPTED
+            text, words = own_sentence(text, words, options.prefix, drop_repeated=prompted)
         all_tokens = len(output.sequences_ids[0])  # type: ignore[attr-defined]
         avg_logprob = output.scores[0] * all_tokens / (all_tokens + 1)  # type: ignore[attr-defined]
         guard = self.options.guard
@@ -296,22 +315,23 @@ class FasterWhisperTranscriber:
         tokenizer: object,
         encoder_output: object,
         items: Sequence[tuple[np.ndarray, DecodeOptions]],
-        prompts: Sequence[tuple[list[int], list[int]]],
+        prompts: Sequence[DecoderPrompt],
         tokens: Sequence[list[int] | None],
     ) -> list[tuple[Word, ...] | None]:
-        """Word times of the decoded tokens, one alignment pass for the batch (prefix and new tokens)."""
+        """Word times of the decoded tokens, one alignment pass for the batch (the context's words, then the
+        new ones: the alignment sees text tokens only, never a timestamp)."""
         from faster_whisper.transcribe import merge_punctuations
 
-        text_tokens = [prefix + (new or []) for (_, prefix), new in zip(prompts, tokens, strict=True)]
+        text_tokens = [prompt.context_words + (new or []) for prompt, new in zip(prompts, tokens, strict=True)]
         num_frames = [audio.size // self._model.feature_extractor.hop_length for audio, _ in items]
         alignments = self._model.find_alignment(tokenizer, text_tokens, encoder_output, num_frames)
         words: list[tuple[Word, ...] | None] = []
-        for (audio, options), (_, prefix), alignment in zip(items, prompts, alignments, strict=True):
+        for (audio, options), prompt, alignment in zip(items, prompts, alignments, strict=True):
             if not options.word_timestamps:
                 words.append(None)
                 continue
             merge_punctuations(alignment, "\"'“¿([{-", "\"'.。,，!！?？:：”)]}、")
-            words.append(utterance_words(alignment, len(prefix), options.context_samples, audio.size))
+            words.append(utterance_words(alignment, len(prompt.context_words), options.context_samples, audio.size))
         return words
 
     def _transcribe_full(self, audio: np.ndarray, options: DecodeOptions, *, final: bool) -> TranscriptionResult:
@@ -325,10 +345,11 @@ class FasterWhisperTranscriber:
             log_prob_threshold=self.options.guard.log_prob_threshold,
             no_speech_threshold=self.options.guard.no_speech_threshold,
             condition_on_previous_text=False,
-            initial_prompt=options.prompt,
+            initial_prompt=prompt_for(options, options.language or "en"),
             word_timestamps=False,  # aligned afterwards (_with_words): they must not change the decode
             without_timestamps=not final,
             vad_filter=False,
+            max_new_tokens=min(max_new_tokens(audio.size / SAMPLE_RATE_HZ), _FALLBACK_MAX_NEW_TOKENS),
         )
         duration_s = audio.size / SAMPLE_RATE_HZ
         kept: list[Segment] = []

@@ -12,6 +12,7 @@ import numpy as np
 
 from whisper_stream.audio.silero import SileroVadModel
 from whisper_stream.audio.vad import FRAME_SAMPLES
+from whisper_stream.inference.context_decoding import ContextForm
 from whisper_stream.inference.device import RuntimeInfo, check_cuda, runtime_info
 from whisper_stream.inference.engine import Engine, EngineOptions
 from whisper_stream.inference.model_source import ModelSource, resolve_model_source
@@ -42,12 +43,13 @@ def build_engine(settings: Settings, *, download_root: str | None = None) -> Eng
     warm_up_s = warm_up(transcriber, vad_model) if settings.warm_up else 0.0
     engine = _start(settings, transcriber, vad_model, on_gpu=transcriber.device == "cuda")
     logger.info(
-        "ready: model %s, revision %s, device %s, compute type %s, ctranslate2 %s, %d CUDA device(s); "
+        "ready: model %s, revision %s, device %s, compute type %s, %s, ctranslate2 %s, %d CUDA device(s); "
         "load %.2f s, warm-up %s; %s",
         source.name_or_path,
         source.revision or "-",
         transcriber.device,
         transcriber.compute_type,
+        transcriber.tokenizer_check.describe(),
         info.ctranslate2_version,
         info.cuda_device_count,
         load_s,
@@ -109,6 +111,7 @@ def build_transcriber(
             cpu_threads=settings.cpu_threads,
             num_workers=settings.decode_workers,
             final_beam_size=settings.beam_size or (5 if device == "cuda" else 1),
+            context_form=ContextForm(settings.context_form),
             download_root=download_root,
         ),
     )

@@ -18,6 +18,8 @@
 | MAX_SESSION_S         | 14400                           | audio seconds per session                 |
 | IDLE_TIMEOUT_S        | 60                              | no message for this long: finals, 1000    |
 | FINAL_CONTEXT_S       | 29                              | context of a final; 0: finals alone       |
+| FINAL_CONTEXT_FORM    | forced                          | forced: the context's words forced as the |
+|                       |                                 | decoder prefix; prompted: as the prompt   |
 """
 
 from __future__ import annotations
@@ -47,6 +49,7 @@ class Settings:
     max_sessions: int = 0
     warm_up: bool = True
     transcriber: str = ""
+    context_form: str = "forced"
     limits: Limits = Limits()
 
     @classmethod
@@ -76,6 +79,12 @@ class Settings:
                 return raw in _TRUE
             raise ValueError(f"{name} must be one of 1/0, true/false, yes/no, on/off, got {raw!r}")
 
+        def choice(name: str, default: str, allowed: tuple[str, ...]) -> str:
+            raw = get(name, default).strip().lower()
+            if raw not in allowed:
+                raise ValueError(f"{name} must be one of {', '.join(allowed)}, got {raw!r}")
+            return raw
+
         defaults = Limits()
         return cls(
             whisper_model=get("WHISPER_MODEL"),
@@ -89,6 +98,7 @@ class Settings:
             max_sessions=number("MAX_SESSIONS", 0),
             warm_up=flag("WHISPER_WARM_UP", True),
             transcriber=get("WHISPER_TRANSCRIBER"),
+            context_form=choice("FINAL_CONTEXT_FORM", "forced", ("forced", "prompted")),
             limits=Limits(
                 max_frame_bytes=number("MAX_FRAME_BYTES", defaults.max_frame_bytes, minimum=1),
                 max_session_duration_s=number("MAX_SESSION_S", defaults.max_session_duration_s, float, minimum=1),

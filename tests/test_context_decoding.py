@@ -1,0 +1,104 @@
+"""The pure helpers of a decode in context, with a word-per-token tokenizer (no model)."""
+
+from __future__ import annotations
+
+import pytest
+
+from whisper_stream.inference.context_decoding import (
+    PROMPT_BUDGET_TOKENS,
+    ContextForm,
+    DecoderPrompt,
+    as_own_sentence,
+    decoder_prompt,
+    max_length,
+    max_new_tokens,
+    new_tokens,
+    own_sentence,
+    previous_tokens,
+    same_start_of_transcript,
+    without_repeated_start,
+)
+from whisper_stream.inference.requests import DecodeOptions
+from whisper_stream.protocol.results import Word
+from whisper_stream.samples import SAMPLE_RATE_HZ
+
+
+class WordTokenizer:
+    """One token per word (ids from 1000 on), Whisper's special tokens from ``eot`` on, as in Whisper."""
+
+    eot, sot_prev, sot, no_timestamps, timestamp_begin = 50000, 50001, 50002, 50003, 50100
+    sot_sequence = (50002, 50004, 50005)
+
+    def __init__(self) -> None:
+        self.ids: dict[str, int] = {}
+
+    def encode(self, text: str) -> list[int]:
+        return [self.ids.setdefault(word, 1000 + len(self.ids)) for word in text.split()] or [7]
+
+
+def test_the_context_words_are_kept_whole_then_the_client_prompt_from_its_start_then_the_history_end() -> None:
+    tokenizer = WordTokenizer()
+    context = tokenizer.encode("c " * 100)
+    prompt_words = " ".join(f"p{i}" for i in range(100))
+    history_words = " ".join(f"h{i}" for i in range(100))
+    previous = previous_tokens(tokenizer, prompt_words, history_words, context)
+    assert len(previous) == PROMPT_BUDGET_TOKENS
+    assert previous[-100:] == context
+    assert previous[:100] == tokenizer.encode(prompt_words)  # the client's prompt whole, from its start
+    assert previous[100:123] == tokenizer.encode(history_words)[-23:]  # the history's last words
+
+
+def test_the_prompted_form_puts_the_words_in_the_prompt_and_forces_the_cut_s_timestamp() -> None:
+    tokenizer = WordTokenizer()
+    options = DecodeOptions("en", "Glossary", False, context_samples=3 * SAMPLE_RATE_HZ, prefix="so it was")
+    prompt = decoder_prompt(None, tokenizer, options, ContextForm.PROMPTED)
+    words = tokenizer.encode("so it was")
+    assert prompt.forced == [tokenizer.timestamp_begin + 150]  # 3.00 s
+    assert prompt.tokens == [tokenizer.sot_prev, *tokenizer.encode("Glossary"), *words, *tokenizer.sot_sequence, 50250]
+    assert prompt.context_words == words and prompt.max_initial_timestamp_index == 150
+    forced = decoder_prompt(None, tokenizer, options, ContextForm.FORCED)
+    assert forced.forced == words and forced.tokens[-4:] == [tokenizer.no_timestamps, *words]
+    alone = decoder_prompt(None, tokenizer, DecodeOptions("en", None, False), ContextForm.PROMPTED)
+    assert alone.tokens == [*tokenizer.sot_sequence, tokenizer.no_timestamps] and alone.forced == []
+
+
+def test_a_batch_s_previous_texts_are_padded_to_one_start_of_transcript() -> None:
+    tokenizer = WordTokenizer()
+    short = DecoderPrompt([*tokenizer.sot_sequence, 3], [], [])
+    long = DecoderPrompt([tokenizer.sot_prev, 1000, 1001, *tokenizer.sot_sequence, 3], [], [])
+    padded = same_start_of_transcript([short, long], tokenizer)
+    assert [p.tokens.index(tokenizer.sot) for p in padded] == [3, 3]
+    assert padded[1] == long and padded[0].tokens[:3] == [tokenizer.sot_prev, 7, 7]
+    assert same_start_of_transcript([short], tokenizer) == [short]
+
+
+@pytest.mark.parametrize(("prompt_tokens", "utterance_s"), [(4, 0.5), (4, 5.0), (228, 2.0), (228, 30.0), (60, 12.0)])
+def test_max_length_caps_new_tokens_as_ctranslate2_counts_them(prompt_tokens: int, utterance_s: float) -> None:
+    length = max_length(prompt_tokens, utterance_s)
+    allowed = min(length // 2, length - prompt_tokens + 1)  # measured with ctranslate2 4.8
+    assert length <= 448
+    assert allowed == min(max_new_tokens(utterance_s), 448 // 2, 448 - prompt_tokens + 1)
+
+
+def test_new_tokens_are_the_text_after_what_was_forced() -> None:
+    assert new_tokens([50251, 1000, 50260, 1001, 50000], [50251], eot=50000) == [1000, 1001]
+    assert new_tokens([50252, 1000], [50251], eot=50000) is None
+
+
+def test_a_final_in_context_reads_as_its_own_sentence() -> None:
+    assert as_own_sentence(", ask not.") == "Ask not."
+    assert as_own_sentence("iPhone sales") == "iPhone sales"
+    assert as_own_sentence("NASA said") == "NASA said"
+    assert as_own_sentence("。今日は") == "今日は"
+
+
+def test_the_words_said_again_at_the_start_are_dropped_with_their_aligned_words() -> None:
+    assert without_repeated_start("my fellow Americans, ask", "ask not what") == "not what"
+    assert without_repeated_start("my fellow Americans", "Americans ask") == "ask"
+    assert without_repeated_start("my fellow", "not this") == "not this"
+    words = tuple(Word(w, float(i), i + 0.5, 0.9) for i, w in enumerate(["ask", "not", "what"]))
+    text, own = own_sentence("ask not what", words, "fellow Americans, ask", drop_repeated=True)
+    assert text == "Not what" and own is not None and [w.word for w in own] == ["Not", "what"]
+    assert own[0].start_s == 1.0
+    text, own = own_sentence("ask not what", words, "fellow Americans, ask", drop_repeated=False)
+    assert text == "Ask not what" and own is not None and len(own) == 3
