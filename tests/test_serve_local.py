@@ -293,8 +293,31 @@ def test_metrics_answer_without_a_redirect(echo_truss: Path, tmp_path: Path) -> 
 
 
 def test_the_ignored_production_settings_are_one_line(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
-    local_truss.build(ROOT, tmp_path / "build")
+    built = local_truss.build(ROOT, tmp_path / "build")
+    # The repository's .truss_ignore keeps data/ (test speech) out of the upload and the image: not staged either.
+    assert not (tmp_path / "build" / "truss" / "data").exists()
+    assert not (built.app_dir / "data").exists()
+    assert (built.app_dir / "model" / "model.py").is_file()
     lines = [line for line in capsys.readouterr().err.splitlines() if "ignores" in line]
     assert len(lines) == 1, lines
     assert "model_metadata.whisper_model" in lines[0] and "resources.accelerator" in lines[0]
     assert "model_metadata.final_context_s" in lines[0]  # the local CPU run decodes finals in context
+
+
+def test_the_truss_ignore_applies_to_staging(echo_truss: Path, tmp_path: Path) -> None:
+    """What the truss's own .truss_ignore leaves out of the image is never copied, not even into the stage."""
+    (echo_truss / "data").mkdir()
+    (echo_truss / "data" / "speech.bin").write_bytes(b"x" * 1024)
+    (echo_truss / "model" / "notes.tmp").write_text("scratch")
+    built = local_truss.build(echo_truss, tmp_path / "with_data")
+    assert (tmp_path / "with_data" / "truss" / "data" / "speech.bin").is_file()  # the data dir, without an ignore
+    assert (built.app_dir / "data" / "speech.bin").is_file()
+
+    (echo_truss / ".truss_ignore").write_text("/*\n!/config.yaml\n!/model\n!/packages\n!/.truss_ignore\n*.tmp\n")
+    built = local_truss.build(echo_truss, tmp_path / "ignored")
+    stage = tmp_path / "ignored" / "truss"
+    assert not (stage / "data").exists() and not (built.app_dir / "data").exists()
+    assert not (stage / "model" / "notes.tmp").exists()
+    assert (stage / ".truss_ignore").is_file()
+    assert (built.app_dir / "model" / "model.py").is_file()
+    assert (built.packages_dir / "echo_lib" / "__init__.py").is_file()

@@ -2,8 +2,8 @@
 
 This mirrors what the Baseten image does:
 
-- ``staging``: copy what the image uses into ``<build-dir>/truss``, with the config's
-  GPU-only parts dropped;
+- ``staging``: copy what the image uses (and what the truss's ``.truss_ignore`` lets
+  through) into ``<build-dir>/truss``, with the config's GPU-only parts dropped;
 - ``image``: render the Docker build context with truss's image builder and replay
   its Dockerfile into ``<build-dir>/fs`` (``build`` → ``BuiltTruss``);
 - ``launch``: lock the build dir, then exec ``server_process.py`` with the image's
