@@ -151,7 +151,7 @@ def _handling_signals(stop: asyncio.Event) -> Iterator[_QuitSignal]:
 
 
 @contextlib.contextmanager
-def _clearing_partials(display: Display):  # -> Iterator[None]
+def _clearing_partials(display: Display) -> Iterator[None]:
     """Log lines erase the partial first, so a warning never lands in the middle of it."""
 
     class ClearFirst(logging.Filter):
