@@ -58,6 +58,7 @@ serve: model
 lint: setup
 	$(PY) -m ruff check .
 	$(PY) -m ruff format --check .
+	$(PY) -m mypy
 
 format: setup
 	$(PY) -m ruff format .
@@ -88,4 +89,4 @@ bench-capacity: setup
 	$(PY) bench/capacity.py $(CAPACITY_ARGS)
 
 clean:
-	rm -rf .build .pytest_cache .ruff_cache
+	rm -rf .build .pytest_cache .ruff_cache .mypy_cache

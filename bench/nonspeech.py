@@ -128,8 +128,8 @@ def through_server(signals: dict[str, np.ndarray], speeds: list[float], min_spee
     import asyncio
     import tempfile
 
-    from scripts.serve_local import start_server
     from tests.conftest import SERVER_ENV
+    from tests.local_server import start_server
     from tests.stream_client import SEED_CONFIG, stream
 
     config = {**SEED_CONFIG, "vad_params": {**SEED_CONFIG["vad_params"], "min_speech_duration_ms": min_speech_ms}}

@@ -1,8 +1,7 @@
 import sys
 
 try:
-    import client.app  # noqa: F401  (everything a run imports, before argparse prints --help)
-    from client.cli import main
+    from client.cli import main  # and everything a run imports (client.app), before argparse prints --help
 except ModuleNotFoundError as exc:  # run with a Python that lacks the project's packages
     sys.exit(
         f"python -m client: this Python ({sys.executable}) lacks the package {exc.name!r}; "

@@ -18,11 +18,11 @@ from dataclasses import dataclass
 from typing import Any, TextIO
 
 from client.audio_file import check_readable
-from client.cli import CliOptions
 from client.display import Display
 from client.errors import StreamError
 from client.messages import Final, StreamResult
 from client.mic import MicSource, check_input
+from client.run_options import CliOptions
 from client.sources import AudioSource, FileSource
 from client.streamer import stream
 from client.writers import JsonlWriter, write_srt, write_txt
@@ -151,7 +151,7 @@ def _handling_signals(stop: asyncio.Event) -> Iterator[_QuitSignal]:
 
 
 @contextlib.contextmanager
-def _clearing_partials(display: Display):  # -> Iterator[None]
+def _clearing_partials(display: Display) -> Iterator[None]:
     """Log lines erase the partial first, so a warning never lands in the middle of it."""
 
     class ClearFirst(logging.Filter):

@@ -8,11 +8,15 @@ from __future__ import annotations
 
 from collections.abc import Generator, Iterable, Iterator
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 
 from client.errors import AudioSourceError
 from client.resample import Resampler
+
+if TYPE_CHECKING:  # PyAV is imported when a file needs it
+    from av.container import InputContainer
 
 SOUNDFILE_SUFFIXES = (".wav", ".flac")
 NOT_AUDIO = "not an audio file we can decode (wav, flac, mp3, m4a, ogg, opus, webm, mp4, ...)"
@@ -97,7 +101,7 @@ def _av_blocks(path: Path, sample_rate: int) -> Generator[np.ndarray, None, None
         container.close()
 
 
-def _open_av(path: Path):  # -> av.container.InputContainer
+def _open_av(path: Path) -> InputContainer:
     import av
 
     try:

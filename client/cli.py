@@ -1,4 +1,4 @@
-"""Command line: arguments to frozen options, then ``client.app.run``."""
+"""Command line: arguments to frozen options (``client.run_options``), then ``client.app.run``."""
 
 from __future__ import annotations
 
@@ -8,14 +8,15 @@ import logging
 import os
 import sys
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
 from pathlib import Path
 from typing import NoReturn
 
+from client.app import run
 from client.endpoint import API_KEY_ENV, auth_headers, baseten_url, check_ws_url, is_baseten_url
 from client.errors import StreamError
 from client.mic import list_devices, parse_device
 from client.options import ENCODINGS, SessionConfig, StreamerOptions
+from client.run_options import CliOptions, OutputOptions, SourceOptions
 
 EPILOG = f"""\
 target: --model-id builds wss://model-ID.api.baseten.co/environments/production/websocket
@@ -46,31 +47,6 @@ exit codes: 0 done (also after a Ctrl-C that let the last finals arrive), 2 usag
   a non-Baseten server), 5 cannot connect, 6 the server closed with an error,
   7 finish timeout, 8 audio source error, 130 quit by a second Ctrl-C, 143 SIGTERM.
 """
-
-
-@dataclass(frozen=True)
-class SourceOptions:
-    file: Path | None = None
-    device: int | str | None = None
-    speed: float | None = 1.0  # None: as fast as the connection takes it
-    frame_samples: int = 512
-
-
-@dataclass(frozen=True)
-class OutputOptions:
-    timestamps: bool = False
-    show_partials: bool = False
-    show_vad_events: bool = False
-    jsonl: Path | None = None
-    srt: Path | None = None
-    txt: Path | None = None
-
-
-@dataclass(frozen=True)
-class CliOptions:
-    streamer: StreamerOptions
-    source: SourceOptions
-    output: OutputOptions
 
 
 class _Parser(argparse.ArgumentParser):
@@ -207,8 +183,6 @@ def options_from_args(
 
 
 def main(argv: Sequence[str] | None = None, environ: Mapping[str, str] | None = None) -> int:
-    from client.app import run
-
     parser = build_parser()
     args = parser.parse_args(argv)
     logging.basicConfig(

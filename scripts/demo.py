@@ -32,7 +32,8 @@ REPO = Path(__file__).resolve().parents[1]
 sys.path[:0] = [str(REPO)]
 
 from client.cli import main as client_main  # noqa: E402
-from scripts.serve_local import PortBusyError, next_free_port, port_is_free, start_server  # noqa: E402
+from scripts.local_truss import PortBusyError, next_free_port, port_is_free  # noqa: E402
+from tests.local_server import start_server  # noqa: E402
 
 SAMPLE = REPO / "samples" / "demo.flac"
 EXIT_PORT_BUSY = 1

@@ -256,7 +256,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.url:
         report = run(args.url)
     else:
-        from scripts.serve_local import start_server
+        from tests.local_server import start_server
 
         env = {"WHISPER_MODEL": "bundled", "WHISPER_DEVICE": "cpu", "MAX_SESSIONS": str(args.cap)}
         with start_server(REPO, port=0, env=env, ready_timeout=300) as server:

@@ -5,7 +5,7 @@ from pathlib import Path
 
 import pytest
 
-from scripts.serve_local import LocalServer, start_server
+from tests.local_server import LocalServer, start_server
 
 REPO = Path(__file__).resolve().parents[1]
 

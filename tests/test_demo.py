@@ -18,7 +18,7 @@ import pytest
 
 from scripts import demo
 from scripts.assemble_multilingual_model import assemble
-from scripts.serve_local import port_is_free
+from scripts.local_truss import port_is_free
 from tests.speech import REPO
 
 DEMO = REPO / "scripts" / "demo.py"

@@ -13,8 +13,8 @@ import pytest
 from websockets.asyncio.client import connect
 from websockets.exceptions import ConnectionClosed
 
-from scripts.serve_local import start_server
 from tests.conftest import REPO, SERVER_ENV
+from tests.local_server import start_server
 from tests.speech import SPEECH_DIR, load_16k, normalize
 from tests.stream_client import SEED_CONFIG, StreamResult, to_pcm16
 

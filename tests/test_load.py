@@ -13,7 +13,6 @@ import numpy as np
 import pytest
 
 from scripts.load_test import Clip, load_clips, run_load
-from scripts.serve_local import LocalServer
 from scripts.soak import soak
 from tests.fakes import silence_s, tone_s
 from tests.harness import (
@@ -25,6 +24,7 @@ from tests.harness import (
     healthy_session,
     running_harness,
 )
+from tests.local_server import LocalServer
 from tests.stream_client import send_raw, stream, to_pcm16
 from whisper_stream.server.limits import Limits
 

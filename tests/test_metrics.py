@@ -12,9 +12,9 @@ import numpy as np
 import pytest
 from prometheus_client import REGISTRY
 
-from scripts.serve_local import LocalServer
 from tests.fakes import silence_s, tone_s
 from tests.harness import HEALTHY_CONFIG, Harness, healthy_session, running_harness
+from tests.local_server import LocalServer
 from tests.speech import SPEECH_DIR, load_16k
 from tests.stream_client import SEED_CONFIG, send_raw, stream
 from whisper_stream.server import logs

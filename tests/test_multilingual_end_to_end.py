@@ -19,8 +19,8 @@ import numpy as np
 import pytest
 
 from scripts.assemble_multilingual_model import assemble
-from scripts.serve_local import LocalServer, start_server
 from tests.conftest import REPO
+from tests.local_server import LocalServer, start_server
 from tests.multilingual_speech import clip, error_rate, normalize
 from tests.speech import load_16k
 from tests.stream_client import SEED_CONFIG, StreamResult, stream

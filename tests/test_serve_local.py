@@ -1,11 +1,10 @@
-"""scripts/serve_local.py: a stand-in truss served by truss's real server on 127.0.0.1."""
+"""scripts/serve_local.py (over scripts/local_truss): a stand-in truss served by truss's real server on 127.0.0.1."""
 
 from __future__ import annotations
 
 import asyncio
 import http.client
 import http.server
-import importlib.util
 import json
 import signal
 import socket
@@ -21,18 +20,11 @@ from pathlib import Path
 import pytest
 from websockets.asyncio.client import connect
 
+from scripts import local_truss
+from tests import local_server
+
 ROOT = Path(__file__).resolve().parents[1]
 
-
-def _load_serve_local():
-    spec = importlib.util.spec_from_file_location("serve_local", ROOT / "scripts" / "serve_local.py")
-    module = importlib.util.module_from_spec(spec)
-    sys.modules.setdefault("serve_local", module)
-    spec.loader.exec_module(module)
-    return module
-
-
-serve_local = _load_serve_local()
 
 pytestmark = pytest.mark.timeout(60)
 
@@ -123,7 +115,7 @@ def _status(url: str) -> int:
 
 def test_serves_websocket_from_emulated_image(echo_truss: Path, tmp_path: Path) -> None:
     build_dir = echo_truss / ".build" / "truss"  # inside the truss, like `make serve`
-    with serve_local.start_server(echo_truss, build_dir=build_dir, ready_timeout=30) as server:
+    with local_server.start_server(echo_truss, build_dir=build_dir, ready_timeout=30) as server:
         assert server.port and server.port > 0
         assert _status(server.ready_url) == 200
         assert f"serving on ws://127.0.0.1:{server.port}/v1/websocket" in server.log_text()
@@ -145,7 +137,7 @@ def test_serves_websocket_from_emulated_image(echo_truss: Path, tmp_path: Path) 
 
 
 def test_caller_env_wins_over_config(echo_truss: Path, tmp_path: Path) -> None:
-    with serve_local.start_server(
+    with local_server.start_server(
         echo_truss, build_dir=tmp_path / "build", env={"ECHO_PREFIX": "env:"}, ready_timeout=30
     ) as server:
         assert asyncio.run(_exchange(server.ws_url, ["hi"])) == ["env:hi"]
@@ -154,7 +146,7 @@ def test_caller_env_wins_over_config(echo_truss: Path, tmp_path: Path) -> None:
 
 def test_not_ready_until_load_finishes_and_sigint_stops(echo_truss: Path, tmp_path: Path) -> None:
     gate = tmp_path / "gate"
-    with serve_local.start_server(
+    with local_server.start_server(
         echo_truss,
         build_dir=tmp_path / "build",
         env={"ECHO_LOAD_GATE": str(gate)},
@@ -184,7 +176,7 @@ def test_failed_load_raises_with_log(echo_truss: Path, tmp_path: Path) -> None:
     env = {"ECHO_FAIL_LOAD": "1"}
     with (
         pytest.raises(RuntimeError, match="echo load failed on purpose") as excinfo,
-        serve_local.start_server(echo_truss, build_dir=build_dir, env=env, ready_timeout=30),
+        local_server.start_server(echo_truss, build_dir=build_dir, env=env, ready_timeout=30),
     ):
         pass
     # The server shuts itself down (or SIGKILLs itself on a readiness probe).
@@ -196,7 +188,7 @@ def test_failed_load_raises_with_log(echo_truss: Path, tmp_path: Path) -> None:
 
 
 def test_server_env_precedence(tmp_path: Path) -> None:
-    built = serve_local.BuiltTruss(
+    built = local_truss.BuiltTruss(
         build_dir=tmp_path,
         fs_root=tmp_path / "fs",
         app_dir=tmp_path / "fs" / "app",
@@ -205,7 +197,7 @@ def test_server_env_precedence(tmp_path: Path) -> None:
         image_env={"APP_HOME": str(tmp_path / "fs" / "app"), "A": "image"},
         config_env={"A": "config", "B": "config"},
     )
-    env = serve_local.server_env(built, 1234, base_env={"B": "caller", "PYTHONPATH": "x"})
+    env = local_truss.server_env(built, 1234, base_env={"B": "caller", "PYTHONPATH": "x"})
     assert env["A"] == "config"
     assert env["B"] == "caller"
     assert env["APP_HOME"] == str(tmp_path / "fs" / "app")
@@ -237,8 +229,8 @@ def test_a_busy_port_fails_at_once_before_building(echo_truss: Path, tmp_path: P
     assert f"port {busy_port} on 127.0.0.1 is busy" in line and "make serve PORT=" in line
     assert not (build_dir / "fs").exists()
     with (
-        pytest.raises(serve_local.PortBusyError),
-        serve_local.start_server(echo_truss, port=busy_port, build_dir=build_dir),
+        pytest.raises(local_truss.PortBusyError),
+        local_server.start_server(echo_truss, port=busy_port, build_dir=build_dir),
     ):
         pass
 
@@ -258,11 +250,11 @@ def test_a_foreign_server_on_the_port_is_never_taken_for_ours(
 
     foreign = http.server.HTTPServer(("127.0.0.1", 0), AlwaysReady)
     threading.Thread(target=foreign.serve_forever, daemon=True).start()
-    monkeypatch.setattr(serve_local, "port_is_free", lambda port: True)
+    monkeypatch.setattr(local_server, "port_is_free", lambda port: True)
     try:
         with (
-            pytest.raises(serve_local.PortBusyError),
-            serve_local.start_server(echo_truss, port=foreign.server_port, build_dir=tmp_path / "b"),
+            pytest.raises(local_truss.PortBusyError),
+            local_server.start_server(echo_truss, port=foreign.server_port, build_dir=tmp_path / "b"),
         ):
             pytest.fail("took the foreign server for ours")
     finally:
@@ -272,7 +264,7 @@ def test_a_foreign_server_on_the_port_is_never_taken_for_ours(
 
 def test_a_second_server_on_the_same_build_dir_fails_without_touching_it(echo_truss: Path, tmp_path: Path) -> None:
     build_dir = tmp_path / "build"
-    with serve_local.start_server(echo_truss, build_dir=build_dir, ready_timeout=30) as server:
+    with local_server.start_server(echo_truss, build_dir=build_dir, ready_timeout=30) as server:
         staged = build_dir / "fs" / "app" / "config.yaml"
         before = staged.stat().st_mtime_ns
         done = _serve_local("--port", "0", "--truss-dir", str(echo_truss), "--build-dir", str(build_dir))
@@ -294,15 +286,38 @@ def test_metrics_answer_without_a_redirect(echo_truss: Path, tmp_path: Path) -> 
         finally:
             connection.close()
 
-    with serve_local.start_server(echo_truss, build_dir=tmp_path / "build", ready_timeout=30) as server:
+    with local_server.start_server(echo_truss, build_dir=tmp_path / "build", ready_timeout=30) as server:
         direct, mounted = get(server.port, "/metrics"), get(server.port, "/metrics/")
     assert direct[0] == 200 and direct[1].startswith("text/plain")
     assert direct == mounted  # the same Prometheus text as truss's own mount
 
 
 def test_the_ignored_production_settings_are_one_line(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
-    serve_local.build(ROOT, tmp_path / "build")
+    built = local_truss.build(ROOT, tmp_path / "build")
+    # The repository's .truss_ignore keeps data/ (test speech) out of the upload and the image: not staged either.
+    assert not (tmp_path / "build" / "truss" / "data").exists()
+    assert not (built.app_dir / "data").exists()
+    assert (built.app_dir / "model" / "model.py").is_file()
     lines = [line for line in capsys.readouterr().err.splitlines() if "ignores" in line]
     assert len(lines) == 1, lines
     assert "model_metadata.whisper_model" in lines[0] and "resources.accelerator" in lines[0]
     assert "model_metadata.final_context_s" in lines[0]  # the local CPU run decodes finals in context
+
+
+def test_the_truss_ignore_applies_to_staging(echo_truss: Path, tmp_path: Path) -> None:
+    """What the truss's own .truss_ignore leaves out of the image is never copied, not even into the stage."""
+    (echo_truss / "data").mkdir()
+    (echo_truss / "data" / "speech.bin").write_bytes(b"x" * 1024)
+    (echo_truss / "model" / "notes.tmp").write_text("scratch")
+    built = local_truss.build(echo_truss, tmp_path / "with_data")
+    assert (tmp_path / "with_data" / "truss" / "data" / "speech.bin").is_file()  # the data dir, without an ignore
+    assert (built.app_dir / "data" / "speech.bin").is_file()
+
+    (echo_truss / ".truss_ignore").write_text("/*\n!/config.yaml\n!/model\n!/packages\n!/.truss_ignore\n*.tmp\n")
+    built = local_truss.build(echo_truss, tmp_path / "ignored")
+    stage = tmp_path / "ignored" / "truss"
+    assert not (stage / "data").exists() and not (built.app_dir / "data").exists()
+    assert not (stage / "model" / "notes.tmp").exists()
+    assert (stage / ".truss_ignore").is_file()
+    assert (built.app_dir / "model" / "model.py").is_file()
+    assert (built.packages_dir / "echo_lib" / "__init__.py").is_file()

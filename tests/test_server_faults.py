@@ -232,8 +232,8 @@ def test_real_server_refuses_connections_cleanly_until_the_model_is_loaded(tmp_p
     """truss answers the upgrade with HTTP 503 before ``load()`` is done: no session, no traceback."""
     from websockets.exceptions import InvalidStatus
 
-    from scripts.serve_local import start_server
     from tests.conftest import REPO, SERVER_ENV
+    from tests.local_server import start_server
 
     async def attempt(url: str) -> int | None:
         try:

@@ -165,7 +165,7 @@ def parse_session_config(message: str | bytes) -> SessionConfig:
         document = json.loads(message, object_pairs_hook=_reject_repeated_keys)
     except _RepeatedKeyError as exc:
         raise ConfigError(str(exc), "given more than once in the same object") from None
-    except ValueError as exc:
+    except json.JSONDecodeError as exc:
         raise InvalidDataError(f"config is not valid JSON: {exc.msg} at position {exc.pos}") from None
     if not isinstance(document, dict):
         raise ConfigError("config", f"must be a JSON object, got {_json_type(document)}")

@@ -366,7 +366,7 @@ class SessionRunner:
             session.request_dropped(request.request_id)
             return
         self.futures[request.request_id] = future
-        future.add_done_callback(lambda f, r=request: self._deliver_threadsafe(r, f))
+        future.add_done_callback(lambda f: self._deliver_threadsafe(request, f))
 
     def _deliver_threadsafe(self, request: TranscriptionRequest, future: Future[TranscriptionResult]) -> None:
         """Done callback, run in an engine thread (or here, if already done)."""
