@@ -1,6 +1,7 @@
-"""How long one decode can hold a worker: pathological audio decoded as a final, with the cap on generated
-tokens (``context_decoding.max_new_tokens``: 16 + 12 per second of audio) and without it (Whisper's 224),
-side by side in one run.
+"""How long one decode can hold a worker: pathological audio decoded as a final, with the bounds
+(``context_decoding.max_new_tokens``: 16 + 12 tokens per second of audio; ``fallback.budget_s``: no new
+temperature pass after max(2 s, a quarter of the audio's length)) and without them (Whisper's 224 tokens, all
+six temperature passes), side by side in one run.
 
     .venv/bin/python bench/decode_bounds.py [--model DIR] [--beam 5] [--reps 1]
 
@@ -16,6 +17,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import math
 import sys
 import time
 from collections.abc import Iterator
@@ -29,8 +31,7 @@ import numpy as np  # noqa: E402
 
 from bench.audio import DEFAULT_DATA_DIR  # noqa: E402
 from tests.speech import load_16k  # noqa: E402
-from whisper_stream.inference import context_decoding  # noqa: E402
-from whisper_stream.inference import transcriber as transcriber_module  # noqa: E402
+from whisper_stream.inference import context_decoding, fallback  # noqa: E402
 from whisper_stream.inference.model_source import resolve_model_source  # noqa: E402
 from whisper_stream.inference.requests import DecodeOptions  # noqa: E402
 from whisper_stream.inference.transcriber import FasterWhisperTranscriber, TranscriberOptions  # noqa: E402
@@ -89,10 +90,11 @@ def main(argv: list[str] | None = None) -> int:
 
 @contextlib.contextmanager
 def uncapped() -> Iterator[None]:
-    """Whisper's own bound (224 new tokens) in place of the cap by audio length, for both decode paths."""
+    """Whisper's own bound (224 new tokens) in place of the cap by audio length, and no time budget."""
     with (
         mock.patch.object(context_decoding, "max_new_tokens", lambda _s: UNCAPPED_NEW_TOKENS),
-        mock.patch.object(transcriber_module, "max_new_tokens", lambda _s: UNCAPPED_NEW_TOKENS),
+        mock.patch.object(fallback, "max_new_tokens", lambda _s: UNCAPPED_NEW_TOKENS),
+        mock.patch.object(fallback, "budget_s", lambda _s: math.inf),
     ):
         yield
 

@@ -72,12 +72,15 @@ def test_a_batch_s_previous_texts_are_padded_to_one_start_of_transcript() -> Non
     assert same_start_of_transcript([short], tokenizer) == [short]
 
 
-@pytest.mark.parametrize(("prompt_tokens", "utterance_s"), [(4, 0.5), (4, 5.0), (228, 2.0), (228, 30.0), (60, 12.0)])
-def test_max_length_caps_new_tokens_as_ctranslate2_counts_them(prompt_tokens: int, utterance_s: float) -> None:
-    length = max_length(prompt_tokens, utterance_s)
-    allowed = min(length // 2, length - prompt_tokens + 1)  # measured with ctranslate2 4.8
+@pytest.mark.parametrize(
+    ("prompt_tokens", "forced", "utterance_s"),
+    [(4, 0, 0.5), (4, 0, 5.0), (228, 0, 2.0), (228, 0, 30.0), (60, 0, 12.0), (104, 100, 3.0), (130, 1, 8.0)],
+)
+def test_max_length_caps_new_tokens_as_ctranslate2_counts_them(prompt_tokens: int, forced: int, utterance_s: float):
+    length = max_length(prompt_tokens, forced, utterance_s)
+    returned = min(length // 2, length - (prompt_tokens - forced) + 1)  # forced included; ctranslate2 4.8
     assert length <= 448
-    assert allowed == min(max_new_tokens(utterance_s), 448 // 2, 448 - prompt_tokens + 1)
+    assert returned - forced == min(max_new_tokens(utterance_s), 448 // 2 - forced, 448 - prompt_tokens + 1)
 
 
 def test_new_tokens_are_the_text_after_what_was_forced() -> None:

@@ -11,7 +11,7 @@ import socket
 import subprocess
 import sys
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
@@ -50,15 +50,14 @@ def test_what_runs_is_read_from_the_servers_ready_line() -> None:
     assert demo.what_runs("listening on http://127.0.0.1:8080; loading the model…") == ""
 
 
-@pytest.mark.slow
-def test_the_multilingual_demo_says_it_runs_whisper_base_not_tiny_en() -> None:
-    """`make demo MODEL=multilingual` sets WHISPER_MODEL to the assembled Whisper base, as here."""
+def _demo_until(seen: Callable[[str], bool], **env: str) -> tuple[list[str], int]:
+    """Run the demo on a free port until a line it prints is ``seen``, then SIGTERM it: its lines and port."""
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
         port = probe.getsockname()[1]
     demo_process = subprocess.Popen(
         [sys.executable, str(DEMO), "--port", str(port)],
-        env={**os.environ, "WHISPER_MODEL": str(assemble())},
+        env={**os.environ, **env},
         stdin=subprocess.DEVNULL,
         stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT,
@@ -69,7 +68,7 @@ def test_the_multilingual_demo_says_it_runs_whisper_base_not_tiny_en() -> None:
         assert demo_process.stdout is not None
         for line in demo_process.stdout:
             lines.append(line)
-            if line.startswith("server ready at"):
+            if seen(line):
                 break
         demo_process.terminate()
         assert demo_process.wait(timeout=60) == 143
@@ -77,6 +76,13 @@ def test_the_multilingual_demo_says_it_runs_whisper_base_not_tiny_en() -> None:
         if demo_process.poll() is None:
             demo_process.kill()
             demo_process.wait()
+    return lines, port
+
+
+@pytest.mark.slow
+def test_the_multilingual_demo_says_it_runs_whisper_base_not_tiny_en() -> None:
+    """`make demo MODEL=multilingual` sets WHISPER_MODEL to the assembled Whisper base, as here."""
+    lines, port = _demo_until(lambda line: line.startswith("server ready at"), WHISPER_MODEL=str(assemble()))
     assert lines and lines[-1].startswith("server ready at"), lines
     starting, ready = lines[0], lines[-1]
     assert f"127.0.0.1:{port} (truss's own server, faster-whisper-base on the CPU)" in starting, lines
@@ -198,29 +204,8 @@ def test_ctrl_c_in_make_demo_prints_the_last_final_stops_the_server_and_exits_0(
 
 @pytest.mark.slow
 def test_sigterm_stops_the_demo_and_its_server() -> None:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port = probe.getsockname()[1]
-    demo_process = subprocess.Popen(
-        [sys.executable, str(DEMO), "--port", str(port)],
-        stdin=subprocess.DEVNULL,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        text=True,
-    )
-    lines = []
-    try:
-        assert demo_process.stdout is not None
-        for line in demo_process.stdout:  # the first line of the transcript: the server is up and streaming
-            lines.append(line)
-            if FINAL_LINE.search(line):
-                break
-        demo_process.terminate()
-        assert demo_process.wait(timeout=60) == 143
-    finally:
-        if demo_process.poll() is None:
-            demo_process.kill()
-            demo_process.wait()
+    # the first line of the transcript: the server is up and streaming
+    lines, port = _demo_until(lambda line: FINAL_LINE.search(line) is not None)
     assert port_is_free(port)  # the server did not outlive the demo
     assert "(truss's own server, tiny.en (bundled) on the CPU)" in lines[0], lines
     assert ": model tiny.en (bundled), device cpu, compute type int8; streaming" in lines[1], lines

@@ -122,14 +122,16 @@ def encode(tokenizer: Any, text: str | None) -> list[int]:
     return list(tokenizer.encode(" " + text.strip())) if text and text.strip() else []
 
 
-def max_length(prompt_tokens: int, utterance_s: float) -> int:
-    """``generate``'s ``max_length`` that lets the decoder write at most ``max_new_tokens(utterance_s)``.
+def max_length(prompt_tokens: int, forced_tokens: int, utterance_s: float) -> int:
+    """``generate``'s ``max_length`` that lets the decoder write at most ``max_new_tokens(utterance_s)`` after
+    the ``forced_tokens`` at the end of its ``prompt_tokens``.
 
-    CTranslate2 counts the prompt in ``max_length`` and, like Whisper's ``sample_len``, generates at most
-    half of it (measured with ctranslate2 4.8: new tokens <= min(max_length // 2, max_length - prompt + 1)).
+    CTranslate2 counts the prompt in ``max_length`` and, like Whisper's ``sample_len``, returns at most half of
+    it, forced tokens included (measured with ctranslate2 4.8: returned <= min(max_length // 2,
+    max_length - (prompt - forced) + 1)).
     """
     new = max_new_tokens(utterance_s)
-    return min(MAX_TEXT_CONTEXT, max(2 * new, prompt_tokens + new - 1))
+    return min(MAX_TEXT_CONTEXT, max(2 * (forced_tokens + new), prompt_tokens + new - 1))
 
 
 def max_new_tokens(utterance_s: float) -> int:

@@ -18,12 +18,12 @@ from whisper_stream.inference.context_decoding import (
     continues,
     decoder_prompt,
     max_length,
-    max_new_tokens,
     new_tokens,
     own_sentence,
     same_start_of_transcript,
     utterance_words,
 )
+from whisper_stream.inference.fallback import TEMPERATURES, transcribe_with_fallback
 from whisper_stream.inference.hallucination import HallucinationGuard
 from whisper_stream.inference.language_choice import by_language, choose_language, history_fits, prompt_for
 from whisper_stream.inference.model_source import ModelSource
@@ -33,10 +33,6 @@ from whisper_stream.protocol.results import Segment, TranscriptionResult, Word
 from whisper_stream.samples import SAMPLE_RATE_HZ
 
 logger = logging.getLogger(__name__)
-
-_FALLBACK_TEMPERATURES = (0.0, 0.2, 0.4, 0.6, 0.8, 1.0)
-_FALLBACK_MAX_NEW_TOKENS = 448 - 228
-"""faster-whisper refuses a prompt plus ``max_new_tokens`` over 448; its prompt is at most 228 tokens."""
 
 
 class Transcriber(Protocol):
@@ -141,7 +137,17 @@ class FasterWhisperTranscriber:
         ]
 
     def _fallback(self, audio: np.ndarray, options: DecodeOptions, *, final: bool) -> TranscriptionResult:
-        result = self._transcribe_full(audio, options, final=final)
+        """faster-whisper's own path, bounded (``fallback``): temperatures for a final, greedy for a partial."""
+        result = transcribe_with_fallback(
+            self._model,
+            audio,
+            language=self._language(options),
+            prompt=prompt_for(options, options.language or "en"),
+            beam_size=self.options.final_beam_size if final else self.options.partial_beam_size,
+            guard=self.options.guard,
+            temperatures=TEMPERATURES if final else (0.0,),
+            timestamps=final,
+        )
         return self._with_words(audio, result) if final and options.word_timestamps and result.text else result
 
     def _with_words(self, audio: np.ndarray, result: TranscriptionResult) -> TranscriptionResult:
@@ -242,7 +248,7 @@ class FasterWhisperTranscriber:
             [prompt.tokens for prompt in prompts],
             beam_size=beam_size,
             max_length=max(
-                max_length(len(prompt.tokens), options.utterance_s(audio))
+                max_length(len(prompt.tokens), len(prompt.forced), options.utterance_s(audio))
                 for prompt, (audio, options) in zip(prompts, items, strict=True)
             ),
             max_initial_timestamp_index=max(prompt.max_initial_timestamp_index for prompt in prompts),
@@ -333,51 +339,6 @@ class FasterWhisperTranscriber:
             merge_punctuations(alignment, "\"'“¿([{-", "\"'.。,，!！?？:：”)]}、")
             words.append(utterance_words(alignment, len(prompt.context_words), options.context_samples, audio.size))
         return words
-
-    def _transcribe_full(self, audio: np.ndarray, options: DecodeOptions, *, final: bool) -> TranscriptionResult:
-        """faster-whisper's own path: 30 s window, timestamps, word alignment, temperature fallback."""
-        segments, info = self._model.transcribe(
-            audio,
-            language=self._language(options),
-            beam_size=self.options.final_beam_size if final else self.options.partial_beam_size,
-            temperature=_FALLBACK_TEMPERATURES if final else 0.0,
-            compression_ratio_threshold=self.options.guard.compression_ratio_threshold,
-            log_prob_threshold=self.options.guard.log_prob_threshold,
-            no_speech_threshold=self.options.guard.no_speech_threshold,
-            condition_on_previous_text=False,
-            initial_prompt=prompt_for(options, options.language or "en"),
-            word_timestamps=False,  # aligned afterwards (_with_words): they must not change the decode
-            without_timestamps=not final,
-            vad_filter=False,
-            max_new_tokens=min(max_new_tokens(audio.size / SAMPLE_RATE_HZ), _FALLBACK_MAX_NEW_TOKENS),
-        )
-        duration_s = audio.size / SAMPLE_RATE_HZ
-        kept: list[Segment] = []
-        log_probs: list[float] = []
-        for segment in segments:
-            if self.options.guard.repetitive(segment.compression_ratio):
-                logger.debug("dropping repetitive segment %r", segment.text)
-                continue
-            if self.options.guard.silence(segment.no_speech_prob, segment.avg_logprob):
-                continue
-            text = segment.text.strip()
-            if not text:
-                continue
-            words = None
-            if segment.words is not None:
-                words = tuple(
-                    Word(w.word.strip(), float(w.start), float(w.end), float(w.probability)) for w in segment.words
-                )
-            # Whisper can predict timestamps past the end of short audio: clamp them to the audio.
-            start_s = min(float(segment.start), duration_s)
-            kept.append(Segment(text, start_s, min(max(float(segment.end), start_s), duration_s), words))
-            log_probs.append(float(segment.avg_logprob))
-        return TranscriptionResult(
-            text=" ".join(s.text for s in kept),
-            language_code=info.language,
-            confidence=math.exp(sum(log_probs) / len(log_probs)) if log_probs else 0.0,
-            segments=tuple(kept),
-        )
 
 
 _WITH_WORDS = DecodeOptions("en", None, word_timestamps=True)
