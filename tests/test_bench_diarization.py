@@ -28,3 +28,7 @@ def test_score_counts_mislabelled_missed_and_false_alarm_samples() -> None:
     assert (total.labelled_samples, total.mislabelled_samples) == (11, 4)
     assert (total.missed_samples, total.false_alarm_samples) == (1, 1)
     assert (total.speakers_found, total.speakers_true, total.exact_count_streams) == (2, 2, 1)
+    assert total.count_errors == 0 and total.cost() == 4 / 11
+    score(stream, found, [0, 1], total)  # the same stream again, labels swapped: two speakers still
+    score(stream, found[:1], [0], total)  # and once with one speaker found of two
+    assert (total.count_errors, total.exact_count_streams) == (1, 2)

@@ -24,7 +24,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-DEFAULT_THRESHOLD = 0.6
+DEFAULT_THRESHOLD = 0.55
 """Cosine similarity at or above which an utterance joins an existing speaker (``bench/diarization.py``)."""
 DEFAULT_MAX_SPEAKERS = 8
 DEFAULT_MIN_UPDATE_DURATION_S = 1.0
