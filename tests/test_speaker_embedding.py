@@ -86,3 +86,15 @@ def test_wespeaker_separates_speakers_when_its_weights_are_there() -> None:
     a1, a2 = model.embed(_clip("1688-142285-0001")), model.embed(_clip("1688-142285-0002"))
     b1 = model.embed(_clip("2414-128291-0000"))
     assert float(a1 @ a2) > float(a1 @ b1) + 0.2
+
+
+def test_real_speech_through_the_clustering_labels_a_returning_speaker(embedder: DVectorEmbedder) -> None:
+    from whisper_stream.core.speakers import OnlineSpeakers
+
+    speakers = OnlineSpeakers()
+    turns = ["1688-142285-0003", "2414-128291-0001", "1688-142285-0004", "3005-163389-0000", "2414-128291-0002"]
+    labels = []
+    for name in turns:
+        samples = _clip(name)
+        labels.append(speakers.assign(embedder.embed(samples), duration_s=samples.size / SAMPLE_RATE_HZ).speaker)
+    assert labels == ["0", "1", "0", "2", "1"]
