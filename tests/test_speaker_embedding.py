@@ -75,6 +75,37 @@ def test_the_setting_picks_the_model(tmp_path: Path) -> None:
         load_speaker_embedder(str(tmp_path / "missing.onnx"))
 
 
+# A stand-in with WeSpeaker's interface ("feats" (B, T, 80) in, "embs" (B, 256) out): the mean over frames,
+# zero-padded to 256. 223 bytes, made with onnx 1.23 by helper.make_graph([ReduceMean(feats, axes=[1],
+# keepdims=0), Pad(pooled, pads=[0, 0, 0, 176])]), opset 18, IR 8.
+MEAN_POOL_ONNX = Path(__file__).resolve().parent / "fixtures" / "mean_pool_embedder.onnx"
+
+
+def _fake_fbank(samples: np.ndarray) -> np.ndarray:
+    """(frames, 80): one frame per 160 samples, its first 80 values (kaldi-native-fbank is not installed here)."""
+    frames = samples[: samples.size // 160 * 160].reshape(-1, 160)[:, :80]
+    return frames.astype(np.float32) if frames.size else np.zeros((0, 80), np.float32)
+
+
+def test_the_wespeaker_path_feeds_fbank_frames_and_normalises(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    monkeypatch.setattr(speaker_embedding, "kaldi_fbank", _fake_fbank)
+    (tmp_path / WESPEAKER_FILE).write_bytes(MEAN_POOL_ONNX.read_bytes())
+    for setting in (str(MEAN_POOL_ONNX), str(tmp_path)):
+        model = load_speaker_embedder(setting)
+        assert isinstance(model, WeSpeakerEmbedder) and model.dimension == 256
+    rng = np.random.default_rng(0)
+    samples = rng.standard_normal(SAMPLE_RATE_HZ).astype(np.float32) + np.linspace(0, 1, SAMPLE_RATE_HZ)
+    frames = _fake_fbank(samples)
+    expected = np.zeros(256)
+    expected[:80] = frames.mean(axis=0)
+    np.testing.assert_allclose(model.embed(samples), expected / np.linalg.norm(expected), atol=1e-5)
+    short = samples[: 5 * 160]  # 5 frames, zero-padded to 10: the mean halves, the direction stays
+    padded = np.zeros(256)
+    padded[:80] = _fake_fbank(short).sum(axis=0) / 10
+    assert np.linalg.norm(model.embed(short)) == pytest.approx(1.0, abs=1e-5)
+    np.testing.assert_allclose(model.embed(short), padded / np.linalg.norm(padded), atol=1e-5)
+
+
 WESPEAKER_DIR = Path(__file__).resolve().parents[1] / ".build/models/wespeaker-voxceleb-resnet34-LM"
 
 

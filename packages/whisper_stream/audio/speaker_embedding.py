@@ -49,7 +49,8 @@ class ModelNotFoundError(RuntimeError):
 
 
 def _unit(vector: np.ndarray) -> np.ndarray:
-    return (vector / (np.linalg.norm(vector) + 1e-12)).astype(np.float32)
+    vector = np.asarray(vector, dtype=np.float64)
+    return (vector / max(float(np.linalg.norm(vector)), 1e-12)).astype(np.float32)
 
 
 def _session(path: Path, *, threads: int) -> onnxruntime.InferenceSession:
