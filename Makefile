@@ -66,8 +66,9 @@ format: setup
 	$(PY) -m ruff format .
 	$(PY) -m ruff check --fix .
 
+# --durations: the slowest tests, in every CI log, so a test that grows (or a machine that slows) shows
 test: setup lint clients
-	$(PY) -m pytest -q
+	$(PY) -m pytest -q --durations=15
 
 test-fast: setup
 	$(PY) -m pytest -q -m "not slow"

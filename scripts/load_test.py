@@ -66,6 +66,8 @@ class ClientOutcome:
     close_code: int | None = None
     messages: list[dict[str, Any]] = field(default_factory=list)
     refused_after_s: float | None = None
+    closed_after_s: float | None = None
+    """When the connection ended, like ``refused_after_s`` counted from the moment every client was connected."""
     final_latencies_s: list[float] = field(default_factory=list)
     wer: float | None = None
     error: str = ""
@@ -208,6 +210,7 @@ async def _client(
         sender.cancel()
         await asyncio.gather(sender, return_exceptions=True)
     outcome.close_code = websocket.close_code
+    outcome.closed_after_s = time.monotonic() - connected_at
     if clip.reference is not None and outcome.kind == "admitted":
         outcome.wer = word_error_rate(clip.reference, outcome.text)
     return outcome

@@ -5,6 +5,7 @@ from pathlib import Path
 
 import pytest
 
+from tests.fresh_metrics import FreshMetrics
 from tests.local_server import LocalServer, start_server
 
 REPO = Path(__file__).resolve().parents[1]
@@ -23,3 +24,9 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalServer]:
 @pytest.fixture
 def ws_url(server: LocalServer) -> str:
     return server.ws_url
+
+
+@pytest.fixture
+def fresh_metrics(monkeypatch: pytest.MonkeyPatch) -> FreshMetrics:
+    """The library's metrics, empty, in a registry of this test's own (tests/fresh_metrics.py)."""
+    return FreshMetrics(monkeypatch)

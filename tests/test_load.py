@@ -43,10 +43,12 @@ def test_32_clients_against_a_cap_of_8() -> None:
         for admitted in report.of_kind("admitted"):
             finals = [m for m in admitted.messages if m.get("type") == "transcription" and m["is_final"]]
             assert [m["transcription_num"] for m in finals] == [0, 1]
+        # at once: every refusal came while all eight admitted sessions still held their slots
+        first_admitted_end_s = min(a.closed_after_s for a in report.of_kind("admitted") if a.closed_after_s)
         for refused in report.of_kind("refused"):
             [error] = refused.messages
             assert error["code"] == "server_busy" and "limit of 8 concurrent sessions" in error["message"]
-            assert refused.refused_after_s is not None and refused.refused_after_s < 2.0
+            assert refused.refused_after_s is not None and refused.refused_after_s < first_admitted_end_s
         harness.wait_idle()
         assert harness.engine.open_sessions == 0
         # the slots all came back
@@ -144,18 +146,34 @@ def test_real_server_admits_its_cap_and_refuses_the_rest(ws_url: str) -> None:
 
 @pytest.mark.slow
 def test_real_server_soak_two_minutes_of_audio(server: LocalServer) -> None:
-    """scripts/soak.py, reduced: 120 s of speech at 3x real time; memory and latency must stay put.
+    """scripts/soak.py, reduced: 120 s of speech at up to 3x real time; memory and latency must stay put.
 
-    (3x leaves tiny.en on two shared CPU cores room to keep up; a client faster than Whisper would get
-    the max_pending_audio_s error, by design.)"""
+    A loaded 2-core machine transcribes tiny.en slower than 3x (at load 3.3 a run piled up 65 s of
+    audio and was closed 1008), so the client keeps at most 20 s of audio ahead of the last final
+    (max_ahead_s, well under max_pending_audio_s): never faster than the server transcribes, on
+    any machine. The latency check is then on what neither that queue nor the machine's speed
+    explains: each final's service time (latency less its wait behind the final before it) less
+    the server's mean decode time in the same window (its /metrics). Its drift may be one decode
+    of this machine (a partial running when the final is asked) plus 2 s.
+    """
     report = asyncio.run(
-        soak(server.ws_url, duration_s=120.0, speed=3.0, pid=server.process.pid, report_every_s=30.0, echo=True)
+        soak(
+            server.ws_url,
+            duration_s=120.0,
+            speed=3.0,
+            pid=server.process.pid,
+            report_every_s=30.0,
+            echo=True,
+            max_ahead_s=20.0,
+            metrics_url=f"{server.http_url}/metrics",
+        )
     )
     print(report.table())
-    assert report.close_code == 1000 and report.session_end is not None
+    assert report.close_code == 1000 and report.session_end is not None, report.table()
     assert report.finals >= report.utterances  # a clip with a long pause inside gives two finals
     assert report.wer <= 0.08  # every word back, once: the e2e test measures 0.034 on these clips
     assert report.rss_growth_mb is not None and report.rss_growth_mb < 60, report.table()
-    assert report.latency_drift_s is not None and report.latency_drift_s < 2.0, report.table()
+    assert report.excess_drift_s is not None and report.slowest_decode_s is not None, report.table()
+    assert report.excess_drift_s < 2.0 + report.slowest_decode_s, report.table()
     threads = [w.threads for w in report.windows[1:]]
     assert threads[-1] <= threads[0] + 2, report.table()

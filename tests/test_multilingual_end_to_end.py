@@ -30,16 +30,20 @@ pytestmark = pytest.mark.slow
 SR = 16_000
 TIMEOUT_S = 240.0  # a loaded 2-core machine runs Whisper base several times slower than real time
 SPEED = 3.0  # sped-up streaming keeps the suite short; partials still come (the server is not saturated)
-# Per language, the bound on the streamed final's WER (CER for zh, ja), above what the model gets
-# offline on the same clip (scripts/eval_multilingual.py: int8, CPU, beam 1, 2026-12-01), which is
-# the figure in the comment. One slip in a short clip is already 0.1 (de, fr) or 0.08 (zh).
+# Per language, the bound on the streamed final's WER (CER for zh, ja): at least the worst the model
+# gets on the clip as the server's VAD cuts it, with the cut's start or end moved by up to 40 ms
+# (scripts/eval_multilingual.py --cut-spread-ms 40: int8, CPU, beam 1, 2026-12-03; the figures in the
+# comments). The server's cut is the same in every run, but a final's greedy decode changes with a few
+# ms of audio, and a split or stalled stream moves the cut: Japanese 客観 became 100間 (CER 0.3, a
+# final seen once in this test) with the start 4 ms earlier; its first token is a near tie (客 p 0.18,
+# 100 p 0.16). One slip in a short clip is already 0.1 (de, fr) or 0.08 (zh).
 MAX_ERROR = {
-    "de": 0.25,  # offline 0.143 WER (2 of 14 words)
-    "fr": 0.25,  # offline 0.154 WER (2 of 13 words)
-    "pt": 0.15,  # offline 0.000 WER (9 words)
-    "es": 0.15,  # offline 0.000 WER (14 words)
-    "zh": 0.20,  # offline 0.077 CER (1 of 13 characters)
-    "ja": 0.20,  # offline 0.100 CER (2 of 20 characters)
+    "de": 0.25,  # 0.143 at the VAD's cut, 0.095-0.143 moved (2 of 14 words)
+    "fr": 0.31,  # 0.154 at the VAD's cut, 0.000-0.308 moved (4 of 13 words: "d'inzo et forêt")
+    "pt": 0.15,  # 0.000 at the VAD's cut and moved (9 words)
+    "es": 0.15,  # 0.000 at the VAD's cut and moved (14 words)
+    "zh": 0.20,  # 0.077 at the VAD's cut and moved (1 of 13 characters)
+    "ja": 0.30,  # 0.100 at the VAD's cut, 0.000-0.300 moved (100間的… for 客観的…, 6 of 20 characters)
 }
 
 
@@ -109,7 +113,8 @@ def test_partials_of_a_japanese_utterance_come_before_its_one_final(multilingual
     # Japanese as it is heard (an early partial may mishear: カッコン for 客観 came once), never
     # text in another script such as a Latin "Thank you." that Whisper invents from little audio.
     assert all(is_japanese(p["transcript"]) for p in partials), partials
-    assert error_rate("ja", utterance.reference, final["transcript"]) <= MAX_ERROR["ja"]
+    cut = [(s["start_time"], s["end_time"]) for s in final["segments"]]  # 1.282-5.31 s in every run so far
+    assert error_rate("ja", utterance.reference, final["transcript"]) <= MAX_ERROR["ja"], (final["transcript"], cut)
 
 
 def test_auto_detects_each_utterance_of_a_stream_that_switches_language(multilingual_url: str) -> None:

@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
+import os
 import threading
 import time
 from collections.abc import Mapping
@@ -229,7 +230,11 @@ def test_a_socket_whose_close_hangs_does_not_hold_the_slot(engine: Engine) -> No
 
 @pytest.mark.slow
 def test_real_server_refuses_connections_cleanly_until_the_model_is_loaded(tmp_path: Any) -> None:
-    """truss answers the upgrade with HTTP 503 before ``load()`` is done: no session, no traceback."""
+    """truss answers the upgrade with HTTP 503 before ``load()`` is done: no session, no traceback.
+
+    ``load()`` waits on a gate the test opens (tests/gated_transcriber.py), so the server is still
+    loading when the connection is tried, however fast the machine: the test cannot skip itself.
+    """
     from websockets.exceptions import InvalidStatus
 
     from tests.conftest import REPO, SERVER_ENV
@@ -243,14 +248,22 @@ def test_real_server_refuses_connections_cleanly_until_the_model_is_loaded(tmp_p
         except InvalidStatus as exc:
             return exc.response.status_code
 
-    with start_server(REPO, port=0, build_dir=tmp_path, env=SERVER_ENV, wait_ready=False) as server:
+    gate = tmp_path / "load-gate"
+    os.mkfifo(gate)
+    env = {
+        **SERVER_ENV,
+        "WHISPER_TRANSCRIBER": f"{REPO / 'tests' / 'gated_transcriber.py'}:from_settings",
+        "LOAD_GATE_FIFO": str(gate),
+    }
+    with start_server(REPO, port=0, build_dir=tmp_path / "build", env=env, wait_ready=False) as server:
         deadline = time.monotonic() + 120
-        while server.readiness() is None:
+        while server.readiness() is None:  # until truss answers HTTP at all
             assert time.monotonic() < deadline and server.process.poll() is None, server.log_text()
             time.sleep(0.01)
-        if server.readiness() != 503:
-            pytest.skip("the model loaded before a connection could be tried")
+        assert server.readiness() == 503  # load() waits on the gate
         assert asyncio.run(attempt(server.ws_url)) == 503
+        with open(gate, "w", encoding="utf-8"):  # blocks until load() has the other end open: then lets it go
+            pass
         server.wait_ready(120)
         result = asyncio.run(stream(server.ws_url, SPEECH, config=HEALTHY_CONFIG, speed=None, timeout_s=60))
         assert result.close_code == 1000 and result.of_type("session_end")

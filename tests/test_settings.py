@@ -2,45 +2,117 @@
 
 from __future__ import annotations
 
+import ast
+import inspect
+import textwrap
+from dataclasses import dataclass, fields, replace
+from typing import Any
+
 import pytest
 
 from whisper_stream.server.limits import Limits
 from whisper_stream.server.settings import Settings
 
-ALL_VARIABLES = (
-    "WHISPER_MODEL",
-    "WHISPER_REVISION",
-    "WHISPER_DEVICE",
-    "WHISPER_COMPUTE_TYPE",
-    "WHISPER_BEAM_SIZE",
-    "WHISPER_CPU_THREADS",
-    "WHISPER_WARM_UP",
-    "DECODE_WORKERS",
-    "MAX_SESSIONS",
-    "MAX_FRAME_BYTES",
-    "MAX_SESSION_S",
-    "IDLE_TIMEOUT_S",
-    "FINAL_CONTEXT_S",
-)
-INT_VARIABLES = ("WHISPER_BEAM_SIZE", "WHISPER_CPU_THREADS", "DECODE_WORKERS", "MAX_SESSIONS", "MAX_FRAME_BYTES")
-FLOAT_VARIABLES = ("MAX_SESSION_S", "IDLE_TIMEOUT_S", "FINAL_CONTEXT_S")
+
+@dataclass(frozen=True)
+class Variable:
+    """One environment variable ``Settings.from_env`` reads, as its code reads it."""
+
+    name: str
+    field: str
+    """Where it lands: a ``Settings`` field, or ``limits.<field>``."""
+    reader: str
+    """``get`` (text), ``number``, ``flag`` or ``choice`` (one of ``allowed``)."""
+    kind: type
+    """What ``number`` parses it as (``int`` unless the call says ``float``)."""
+    allowed: tuple[str, ...] = ()
 
 
-def test_defaults() -> None:
-    settings = Settings.from_env({}, {})
-    assert settings == Settings()
-    assert settings.whisper_model == ""
-    assert settings.whisper_revision == ""
-    assert settings.device == "auto"
-    assert settings.compute_type == ""
-    assert settings.beam_size == 0
-    assert settings.cpu_threads == 0
-    assert settings.decode_workers == 1
-    assert settings.max_sessions == 0
-    assert settings.limits == Limits()
-    assert settings.limits.max_frame_bytes == 1 << 20
-    assert settings.limits.max_session_duration_s == 14_400.0
-    assert settings.limits.idle_timeout_s == 60.0
+def variables() -> dict[str, Variable]:
+    """Every variable of ``from_env``, from its source: ``field=get("NAME")``, ``field=number("NAME", d, float)``..."""
+    tree = ast.parse(textwrap.dedent(inspect.getsource(Settings.from_env)))
+    found: dict[str, Variable] = {}
+
+    def visit(call: ast.Call, prefix: str) -> None:
+        for keyword in call.keywords:
+            value = keyword.value
+            if not isinstance(value, ast.Call) or not isinstance(value.func, ast.Name):
+                continue
+            if value.func.id == "Limits":
+                visit(value, "limits.")
+            elif value.func.id in ("get", "number", "flag", "choice") and isinstance(value.args[0], ast.Constant):
+                name = value.args[0].value
+                kind_node = value.args[2] if len(value.args) > 2 else None
+                kind = float if isinstance(kind_node, ast.Name) and kind_node.id == "float" else int
+                allowed = ast.literal_eval(kind_node) if value.func.id == "choice" and kind_node else ()
+                found[name] = Variable(name, prefix + str(keyword.arg), value.func.id, kind, tuple(allowed))
+
+    [settings_call] = [n for n in ast.walk(tree) if isinstance(n, ast.Call) and getattr(n.func, "id", "") == "cls"]
+    visit(settings_call, "")
+    return found
+
+
+VARIABLES = variables()
+INT_VARIABLES = tuple(v.name for v in VARIABLES.values() if v.reader == "number" and v.kind is int)
+FLOAT_VARIABLES = tuple(v.name for v in VARIABLES.values() if v.reader == "number" and v.kind is float)
+
+
+def field_of(settings: Settings, field: str) -> Any:
+    owner, _, name = field.rpartition(".")
+    return getattr(settings.limits if owner else settings, name)
+
+
+def with_field(settings: Settings, field: str, value: Any) -> Settings:
+    owner, _, name = field.rpartition(".")
+    if owner:
+        return replace(settings, limits=replace(settings.limits, **{name: value}))
+    return replace(settings, **{name: value})
+
+
+def other_value(variable: Variable, default: Any) -> tuple[str, Any]:
+    """A valid setting of ``variable`` other than its default: what to set, what the field becomes."""
+    if variable.reader == "flag":
+        return ("0", False) if default else ("1", True)
+    if variable.reader == "number":
+        value = variable.kind(default) + (3 if variable.kind is int else 2.5)
+        return str(value), value
+    if variable.reader == "choice":
+        other = next(value for value in variable.allowed if value != default)
+        return other, other
+    return "some-value", "some-value"
+
+
+def test_the_variables_are_found_in_the_code() -> None:
+    """The AST walk sees every kind of reader (else the tests below would silently check less)."""
+    assert {v.reader for v in VARIABLES.values()} == {"get", "number", "flag", "choice"}
+    assert INT_VARIABLES and FLOAT_VARIABLES
+    # every replica setting comes from a variable (the per-session limits only partly: see Limits)
+    assert {v.field for v in VARIABLES.values() if "." not in v.field} == {f.name for f in fields(Settings)} - {
+        "limits"
+    }
+
+
+def test_defaults_are_the_dataclasses_defaults() -> None:
+    assert Settings.from_env({}, {}) == Settings()
+    assert Settings().limits == Limits()
+
+
+@pytest.mark.parametrize("variable", VARIABLES.values(), ids=lambda v: v.name)
+def test_a_variable_set_to_its_default_changes_nothing(variable: Variable) -> None:
+    """Each default is a value its own variable accepts and reads back the same (no unit or type mismatch)."""
+    default = field_of(Settings(), variable.field)
+    raw = str(default).lower() if isinstance(default, bool) else str(default)
+    assert Settings.from_env({variable.name: raw}, {}) == Settings()
+
+
+@pytest.mark.parametrize("variable", VARIABLES.values(), ids=lambda v: v.name)
+def test_each_variable_sets_its_own_field_and_no_other(variable: Variable) -> None:
+    raw, value = other_value(variable, field_of(Settings(), variable.field))
+    settings = Settings.from_env({variable.name: raw}, {})
+    assert settings == with_field(Settings(), variable.field, value)
+    assert type(field_of(settings, variable.field)) is type(value)
+    # the same from model_metadata, under the lower-case name
+    assert Settings.from_env({}, {variable.name.lower(): raw}) == settings
 
 
 def test_none_metadata_is_empty() -> None:
@@ -131,7 +203,7 @@ def test_unrelated_metadata_ignored() -> None:
 
 
 def test_reads_process_environment_by_default(monkeypatch: pytest.MonkeyPatch) -> None:
-    for name in ALL_VARIABLES:
+    for name in VARIABLES:
         monkeypatch.delenv(name, raising=False)
     monkeypatch.setenv("WHISPER_DEVICE", "cpu")
     monkeypatch.setenv("MAX_FRAME_BYTES", "1024")
@@ -167,8 +239,7 @@ def test_bad_number_from_metadata_names_the_variable() -> None:
 
 @pytest.mark.parametrize("name", FLOAT_VARIABLES)
 def test_float_variables_accept_fractions(name: str) -> None:
-    limits = Settings.from_env({name: "2.5"}).limits
-    assert 2.5 in (limits.max_session_duration_s, limits.idle_timeout_s, limits.final_context_s)
+    assert field_of(Settings.from_env({name: "2.5"}), VARIABLES[name].field) == 2.5
 
 
 def test_whitespace_around_numbers_accepted() -> None:

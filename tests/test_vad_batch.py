@@ -8,7 +8,6 @@ import numpy as np
 import pytest
 
 from tests.speech import load_16k, manifest
-from whisper_stream import metrics
 from whisper_stream.audio import vad_batch
 from whisper_stream.audio.silero import SileroVadModel
 from whisper_stream.audio.vad import FRAME_SAMPLES, VadEvent, VadGate
@@ -68,8 +67,7 @@ async def batched(model: SileroVadModel, streams: list[np.ndarray]) -> list[list
     return list(results)
 
 
-def test_batched_scores_and_decisions_match_the_per_stream_path(model, streams):
-    before = metrics.VAD_BATCH_SIZE.collect()[0].samples
+def test_batched_scores_and_decisions_match_the_per_stream_path(model, streams, fresh_metrics):
     got = asyncio.run(batched(model, streams))
     for audio, probabilities in zip(streams, got, strict=True):
         expected = per_stream(model, audio)
@@ -77,22 +75,37 @@ def test_batched_scores_and_decisions_match_the_per_stream_path(model, streams):
         np.testing.assert_allclose(probabilities, expected, atol=1e-5)
         assert gate_events(probabilities) == gate_events(expected)
         assert len(gate_events(expected)) >= 2  # real speech: it did start and end
-    sums = {s.name: s.value for s in metrics.VAD_BATCH_SIZE.collect()[0].samples}
-    counts = {s.name: s.value for s in before}
-    calls = sums["whisper_stream_vad_batch_size_count"] - counts.get("whisper_stream_vad_batch_size_count", 0)
-    frames = sums["whisper_stream_vad_batch_size_sum"] - counts.get("whisper_stream_vad_batch_size_sum", 0)
+    calls = fresh_metrics("whisper_stream_vad_batch_size_count")
+    frames = fresh_metrics("whisper_stream_vad_batch_size_sum")
+    assert frames == sum(len(p) for p in got)  # every frame scored ahead, in a batch
     assert frames / calls > 1.5  # frames of several streams did share calls
 
 
-def test_a_scripted_scorer_is_left_to_the_session():
-    class Scripted:
-        def score(self, frame: np.ndarray) -> float:
-            return 0.0
+class Scripted:
+    """A scorer of the kind tests script: it scores when the session asks, and cannot score ahead."""
+
+    def __init__(self) -> None:
+        self.scored = 0
+
+    def score(self, frame: np.ndarray) -> float:
+        self.scored += 1
+        return 0.0
+
+
+def test_a_scripted_scorer_is_left_to_the_session(model, fresh_metrics):
+    """score_ahead returns without waiting for a batch, and the scorer is not called: the session will call it."""
+    assert not vad_batch.can_score_ahead(Scripted()) and vad_batch.can_score_ahead(model.new_scorer())
+    scorer = Scripted()
 
     async def run() -> None:
-        await vad_batch.batcher().score_ahead(Scripted(), np.zeros(1024, dtype=np.float32))
+        pending = vad_batch.batcher().score_ahead(scorer, np.zeros(4 * FRAME_SAMPLES, dtype=np.float32))
+        with pytest.raises(StopIteration):  # done on its first step: it never waited for the loop's batch
+            pending.send(None)
+        await asyncio.sleep(0)  # a batch, had one been scheduled, would run here
 
-    asyncio.run(run())  # returns at once, nothing queued
+    asyncio.run(run())
+    assert scorer.scored == 0
+    assert fresh_metrics("whisper_stream_vad_batch_size_count") == 0  # no silero call was made
 
 
 def test_a_failed_batch_fails_every_waiting_stream(model, monkeypatch):
