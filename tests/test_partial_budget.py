@@ -63,3 +63,14 @@ def test_a_quiet_spell_banks_at_most_the_burst() -> None:
 def test_share_is_validated() -> None:
     with pytest.raises(ValueError, match="share"):
         PartialBudget(share=1.5)
+
+
+def test_a_spell_of_slow_finals_leaves_a_debt_of_at_most_one_burst() -> None:
+    clock = ManualClock()
+    budget = PartialBudget(share=0.5, workers=1, burst_s=1.0, clock=clock)
+    budget.spent(final=True, seconds=30.0)  # one very slow final: 15 s of partials' time, were it all owed
+    assert budget.credit_s == -1.0
+    clock.now_s += 1.9
+    assert not budget.allows_partial()
+    clock.now_s += 0.2  # burst_s / share = 2 s later
+    assert budget.allows_partial()

@@ -7,7 +7,10 @@ of sessions. The budget is a bucket of decoder seconds: it fills at ``share``
 seconds per second per worker; each final's decode drains ``share`` times its
 duration (that time was never idle); each partial's decode drains its own
 duration. A partial is admitted while the bucket holds credit. The bucket
-holds at most ``burst_s``, so a quiet spell does not bank a flood of partials.
+holds at most ``burst_s``, so a quiet spell does not bank a flood of partials,
+and owes at most ``burst_s``, so a spell of slow finals (a loaded machine, one
+long decode) does not stop partials for long after it ends: the debt it can
+leave is repaid within ``burst_s / (share * workers)`` seconds.
 
 Over a stretch where finals keep the decoder busy a fraction ``f`` of the time,
 partials get at most ``share * (1 - f)`` of it: their rate falls smoothly as
@@ -52,7 +55,7 @@ class PartialBudget:
     def spent(self, *, final: bool, seconds: float) -> None:
         """A decode of ``seconds`` finished (a final's, or a partial's)."""
         self._refill()
-        self._credit_s -= self.share * seconds if final else seconds
+        self._credit_s = max(self._credit_s - (self.share * seconds if final else seconds), -self.burst_s)
 
     def _refill(self) -> None:
         self._credit_s = min(self._credit_s + self.share * self.workers * self._stopwatch.lap_s(), self.burst_s)
