@@ -6,6 +6,7 @@ import dataclasses
 import logging
 import math
 import os
+import time
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
 from typing import Protocol
@@ -19,15 +20,22 @@ from whisper_stream.inference.context_decoding import (
     utterance_words,
 )
 from whisper_stream.inference.hallucination import HallucinationGuard
-from whisper_stream.inference.language_choice import by_language, choose_language, prompt_for
+from whisper_stream.inference.language_choice import by_language, choose_language, prompt_for, with_detection
 from whisper_stream.inference.model_source import ModelSource
 from whisper_stream.inference.requests import DecodeOptions
+from whisper_stream.inference.sampling_decoding import (
+    at_most,
+    generate_kwargs,
+    max_length,
+    retry_too_few_words,
+    start_with_client_prefixes,
+    transcribe_kwargs,
+    with_beam_results,
+)
 from whisper_stream.protocol.results import Segment, TranscriptionResult, Word
 from whisper_stream.samples import SAMPLE_RATE_HZ
 
 logger = logging.getLogger(__name__)
-
-_FALLBACK_TEMPERATURES = (0.0, 0.2, 0.4, 0.6, 0.8, 1.0)
 
 
 class Transcriber(Protocol):
@@ -106,7 +114,8 @@ class FasterWhisperTranscriber:
         timestamps align the decoded tokens (the words are the same with or without them).
         Any utterance whose direct decode fails the hallucination guards on a final takes
         faster-whisper's own ``transcribe`` (temperature fallback). A final in context that
-        does not continue its prefix is decoded again without the context.
+        does not continue its prefix is decoded again without the context. ``options.sampling``:
+        how (``sampling_decoding``); a final with too few words a minute is decoded again.
         """
         items = [
             options.without_context(audio)
@@ -114,7 +123,9 @@ class FasterWhisperTranscriber:
             else (audio, options)
             for audio, options in items
         ]
-        resolved, unsure = self.with_languages(items, final=final)
+        detecting = time.perf_counter()
+        resolved, unsure, detected = self.with_languages(items, final=final)
+        detection_s = time.perf_counter() - detecting if detected else None
         results: list[TranscriptionResult | None] = [None] * len(items)
         direct = [i for i in range(len(resolved)) if i not in unsure]
         beam_size = self.options.final_beam_size if final else self.options.partial_beam_size
@@ -122,6 +133,9 @@ class FasterWhisperTranscriber:
             decoded = self.decode([resolved[i] for i in group], beam_size=beam_size, word_timestamps=final)
             for i, (result, doubtful) in zip(group, decoded, strict=True):
                 results[i] = None if doubtful and (final or resolved[i][1].prefix) else result
+        start_with_client_prefixes(results, resolved)
+        if final:
+            retry_too_few_words(results, resolved)
         for i in unsure:  # no text beats text in the wrong language
             results[i] = TranscriptionResult.empty(resolved[i][1].language or "")
         retry = [i for i, r in enumerate(results) if r is None and resolved[i][1].context_samples]
@@ -129,22 +143,24 @@ class FasterWhisperTranscriber:
             alone = [options.without_context(audio) for audio, options in (resolved[i] for i in retry)]
             for i, result in zip(retry, self.transcribe_batch(alone, final=final), strict=True):
                 results[i] = result
-        return [
+        done = [
             result if result is not None else self._fallback(audio, options, final=final)
             for (audio, options), result in zip(resolved, results, strict=True)
         ]
+        return [with_detection(result, detected.get(i), detection_s) for i, result in enumerate(done)]
 
     def _fallback(self, audio: np.ndarray, options: DecodeOptions, *, final: bool) -> TranscriptionResult:
         result = self._transcribe_full(audio, options, final=final)
-        return self._with_words(audio, result) if final and options.word_timestamps and result.text else result
+        return self._with_words(audio, result, options) if final and options.word_timestamps and result.text else result
 
-    def _with_words(self, audio: np.ndarray, result: TranscriptionResult) -> TranscriptionResult:
+    def _with_words(
+        self, audio: np.ndarray, result: TranscriptionResult, options: DecodeOptions
+    ) -> TranscriptionResult:
         """``result`` with its words aligned to ``audio``, each segment holding its own."""
         from faster_whisper.tokenizer import Tokenizer
 
-        tokenizer = Tokenizer(
-            self._model.hf_tokenizer, self.is_multilingual, task="transcribe", language=result.language_code or "en"
-        )
+        task, language = options.sampling.task, result.language_code or "en"
+        tokenizer = Tokenizer(self._model.hf_tokenizer, self.is_multilingual, task=task, language=language)
         tokens = tokenizer.encode(" " + result.text)
         encoder_output = self._encode([audio], fit=False)
         [words] = self._align(tokenizer, encoder_output, [(audio, _WITH_WORDS)], [([], [])], [tokens])
@@ -165,28 +181,31 @@ class FasterWhisperTranscriber:
 
     def with_languages(
         self, items: Sequence[tuple[np.ndarray, DecodeOptions]], *, final: bool
-    ) -> tuple[list[tuple[np.ndarray, DecodeOptions]], set[int]]:
+    ) -> tuple[list[tuple[np.ndarray, DecodeOptions]], set[int], dict[int, float]]:
         """Each item with the language it is decoded in and a prompt fit for that language.
 
         The language is the fixed one, or the one detected (``choose_language``) among the
         item's ``language_options``; its prompt is the client's, then the history unless that
         is in another language.
         Also the indexes of partials whose language is too unsure to decode (a final is
-        always decoded, in the likeliest language).
+        always decoded, in the likeliest language), and for each detected item the
+        probability detection gave its language.
         """
         to_detect = [i for i, (_, options) in enumerate(items) if self._language(options) is None]
         detected = dict(zip(to_detect, self.detect_languages([items[i][0] for i in to_detect]), strict=True))
         resolved: list[tuple[np.ndarray, DecodeOptions]] = []
         unsure: set[int] = set()
+        probabilities: dict[int, float] = {}
         for i, (audio, options) in enumerate(items):
             language, sure = self._language(options), True
             if language is None:
                 language, sure = choose_language(detected[i], options.language_options, options.prompt_language)
+                probabilities[i] = dict(detected[i]).get(language, 0.0)
             if not sure and not final:
                 unsure.add(i)
             prompt = prompt_for(options, language)
             resolved.append((audio, replace(options, language=language, prompt=prompt, history=None)))
-        return resolved, unsure
+        return resolved, unsure, probabilities
 
     def detect_languages(self, audios: Sequence[np.ndarray]) -> list[list[tuple[str, float]]]:
         """Each utterance's language probabilities (first 30 s), most likely first; one encoder pass for all."""
@@ -215,36 +234,44 @@ class FasterWhisperTranscriber:
         words after it; one that does not continue it is doubtful. With
         ``word_timestamps``, items that ask for them get the decoded tokens
         aligned. Returns each result and whether it is doubtful (low
-        log-probability or repetitive).
+        log-probability or repetitive). The items share one ``Sampling.batch_key``.
         """
         from faster_whisper.tokenizer import Tokenizer
         from faster_whisper.transcribe import get_suppressed_tokens
 
         model = self._model
         language = self._language(items[0][1])
-        tokenizer = Tokenizer(model.hf_tokenizer, self.is_multilingual, task="transcribe", language=language)
+        sampling = items[0][1].sampling
+        tokenizer = Tokenizer(model.hf_tokenizer, self.is_multilingual, task=sampling.task, language=language)
         fit = self.options.fit_encoder_window if fit_encoder_window is None else fit_encoder_window
         encoder_output = self._encode([audio for audio, _ in items], fit=fit)
         prompts = [prompt_with_prefix(model, tokenizer, options) for _, options in items]
         outputs = model.model.generate(
             encoder_output,
             [prompt for prompt, _ in prompts],
-            beam_size=beam_size,
-            max_length=model.max_length,
+            max_length=max_length(model.max_length, prompts, [options.sampling for _, options in items]),
             suppress_blank=True,
             suppress_tokens=get_suppressed_tokens(tokenizer, [-1]),
             return_scores=True,
             return_no_speech_prob=True,
+            **generate_kwargs(sampling, beam_size=beam_size, n_best=any(o.sampling.beam_results for _, o in items)),
         )
         tokens = [
-            new_tokens(output.sequences_ids[0], prefix) for output, (_, prefix) in zip(outputs, prompts, strict=True)
+            at_most(new_tokens(output.sequences_ids[0], prefix), options.sampling.max_new_tokens)
+            for output, (_, prefix), (_, options) in zip(outputs, prompts, items, strict=True)
         ]
         words: list[tuple[Word, ...] | None] = [None] * len(items)
         if word_timestamps and any(options.word_timestamps for _, options in items):
             words = self._align(tokenizer, encoder_output, items, prompts, tokens)
-        return [
+        decoded = [
             self._decoded(tokenizer, item, output, new, item_words, language or "")
             for item, output, new, item_words in zip(items, outputs, tokens, words, strict=True)
+        ]
+        return [
+            (with_beam_results(result, tokenizer, output, prefix, options), doubtful)
+            for (result, doubtful), output, (_, prefix), (_, options) in zip(
+                decoded, outputs, prompts, items, strict=True
+            )
         ]
 
     def _encode(self, audios: Sequence[np.ndarray], *, fit: bool) -> object:
@@ -278,7 +305,8 @@ class FasterWhisperTranscriber:
             return TranscriptionResult.empty(), True
         text = tokenizer.decode(tokens).strip()  # type: ignore[attr-defined]
         all_tokens = len(output.sequences_ids[0])  # type: ignore[attr-defined]
-        avg_logprob = output.scores[0] * all_tokens / (all_tokens + 1)  # type: ignore[attr-defined]
+        length_penalty = options.sampling.length_penalty  # CTranslate2's score is normalised by length ** penalty
+        avg_logprob = output.scores[0] * all_tokens**length_penalty / (all_tokens + 1)  # type: ignore[attr-defined]
         guard = self.options.guard
         silence = guard.silence(output.no_speech_prob, avg_logprob)  # type: ignore[attr-defined]
         utterance_s = options.utterance_s(audio)
@@ -286,10 +314,9 @@ class FasterWhisperTranscriber:
             return TranscriptionResult.empty(), True
         if not text or silence:
             return TranscriptionResult.empty(language), False
-        segment = Segment(text, 0.0, utterance_s, words)
-        return TranscriptionResult(text, language, math.exp(avg_logprob), (segment,)), (
-            guard.low_confidence(avg_logprob) or guard.repetitive(get_compression_ratio(text))
-        )
+        doubtful = guard.doubtful(avg_logprob, get_compression_ratio(text))
+        segment = Segment(text, 0.0, utterance_s, words, log_prob=avg_logprob, possible_hallucination=doubtful)
+        return TranscriptionResult(text, language, math.exp(avg_logprob), (segment,)), doubtful
 
     def _align(
         self,
@@ -316,11 +343,11 @@ class FasterWhisperTranscriber:
 
     def _transcribe_full(self, audio: np.ndarray, options: DecodeOptions, *, final: bool) -> TranscriptionResult:
         """faster-whisper's own path: 30 s window, timestamps, word alignment, temperature fallback."""
+        default_beam = self.options.final_beam_size if final else self.options.partial_beam_size
         segments, info = self._model.transcribe(
             audio,
             language=self._language(options),
-            beam_size=self.options.final_beam_size if final else self.options.partial_beam_size,
-            temperature=_FALLBACK_TEMPERATURES if final else 0.0,
+            **transcribe_kwargs(self._model, options, beam_size=default_beam, final=final),
             compression_ratio_threshold=self.options.guard.compression_ratio_threshold,
             log_prob_threshold=self.options.guard.log_prob_threshold,
             no_speech_threshold=self.options.guard.no_speech_threshold,
@@ -349,8 +376,12 @@ class FasterWhisperTranscriber:
                 )
             # Whisper can predict timestamps past the end of short audio: clamp them to the audio.
             start_s = min(float(segment.start), duration_s)
-            kept.append(Segment(text, start_s, min(max(float(segment.end), start_s), duration_s), words))
-            log_probs.append(float(segment.avg_logprob))
+            end_s = min(max(float(segment.end), start_s), duration_s)
+            log_prob = float(segment.avg_logprob)
+            doubtful = self.options.guard.low_confidence(log_prob)  # a repetitive one was dropped above
+            beams = (text,) if options.sampling.beam_results else None  # this path keeps no n-best
+            kept.append(Segment(text, start_s, end_s, words, log_prob, doubtful, beams))
+            log_probs.append(log_prob)
         return TranscriptionResult(
             text=" ".join(s.text for s in kept),
             language_code=info.language,
