@@ -7,7 +7,6 @@ import dataclasses
 from whisper_stream.core.prompting import WHISPER_MAX_NEW_TOKENS, SamplingLimits, decode_options, sampling_for
 from whisper_stream.inference.requests import TRANSCRIBE, TRANSLATE, Sampling
 from whisper_stream.protocol.config import SamplingOptions, SessionConfig, WhisperOptions, config_from_dict
-from whisper_stream.protocol.results import TranscriptionResult
 
 
 def config_with(**sampling: object) -> SessionConfig:
@@ -83,13 +82,11 @@ def test_a_partial_searches_greedily_with_the_same_penalties_and_task() -> None:
     assert final.batch_key != final.for_partial().batch_key
 
 
-def test_the_clients_prefix_goes_with_the_decodes_of_the_first_final_only() -> None:
+def test_the_clients_prefix_goes_with_the_decodes_the_session_says_are_of_the_first_final() -> None:
     whisper = WhisperOptions(prefix="  Dear John, ")
-    assert decode_options(whisper, None).prefix == "Dear John,"
-    previous = TranscriptionResult("Hello.", "en", 0.9)
-    assert decode_options(whisper, previous).prefix is None
-    assert decode_options(whisper, previous, condition_on_previous=False).prefix is None
-    assert decode_options(WhisperOptions(), None).prefix is None
+    assert decode_options(whisper, None, with_prefix=True).prefix == "Dear John,"
+    assert decode_options(whisper, None).prefix is None
+    assert decode_options(WhisperOptions(), None, with_prefix=True).prefix is None
 
 
 def test_the_sampling_travels_in_the_options() -> None:

@@ -195,6 +195,15 @@ def test_the_prefix_goes_with_the_first_utterance_until_a_final_with_words() -> 
     assert third.options.prefix != "Dear John,"
 
 
+def test_a_final_asked_before_the_first_is_sent_does_not_get_the_prefix() -> None:
+    session = session_for(
+        {"whisper_params": {"prefix": "Dear John,"}, "streaming_params": {"enable_partial_transcripts": False}}
+    )
+    feed(session, np.concatenate([tone_s(1.0), silence_s(0.5), tone_s(1.0), silence_s(0.5)]))
+    first, second = session.requests_to_run()
+    assert (first.options.prefix, second.options.prefix) == ("Dear John,", None)
+
+
 def test_default_config_sends_no_new_keys_it_was_not_asked_for() -> None:
     session = Session(SessionConfig(), EnergyScorer(), early_finals=False)
     feed(session, np.concatenate([tone_s(1.0), silence_s(0.5)]))

@@ -4,7 +4,7 @@ The prompt is the client's own ``prompt``; the history, the end of the previous
 final (what was just said conditions how the next words are spelled), goes with
 the language that final was in, so a decode in another language can drop it and
 keep the client's prompt. The client's ``prefix`` is forced on the decodes of the
-first utterance, until a final with words was sent. The search (``Sampling``) is
+first final to come (the session says which). The search (``Sampling``) is
 the client's ``whisper_sampling_params`` clamped to what the replica allows
 (``SamplingLimits``), with the task (translate or transcribe) and what the client
 wants back; partials keep the search greedy.
@@ -39,8 +39,10 @@ def decode_options(
     previous_final: TranscriptionResult | None,
     sampling: Sampling = Sampling(),
     condition_on_previous: bool = True,
+    with_prefix: bool = False,
 ) -> DecodeOptions:
-    """``previous_final``: the last final sent with words (None before the first: the client's prefix applies)."""
+    """``previous_final``: the last final sent with words; ``with_prefix``: the decode is of the first final with
+    words to come, which continues the client's ``prefix``."""
     carried = previous_final if condition_on_previous else None
     return DecodeOptions(
         language=None if whisper.audio_language == "auto" else whisper.audio_language,
@@ -49,7 +51,7 @@ def decode_options(
         language_options=whisper.language_options,
         prompt_language=carried.language_code if carried is not None else None,
         history=(carried.text[-PROMPT_HISTORY_CHARS:].strip() or None) if carried is not None else None,
-        prefix=(whisper.prefix.strip() or None) if previous_final is None else None,
+        prefix=(whisper.prefix.strip() or None) if with_prefix else None,
         sampling=sampling,
     )
 

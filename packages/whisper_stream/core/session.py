@@ -322,10 +322,11 @@ class Session:
 
     def _request(self, kind: RequestKind, utterance: Utterance, end_sample: int) -> TrackedRequest:
         """A decode of the utterance up to ``end_sample``; a final's in context if every earlier final is sent."""
-        start, previous = utterance.start_sample, self._last_final
+        start, previous, in_order = utterance.start_sample, self._last_final, utterance.num == self._ended.next_num
         sampling = self._sampling if kind.is_final else self._sampling.for_partial()
-        options = decode_options(self.config.whisper, previous, sampling, self._condition_on_previous)
-        if kind.is_final and utterance.num == self._ended.next_num:
+        first = previous is None and in_order  # the first final with words to come: the client's prefix
+        options = decode_options(self.config.whisper, previous, sampling, self._condition_on_previous, first)
+        if kind.is_final and in_order:
             options = self._context.apply(options, start, end_sample, self._buffer.start)
         audio = self._buffer.copy(start - options.context_samples, end_sample)
         return self._book.ask(kind, utterance.num, audio, start, options)
