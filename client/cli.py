@@ -90,6 +90,23 @@ def build_parser() -> argparse.ArgumentParser:
     session.add_argument("--encoding", choices=ENCODINGS, default="pcm_s16le", help="wire encoding")
     session.add_argument("--sample-rate", type=int, default=16_000, metavar="HZ", help="wire sample rate, Hz (16000)")
     session.add_argument("--vad-events", action="store_true", help="ask for and show speech start/end")
+    session.add_argument("--prefix", metavar="TEXT", help="text the first final continues (its first words)")
+    session.add_argument("--translate", action="store_true", help="English text whatever the language spoken")
+    session.add_argument(
+        "--no-vad", action="store_true", help="no VAD on the server: a final every --max-utterance-s and at the end"
+    )
+
+    decoding = parser.add_argument_group("decoding (whisper_sampling_params; the server's own when not given)")
+    decoding.add_argument(
+        "--beam-width", type=_positive_int, metavar="N", help="beam of finals (clamped to the server's maximum)"
+    )
+    decoding.add_argument(
+        "--temperatures", type=_temperatures, metavar="T,T", help="tried in turn on doubtful finals, e.g. 0,0.4,0.8"
+    )
+    decoding.add_argument("--length-penalty", type=float, metavar="X", help="beam search length penalty")
+    decoding.add_argument("--repetition-penalty", type=float, metavar="X", help="above 1 penalises repeats")
+    decoding.add_argument("--no-repeat-ngram-size", type=int, metavar="N", help="no n-gram of this size twice")
+    decoding.add_argument("--max-new-tokens", type=_positive_int, metavar="N", help="at most N tokens a decode")
 
     output = parser.add_argument_group("output")
     output.add_argument("--timestamps", action="store_true", help="prefix finals with [start → end]")
@@ -154,6 +171,15 @@ def options_from_args(
             prompt=args.prompt,
             show_word_timestamps=args.word_timestamps,
             send_vad_events=args.vad_events,
+            prefix=args.prefix,
+            translate=args.translate,
+            enable_vad=not args.no_vad,
+            beam_width=args.beam_width,
+            temperatures=args.temperatures,
+            length_penalty=args.length_penalty,
+            repetition_penalty=args.repetition_penalty,
+            no_repeat_ngram_size=args.no_repeat_ngram_size,
+            max_new_tokens=args.max_new_tokens,
         )
     except ValueError as exc:
         parser.error(str(exc))
@@ -228,6 +254,13 @@ def _positive_float(text: str) -> float:
     if value <= 0:
         raise argparse.ArgumentTypeError(f"must be > 0: {text}")
     return value
+
+
+def _temperatures(text: str) -> tuple[float, ...]:
+    try:
+        return tuple(float(part) for part in text.split(","))
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"must be numbers separated by commas: {text}") from None
 
 
 def _positive_int(text: str) -> int:

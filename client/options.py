@@ -26,6 +26,18 @@ class SessionConfig:
     prompt: str | None = None
     show_word_timestamps: bool = False
     send_vad_events: bool = False
+    prefix: str | None = None
+    """Text the first final continues (``whisper_params.prefix``)."""
+    translate: bool = False
+    """English text whatever the language spoken (``output_language: "en"``, Whisper's translate task)."""
+    enable_vad: bool = True
+    """False: no VAD gating on the server; a final every ``final_transcript_max_duration_s`` and at the end."""
+    beam_width: int | None = None
+    temperatures: tuple[float, ...] | None = None
+    length_penalty: float | None = None
+    repetition_penalty: float | None = None
+    no_repeat_ngram_size: int | None = None
+    max_new_tokens: int | None = None
 
     def __post_init__(self) -> None:
         problems = list(_problems(self))
@@ -51,6 +63,10 @@ class SessionConfig:
             audio_language=self.audio_language,
             prompt=self.prompt,
             show_word_timestamps=self.show_word_timestamps or None,
+            prefix=self.prefix,
+            output_language="en" if self.translate else None,
+            enable_vad=None if self.enable_vad else False,
+            whisper_sampling_params=self._sampling() or None,
         )
         message: dict[str, Any] = {}
         if vad:
@@ -61,6 +77,17 @@ class SessionConfig:
         if self.send_vad_events:
             message["send_vad_events"] = True
         return message
+
+    def _sampling(self) -> dict[str, Any]:
+        """``whisper_params.whisper_sampling_params``, with only what was set."""
+        return _present(
+            beam_width=self.beam_width,
+            sampling_temperatures=None if self.temperatures is None else list(self.temperatures),
+            length_penalty=self.length_penalty,
+            repetition_penalty=self.repetition_penalty,
+            no_repeat_ngram_size=self.no_repeat_ngram_size,
+            max_new_tokens=self.max_new_tokens,
+        )
 
 
 @dataclass(frozen=True)
@@ -100,8 +127,20 @@ def _problems(config: SessionConfig) -> list[str]:
         value = getattr(config, name)
         if value is not None and value < 0:
             problems.append(f"{name} must be >= 0")
-    for name in ("partial_transcript_interval_s", "final_transcript_max_duration_s"):
+    for name in ("partial_transcript_interval_s", "final_transcript_max_duration_s", "repetition_penalty"):
         value = getattr(config, name)
         if value is not None and value <= 0:
             problems.append(f"{name} must be > 0")
+    for name in ("beam_width", "max_new_tokens"):
+        value = getattr(config, name)
+        if value is not None and value < 1:
+            problems.append(f"{name} must be >= 1")
+    for name in ("no_repeat_ngram_size", "length_penalty"):
+        value = getattr(config, name)
+        if value is not None and value < 0:
+            problems.append(f"{name} must be >= 0")
+    if config.temperatures is not None and not (
+        config.temperatures and all(0.0 <= t <= 2.0 for t in config.temperatures)
+    ):
+        problems.append("temperatures must be one or more numbers between 0 and 2")
     return problems

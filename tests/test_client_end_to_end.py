@@ -87,3 +87,27 @@ def test_baseten_example_client_works_unmodified(ws_url: str) -> None:
     finals = [line.removeprefix("[final]").strip() for line in lines if line.startswith("[final]")]
     assert partials, done.stdout
     assert finals and wer(utterance.reference, " ".join(finals)) <= 0.2, done.stdout
+
+
+def test_cli_decoding_prefix_and_no_vad_options(ws_url: str, tmp_path: Path) -> None:
+    """JFK (11 s) without VAD gating: one utterance, its final the end-of-audio flush, continuing the prefix.
+
+    Last in this module: its long final leaves the replica's partial budget spent for a few seconds
+    (partial_budget.py), which would starve the partials the example client's test asks for.
+    """
+    jsonl = tmp_path / "out.jsonl"
+    done = run_client(
+        "client", "--url", ws_url, "--file", str(REPO / "data" / "speech" / "jfk.flac"), "--speed", "4",
+        "--no-vad", "--max-utterance-s", "20", "--prefix", "And so,", "--beam-width", "2",
+        "--temperatures", "0,0.4", "--repetition-penalty", "1.05", "--max-new-tokens", "100", "--no-partials",
+        "--jsonl", str(jsonl),
+    )  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    messages = [json.loads(line) for line in jsonl.read_text().splitlines()]
+    assert not [m for m in messages if m.get("type") in ("warning", "error")], messages
+    [final] = [m for m in messages if m.get("type") == "transcription" and m["is_final"]]
+    assert final["is_end_of_audio_flush"] and final["transcript"].startswith("And so,"), final
+    reference = (
+        "And so my fellow Americans, ask not what your country can do for you, ask what you can do for your country."
+    )
+    assert wer(reference, final["transcript"]) <= 0.25, final["transcript"]

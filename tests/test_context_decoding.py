@@ -83,6 +83,12 @@ def test_max_length_caps_new_tokens_as_ctranslate2_counts_them(prompt_tokens: in
     assert returned - forced == min(max_new_tokens(utterance_s), 448 // 2 - forced, 448 - prompt_tokens + 1)
 
 
+def test_a_clients_max_new_tokens_caps_the_decode_when_it_is_the_smaller() -> None:
+    length = max_length(4, 0, 30.0, client_max_new_tokens=5)
+    assert min(length // 2, length - 4 + 1) == 5
+    assert max_length(4, 0, 1.0, client_max_new_tokens=400) == max_length(4, 0, 1.0)
+
+
 def test_new_tokens_are_the_text_after_what_was_forced() -> None:
     assert new_tokens([50251, 1000, 50260, 1001, 50000], [50251], eot=50000) == [1000, 1001]
     assert new_tokens([50252, 1000], [50251], eot=50000) is None

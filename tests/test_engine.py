@@ -8,7 +8,7 @@ import pytest
 
 from tests.fakes import EnergyScorer, ManualClock, result_for
 from whisper_stream.inference.engine import Engine, EngineOptions
-from whisper_stream.inference.requests import DecodeOptions, RequestKind, TranscriptionRequest
+from whisper_stream.inference.requests import TRANSLATE, DecodeOptions, RequestKind, Sampling, TranscriptionRequest
 from whisper_stream.protocol.errors import ServerBusyError
 from whisper_stream.protocol.results import TranscriptionResult
 
@@ -405,3 +405,36 @@ def test_a_final_is_decoded_alone_while_finals_keep_the_decoder_busy(busy_s: flo
             transcriber.release.release()
         engine.stop()
     assert (transcriber.decoded["final"][1].context_samples == 800) is keeps_context
+
+
+def test_requests_batch_only_with_the_same_search_and_carry_their_times() -> None:
+    """One CTranslate2 call takes one beam (``Sampling.batch_key``); a token budget or n-best is per item."""
+    transcriber = BatchingTranscriber()
+    engine = Engine(transcriber, EnergyScorer, EngineOptions(decode_workers=1, max_batch_size=8))
+    engine.start()
+
+    def final(name: str, request_id: int, sampling: Sampling) -> TranscriptionRequest:
+        options = DecodeOptions("en", name, False, sampling=sampling)
+        return TranscriptionRequest(request_id, RequestKind.FINAL, 0, np.zeros(1600, np.float32), 0, options)
+
+    try:
+        blocker = engine.submit(request("blocker", RequestKind.FINAL))
+        assert transcriber.started.acquire(timeout=5)
+        futures = [
+            engine.submit(final("plain", 1, Sampling())),
+            engine.submit(final("beam3", 2, Sampling(beam_size=3))),
+            engine.submit(final("budget", 3, Sampling(max_new_tokens=20, beam_results=True, retry_below_wpm=50))),
+            engine.submit(final("beam3-again", 4, Sampling(beam_size=3))),
+            engine.submit(final("translate", 5, Sampling(task=TRANSLATE))),
+        ]
+        for _ in range(4):
+            transcriber.release.release()
+        results = [f.result(timeout=5) for f in [blocker, *futures] if f is not None]
+    finally:
+        for _ in range(5):
+            transcriber.release.release()
+        engine.stop()
+    assert transcriber.batches == [["plain", "budget"], ["beam3", "beam3-again"]]
+    assert transcriber.order == ["blocker", "translate"]
+    assert all(r.times.decode_s is not None and r.times.decode_s >= 0 for r in results)
+    assert all(r.times.queue_wait_s is not None and r.times.queue_wait_s >= 0 for r in results)

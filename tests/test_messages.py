@@ -10,6 +10,8 @@ from whisper_stream.protocol.errors import CloseCode, InvalidDataError, Protocol
 from whisper_stream.protocol.messages import (
     MAX_CONTROL_BYTES,
     Control,
+    TranscriptFacts,
+    TranscriptFormat,
     error_message,
     parse_control,
     session_end_message,
@@ -17,7 +19,7 @@ from whisper_stream.protocol.messages import (
     vad_event_message,
     warning_message,
 )
-from whisper_stream.protocol.results import Segment, TranscriptionResult, Word
+from whisper_stream.protocol.results import DecodeTimes, Segment, TranscriptionResult, Word
 
 # --- parse_control -----------------------------------------------------------------------------------------------
 
@@ -153,9 +155,23 @@ def test_transcription_message_fields() -> None:
         "language_code": "en",
         "confidence": 0.9123,
         "segments": [
-            {"text": " Hello world.", "start_time": 1.235, "end_time": 2.0},
-            {"text": " Bye.", "start_time": 2.5, "end_time": 3.333},
+            {
+                "text": " Hello world.",
+                "start_time": 1.235,
+                "end_time": 2.0,
+                "possible_hallucination": False,
+                "language_code": "en",
+            },
+            {
+                "text": " Bye.",
+                "start_time": 2.5,
+                "end_time": 3.333,
+                "possible_hallucination": False,
+                "language_code": "en",
+            },
         ],
+        "is_end_of_audio_flush": False,
+        "from_finalize": False,
     }
 
 
@@ -181,7 +197,9 @@ def test_word_timestamps_only_when_asked() -> None:
 def test_word_timestamps_asked_but_missing() -> None:
     result = TranscriptionResult("hi", "en", 0.5, (Segment("hi", 0.0, 1.0, None),))
     message = transcription_message(result, is_final=True, transcription_num=1, word_timestamps=True)
-    assert message["segments"] == [{"text": "hi", "start_time": 0.0, "end_time": 1.0}]
+    assert message["segments"] == [
+        {"text": "hi", "start_time": 0.0, "end_time": 1.0, "possible_hallucination": False, "language_code": "en"}
+    ]
 
 
 def test_word_timestamps_empty_tuple_kept() -> None:
@@ -208,6 +226,64 @@ def test_shifted_result_times_are_rounded() -> None:
     message = transcription_message(shifted, is_final=True, transcription_num=1, word_timestamps=True)
     assert message["segments"][0]["start_time"] == 11.235
     assert message["segments"][0]["word_timestamps"][1]["end_time"] == 12.0
+
+
+def test_the_decodes_facts_on_every_segment() -> None:
+    result = TranscriptionResult(
+        "hi",
+        "de",
+        0.5,
+        (Segment("hi", 0.0, 1.0, log_prob=-0.123456, possible_hallucination=True, beam_results=("hi", "high")),),
+        language_probability=0.876543,
+    )
+    message = transcription_message(result, is_final=False, transcription_num=1)
+    assert message["language_prob"] == 0.8765
+    [segment] = message["segments"]
+    assert segment == {
+        "text": "hi",
+        "start_time": 0.0,
+        "end_time": 1.0,
+        "log_prob": -0.1235,
+        "possible_hallucination": True,
+        "language_code": "de",
+        "language_prob": 0.8765,
+    }
+    assert "is_end_of_audio_flush" not in message and "from_finalize" not in message  # finals only
+
+
+def test_beam_results_only_when_asked() -> None:
+    result = TranscriptionResult("hi", "en", 0.5, (Segment("hi", 0.0, 1.0, beam_results=("hi", "high")),))
+    asked = transcription_message(result, is_final=True, transcription_num=1, form=TranscriptFormat(beam_results=True))
+    assert asked["segments"][0]["beam_results"] == ["hi", "high"]
+    assert "beam_results" not in transcription_message(result, is_final=True, transcription_num=1)["segments"][0]
+
+
+def test_facts_of_a_final() -> None:
+    facts = TranscriptFacts(audio_length_s=2.34567, latency_s=0.81234, from_finalize=True, end_of_audio_flush=True)
+    message = transcription_message(RESULT, is_final=True, transcription_num=1, facts=facts)
+    assert message["audio_length_sec"] == 2.346
+    assert message["from_finalize"] is True and message["is_end_of_audio_flush"] is True
+    assert "pipeline_latency" not in message and "timing_info" not in message  # only when asked
+
+
+def test_pipeline_latency_and_timing_info_when_asked() -> None:
+    result = TranscriptionResult("hi", "en", 0.5, (Segment("hi", 0.0, 1.0),), times=DecodeTimes(0.01, None, 0.25))
+    facts = TranscriptFacts(audio_length_s=1.0, latency_s=0.61234, endpointing_s=0.33)
+    form = TranscriptFormat(pipeline_latency=True, timing_info=True)
+    message = transcription_message(result, is_final=True, transcription_num=1, form=form, facts=facts)
+    assert message["pipeline_latency"] == 0.612
+    assert message["timing_info"] == {
+        "read_audio_duration_s": None,
+        "chunking_duration_s": 0.33,
+        "queue_wait_duration_s": 0.01,
+        "language_detection_duration_s": None,
+        "transcription_duration_s": 0.25,
+        "diarization_duration_s": None,
+        "speaker_assignment_duration_s": None,
+        "total_duration_s": 0.6123,
+    }
+    unknown = transcription_message(result, is_final=False, transcription_num=1, form=form)
+    assert unknown["pipeline_latency"] is None
 
 
 # --- other messages ----------------------------------------------------------------------------------------------

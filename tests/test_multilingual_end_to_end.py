@@ -169,3 +169,32 @@ def test_cli_writes_japanese_to_its_outputs_and_screen(multilingual_url: str, tm
     cue = srt.read_text(encoding="utf-8").split("\n")
     assert cue[0] == "1" and " --> " in cue[1] and cue[2] == text
     assert text in done.stdout  # the screen (here a pipe) shows the final as it came
+
+
+def test_output_language_en_translates_into_english(multilingual_url: str) -> None:
+    """Whisper's translate task (Baseten's ``output_language: "en"``): English words for German speech."""
+    utterance = clip("de")
+    session = config("de", output_language="en")
+    audio = with_pauses([load_16k(utterance.path)])
+    result = asyncio.run(stream(multilingual_url, audio, config=session, speed=SPEED, timeout_s=TIMEOUT_S))
+    assert result.close_code == 1000, result.of_type("error")
+    [final] = spoken_finals(result)
+    words = set(normalize(final["transcript"], "en").split())
+    print(f"de -> en: {final['transcript']!r}")
+    assert {"the", "world"} <= words and not {"der", "die", "welt", "berge"} & words, final["transcript"]
+    assert final["language_code"] == "de"  # the language heard
+
+
+def test_chunk_level_detection_gives_each_utterance_its_language_and_probability(multilingual_url: str) -> None:
+    languages = ["fr", "es"]
+    utterances = [clip(language) for language in languages]
+    session = config("auto", enable_chunk_level_language_detection=True)
+    audio = with_pauses([load_16k(u.path) for u in utterances], pause_s=1.5)
+    result = asyncio.run(stream(multilingual_url, audio, config=session, speed=SPEED, timeout_s=TIMEOUT_S))
+    assert not result.of_type("warning")  # with auto, nothing to warn about
+    finals = spoken_finals(result)
+    assert [f["language_code"] for f in finals] == languages
+    for language, utterance, final in zip(languages, utterances, finals, strict=True):
+        assert error_rate(language, utterance.reference, final["transcript"]) <= MAX_ERROR[language], final
+        assert final["language_prob"] > 0.5
+        assert all(s["language_code"] == language and s["language_prob"] > 0.5 for s in final["segments"])

@@ -128,8 +128,11 @@ def test_every_utterance_gets_exactly_one_final_in_order_and_nothing_is_left_pen
     finals = [m for m in messages if m.get("is_final")]
     nums = [m["transcription_num"] for m in finals]
     assert nums == sorted(set(nums)), "finals out of order or doubled"
-    assert set(nums) == engine.final_kind_nums, "an utterance decoded as a final got no final, or one too many"
-    assert all(m["transcript"] == f"u{m['transcription_num']}" for m in finals)
+    decoded = {m["transcription_num"] for m in finals if m["transcript"]}
+    assert decoded == engine.final_kind_nums, "an utterance decoded as a final got no final, or one too many"
+    assert all(m["transcript"] == f"u{m['transcription_num']}" for m in finals if m["transcript"])
+    # An utterance too short to decode gets a final only to answer a finalize (then an empty one).
+    assert all(m["from_finalize"] for m in finals if not m["transcript"]), "an empty final that answers nothing"
     assert all(r.end_sample <= audio.size for r in engine.ran)
 
 

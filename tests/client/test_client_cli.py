@@ -118,6 +118,37 @@ def test_every_protocol_option_lands_in_the_config_json() -> None:
     assert options.output.show_vad_events
 
 
+def test_decoding_prefix_translate_and_no_vad_land_in_the_config_json() -> None:
+    options = parse(
+        "--url", "ws://127.0.0.1:1/ws",
+        "--prefix", "And so,",
+        "--translate",
+        "--no-vad",
+        "--beam-width", "3",
+        "--temperatures", "0,0.4",
+        "--length-penalty", "0.8",
+        "--repetition-penalty", "1.1",
+        "--no-repeat-ngram-size", "3",
+        "--max-new-tokens", "100",
+    )  # fmt: skip
+    assert options.streamer.session.to_message()["whisper_params"] == {
+        "prefix": "And so,",
+        "output_language": "en",
+        "enable_vad": False,
+        "whisper_sampling_params": {
+            "beam_width": 3,
+            "sampling_temperatures": [0.0, 0.4],
+            "length_penalty": 0.8,
+            "repetition_penalty": 1.1,
+            "no_repeat_ngram_size": 3,
+            "max_new_tokens": 100,
+        },
+    }
+    assert parse("--url", "ws://127.0.0.1:1/ws", "--beam-width", "2").streamer.session.to_message()[
+        "whisper_params"
+    ] == {"whisper_sampling_params": {"beam_width": 2}}
+
+
 def test_source_and_output_options(tmp_path: Path) -> None:
     audio = tmp_path / "a.wav"
     options = parse("--url", "ws://127.0.0.1:1/ws", "--file", str(audio), "--fast", "--srt", "o.srt", "--timestamps")
@@ -150,6 +181,11 @@ def test_source_and_output_options(tmp_path: Path) -> None:
         (("--url", "ws://h/ws", "--min-silence-ms", "-1"), "min_silence_duration_ms"),
         (("--url", "ws://h/ws", "--encoding", "opus"), "invalid choice"),
         (("--url", "ws://h/ws", "--speed", "0"), "must be > 0"),
+        (("--url", "ws://h/ws", "--beam-width", "0"), "must be > 0"),
+        (("--url", "ws://h/ws", "--temperatures", "0,x"), "numbers separated by commas"),
+        (("--url", "ws://h/ws", "--temperatures", "0,3"), "temperatures"),
+        (("--url", "ws://h/ws", "--repetition-penalty", "0"), "repetition_penalty"),
+        (("--url", "ws://h/ws", "--no-repeat-ngram-size", "-2"), "no_repeat_ngram_size"),
     ],
 )
 def test_bad_arguments_are_usage_errors(capsys, argv, fragment) -> None:

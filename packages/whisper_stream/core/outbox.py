@@ -2,29 +2,53 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any
 
 from whisper_stream.protocol import messages
+from whisper_stream.protocol.config import SessionConfig
+from whisper_stream.protocol.messages import TranscriptFacts, TranscriptFormat
 from whisper_stream.protocol.results import TranscriptionResult
 from whisper_stream.samples import SAMPLE_RATE_HZ
 
 
 class Outbox:
-    def __init__(self, *, word_timestamps: bool, vad_events: bool) -> None:
-        self._word_timestamps = word_timestamps
+    def __init__(self, *, form: TranscriptFormat = TranscriptFormat(), vad_events: bool = False) -> None:
+        self._form = form
         self._vad_events = vad_events
         self._messages: list[dict[str, Any]] = []
         self.finals_sent = 0
         self.partials_sent = 0
         self._final_latencies_s: list[float] = []
 
+    @classmethod
+    def for_config(cls, config: SessionConfig, *, warnings: Sequence[str] = ()) -> Outbox:
+        """The outbox of a session with ``config``: transcripts carry what its client asked for. ``warnings``
+        (settings the session clamped) go first."""
+        form = TranscriptFormat(
+            word_timestamps=config.whisper.show_word_timestamps,
+            beam_results=config.whisper.show_beam_results,
+            pipeline_latency=config.streaming.include_pipeline_latency_metric,
+            timing_info=config.include_timing_info,
+        )
+        outbox = cls(form=form, vad_events=config.send_vad_events)
+        for text in warnings:
+            outbox.warning(text)
+        return outbox
+
     def transcription(
-        self, result: TranscriptionResult, num: int, *, is_final: bool, latency_s: float | None = None
+        self,
+        result: TranscriptionResult,
+        num: int,
+        *,
+        is_final: bool,
+        latency_s: float | None = None,
+        facts: TranscriptFacts | None = None,
     ) -> None:
         """A partial, or a final (``latency_s``: from the utterance's end until its final was ready)."""
         self._messages.append(
             messages.transcription_message(
-                result, is_final=is_final, transcription_num=num, word_timestamps=self._word_timestamps
+                result, is_final=is_final, transcription_num=num, form=self._form, facts=facts
             )
         )
         if is_final:
@@ -38,6 +62,10 @@ class Outbox:
         """``speech_started`` / ``speech_ended`` at ``sample``, when the client asked for VAD events."""
         if self._vad_events:
             self._messages.append(messages.vad_event_message(kind, sample / SAMPLE_RATE_HZ))
+
+    def warning(self, text: str) -> None:
+        """Something the session does differently from what was asked (a setting clamped); the session goes on."""
+        self._messages.append(messages.warning_message(text))
 
     def session_end(self, *, audio_duration_s: float, speech_duration_s: float) -> None:
         self._messages.append(

@@ -27,11 +27,12 @@ from typing import Any
 import numpy as np
 
 from whisper_stream.audio.vad import FRAME_SAMPLES, SpeechEnd, SpeechScorer, SpeechStart, VadGate
+from whisper_stream.core.arrivals import ArrivalLog
 from whisper_stream.core.buffer import SampleBuffer
 from whisper_stream.core.final_context import CONTEXT_S, FinalContext
 from whisper_stream.core.outbox import Outbox
 from whisper_stream.core.partials import PartialPacer
-from whisper_stream.core.prompting import decode_options
+from whisper_stream.core.prompting import SamplingLimits, decode_options, sampling_for
 from whisper_stream.core.request_book import RequestBook, TrackedRequest
 from whisper_stream.core.utterances import EndedUtterances, Utterance
 from whisper_stream.inference.requests import RequestKind, TranscriptionRequest
@@ -66,14 +67,15 @@ class Session:
         condition_on_previous: bool = True,
         early_finals: bool = True,
         context_s: float = CONTEXT_S,
+        sampling_limits: SamplingLimits = SamplingLimits(),
     ) -> None:
         self.config = config
         self._early_finals_enabled = early_finals
         self.state = SessionState.STREAMING
         self._scorer = scorer
         vad = config.vad
-        self._gate = VadGate(
-            threshold=vad.threshold,
+        self._gate = VadGate(  # enable_vad false: every frame is speech, no gating
+            threshold=vad.threshold if config.whisper.enable_vad else 0.0,
             min_silence_duration_ms=vad.min_silence_duration_ms,
             speech_pad_ms=vad.speech_pad_ms,
         )
@@ -90,7 +92,9 @@ class Session:
         self._utterance_numbers = itertools.count()
         self._book = RequestBook()
         self._partial: TrackedRequest | None = None
-        self._outbox = Outbox(word_timestamps=config.whisper.show_word_timestamps, vad_events=config.send_vad_events)
+        self._sampling, clamped = sampling_for(config, sampling_limits)
+        self._outbox = Outbox.for_config(config, warnings=clamped)
+        self._arrivals = ArrivalLog()
         self._last_final: TranscriptionResult | None = None
         self._context = FinalContext(config.whisper.prompt, condition_on_previous, context_s=context_s)
         self._now_s = 0.0  # the time passed in with the input being handled
@@ -106,16 +110,20 @@ class Session:
         if samples.size == 0:
             return
         self._buffer.append(samples)
+        self._arrivals.received(self._buffer.end, now_s)
         while self._buffer.end - self._vad_position >= FRAME_SAMPLES:
             self._score_frame(self._buffer.view(self._vad_position, self._vad_position + FRAME_SAMPLES))
         self._maybe_request_partial(now_s)
         self._trim_buffer()
 
     def finalize(self, now_s: float) -> None:
-        """Make the current utterance final now, without waiting for silence."""
+        """Make the current utterance final now; its final (or, none open, the last one to come) answers it."""
         if self.state is not SessionState.STREAMING:
             raise ProtocolError("finalize received after end of stream")
         self._now_s = now_s
+        answer = self._open or self._ended.latest()
+        if answer is not None:
+            answer.from_finalize = True
         self._close_open(self._gate.force_end(self._buffer.end))
 
     def tick(self, now_s: float) -> None:
@@ -135,6 +143,8 @@ class Session:
             frame = np.zeros(FRAME_SAMPLES, dtype=np.float32)
             frame[:remainder] = self._buffer.view(self._vad_position, self._buffer.end)
             self._score_frame(frame, frame_samples=remainder)
+        if self._open is not None:
+            self._open.end_of_audio_flush = True
         self._close_open(self._gate.force_end(self._buffer.end))
         if self._partial is not None:
             self._book.withdraw(self._partial)
@@ -153,11 +163,11 @@ class Session:
         if request.kind is RequestKind.PARTIAL:
             self._partial = None
             self._pacer.answered(self._now_s)
-            self._maybe_emit_partial(request.transcription_num, tracked.result)
+            self._maybe_emit_partial(request, tracked.result)
         elif request.transcription_num in self._ended:
             self._send_ready_finals()
         else:  # an early final of the open utterance: show it while we wait to see if the silence lasts
-            self._maybe_emit_partial(request.transcription_num, tracked.result)
+            self._maybe_emit_partial(request, tracked.result)
         self._maybe_close()
 
     def request_dropped(self, request_id: int) -> None:
@@ -213,10 +223,7 @@ class Session:
 
     @property
     def pending_final_samples(self) -> int:
-        """Audio of ended utterances whose final is not sent yet: what backpressure watches.
-
-        Speculative finals do not count: the utterance they belong to has not ended.
-        """
+        """Audio of ended utterances whose final is not sent yet (what backpressure watches; not speculative ones)."""
         return self._ended.samples
 
     @property
@@ -315,9 +322,11 @@ class Session:
 
     def _request(self, kind: RequestKind, utterance: Utterance, end_sample: int) -> TrackedRequest:
         """A decode of the utterance up to ``end_sample``; a final's in context if every earlier final is sent."""
-        start, previous = utterance.start_sample, self._last_final
-        options = decode_options(self.config.whisper, previous, condition_on_previous=self._condition_on_previous)
-        if kind.is_final and utterance.num == self._ended.next_num:
+        start, previous, in_order = utterance.start_sample, self._last_final, utterance.num == self._ended.next_num
+        sampling = self._sampling if kind.is_final else self._sampling.for_partial()
+        first = previous is None and in_order  # the first final with words to come: the client's prefix
+        options = decode_options(self.config.whisper, previous, sampling, self._condition_on_previous, first)
+        if kind.is_final and in_order:
             options = self._context.apply(options, start, end_sample, self._buffer.start)
         audio = self._buffer.copy(start - options.context_samples, end_sample)
         return self._book.ask(kind, utterance.num, audio, start, options)
@@ -344,16 +353,18 @@ class Session:
         self._pacer.requested(now_s)
         self._partial = self._request(RequestKind.PARTIAL, utterance, self._buffer.end)
 
-    def _maybe_emit_partial(self, num: int, result: TranscriptionResult) -> None:
-        utterance = self._open
+    def _maybe_emit_partial(self, request: TranscriptionRequest, result: TranscriptionResult) -> None:
+        utterance, num = self._open, request.transcription_num
         if (
             self.config.streaming.enable_partial_transcripts
             and utterance is not None
             and utterance.num == num == self._ended.next_num
             and result.text
+            and not (self.config.streaming.skip_partial_if_hallucination and result.possible_hallucination)
         ):
             utterance.partials_shown = True
-            self._outbox.transcription(result, num, is_final=False)
+            facts = self._arrivals.facts(request.start_sample, request.end_sample, self._now_s)
+            self._outbox.transcription(result, num, is_final=False, facts=facts)
 
     # --------------------------------------------------------------- finals
 
@@ -361,10 +372,11 @@ class Session:
         """Send every final that is done and whose predecessors are sent, in order."""
         while (utterance := self._ended.pop_ready()) is not None:
             final = utterance.final_result
-            # An empty final (noise the VAD took for speech) is only sent to replace partials.
-            if final.text or utterance.partials_shown:
+            # An empty final (noise the VAD took for speech) is only sent to replace partials or answer a finalize.
+            if final.text or utterance.partials_shown or utterance.from_finalize:
+                facts = self._arrivals.facts_of_final(utterance, self._now_s)
                 self._outbox.transcription(
-                    final, utterance.num, is_final=True, latency_s=self._now_s - utterance.ended_s
+                    final, utterance.num, is_final=True, latency_s=self._now_s - utterance.ended_s, facts=facts
                 )
             if final.text:
                 self._last_final = final
@@ -380,6 +392,7 @@ class Session:
             keep_from = self._vad_position - self._gate.speech_pad_samples - FRAME_SAMPLES
         # and the context of the next final: the finals sent just before, and those not sent yet
         self._buffer.drop_before(self._context.drop_stale_context(keep_from, self._ended.first_start_sample))
+        self._arrivals.drop_before(self._buffer.start)
 
     def _maybe_close(self) -> None:
         if self.state is SessionState.CLOSING and not self._ended and not self._book.pending:

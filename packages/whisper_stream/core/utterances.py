@@ -27,6 +27,10 @@ class Utterance:
     partials_shown: bool = False
     early_final_refused: bool = False
     """The engine refused this pause's early final (busy): no other is asked for until speech resumes."""
+    from_finalize: bool = False
+    """Its final answers a client's ``finalize``: it is marked so, and sent even if empty."""
+    end_of_audio_flush: bool = False
+    """It was open at the end of stream: its final is part of the flush of the buffered audio."""
 
     @property
     def final_ready(self) -> bool:
@@ -71,6 +75,10 @@ class EndedUtterances:
     @property
     def first_start_sample(self) -> int | None:
         return min((u.start_sample for u in self._by_num.values()), default=None)
+
+    def latest(self) -> Utterance | None:
+        """The last ended utterance whose final is not sent yet, if any."""
+        return self._by_num[max(self._by_num)] if self._by_num else None
 
     def pop_ready(self) -> Utterance | None:
         """The next utterance in order, if its final is ready (it is then no longer held here)."""

@@ -70,6 +70,11 @@ class DecoderPrompt:
 def decoder_prompt(model: Any, tokenizer: Any, options: DecodeOptions, form: ContextForm) -> DecoderPrompt:
     """The decoder's prompt for one item (``model``: faster-whisper's ``WhisperModel``; ``tokenizer``: its
     ``Tokenizer`` for the item's language and task)."""
+    if options.prefix and not options.context_samples:  # the client's prefix: forced, as faster-whisper's
+        client_prefix = encode(tokenizer, options.prefix)[:PROMPT_BUDGET_TOKENS]
+        previous = previous_tokens(tokenizer, options.prompt, options.history, [])
+        tokens = _with_previous(tokenizer, previous) + list(tokenizer.sot_sequence) + [tokenizer.no_timestamps]
+        return DecoderPrompt(tokens + client_prefix, client_prefix, client_prefix)
     context_words = encode(tokenizer, options.prefix)[-PROMPT_BUDGET_TOKENS:] if options.context_samples else []
     in_context = bool(context_words)
     if in_context and form is ContextForm.PROMPTED:
@@ -122,15 +127,19 @@ def encode(tokenizer: Any, text: str | None) -> list[int]:
     return list(tokenizer.encode(" " + text.strip())) if text and text.strip() else []
 
 
-def max_length(prompt_tokens: int, forced_tokens: int, utterance_s: float) -> int:
-    """``generate``'s ``max_length`` that lets the decoder write at most ``max_new_tokens(utterance_s)`` after
-    the ``forced_tokens`` at the end of its ``prompt_tokens``.
+def max_length(
+    prompt_tokens: int, forced_tokens: int, utterance_s: float, client_max_new_tokens: int | None = None
+) -> int:
+    """``generate``'s ``max_length`` that lets the decoder write at most ``max_new_tokens(utterance_s)`` (or the
+    client's ``max_new_tokens``, the smaller) after the ``forced_tokens`` at the end of its ``prompt_tokens``.
 
     CTranslate2 counts the prompt in ``max_length`` and, like Whisper's ``sample_len``, returns at most half of
     it, forced tokens included (measured with ctranslate2 4.8: returned <= min(max_length // 2,
     max_length - (prompt - forced) + 1)).
     """
     new = max_new_tokens(utterance_s)
+    if client_max_new_tokens is not None:
+        new = min(new, client_max_new_tokens)
     return min(MAX_TEXT_CONTEXT, max(2 * (forced_tokens + new), prompt_tokens + new - 1))
 
 

@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import contextlib
 import contextvars
+import dataclasses
 import heapq
 import itertools
 import logging
@@ -69,6 +70,8 @@ class _Job:
     request: TranscriptionRequest = field(compare=False)
     future: Future[TranscriptionResult] = field(compare=False)
     context: contextvars.Context = field(compare=False)
+    queued_at_s: float = field(default=0.0, compare=False)
+    """``time.perf_counter()`` when it was queued: its queue wait goes on its result (``DecodeTimes``)."""
 
 
 class Engine:
@@ -170,7 +173,8 @@ class Engine:
             if request.kind is RequestKind.EARLY_FINAL and not self._may_queue_early_final():
                 return None  # the session asks for the final once the silence is confirmed
             # The decode runs in the submitter's context, so its log lines carry the session id.
-            job = _Job(request.kind.priority, next(self._sequence), request, future, contextvars.copy_context())
+            context = contextvars.copy_context()
+            job = _Job(request.kind.priority, next(self._sequence), request, future, context, time.perf_counter())
             heapq.heappush(self._queue, job)
             self._queued[future] = job
             self._wakeup.notify()
@@ -228,8 +232,9 @@ class Engine:
         """The most urgent job, plus queued jobs that can share its decode (lock held).
 
         Jobs batch together when they decode alike (finals and speculative finals
-        share the final beam; partials are greedy), share a fixed language and all
-        want word timestamps (one alignment pass) or none does.
+        share the final beam; partials are greedy), share a fixed language, all
+        want word timestamps (one alignment pass) or none does, and search alike
+        (``_batch_key``).
         """
         first = heapq.heappop(self._queue)
         key = _batch_key(first.request)
@@ -297,12 +302,14 @@ class Engine:
             for job in batch:
                 _set_exception(job.future, exc)
             return
+        decode_s = time.perf_counter() - started
         for job, result in zip(batch, results, strict=True):
             if not job.future.done():
-                job.future.set_result(result)
+                times = dataclasses.replace(result.times, queue_wait_s=started - job.queued_at_s, decode_s=decode_s)
+                job.future.set_result(dataclasses.replace(result, times=times))
         with contextlib.suppress(Exception):  # metrics must never cost a result
             kind = "final" if final else "partial"
-            metrics.DECODE_SECONDS.labels(kind=kind).observe(time.perf_counter() - started)
+            metrics.DECODE_SECONDS.labels(kind=kind).observe(decode_s)
             metrics.DECODE_BATCH_SIZE.observe(len(batch))
             metrics.AUDIO_DECODED_SECONDS.labels(kind=kind).inc(sum(job.request.duration_s for job in batch))
 
@@ -321,7 +328,14 @@ def _set_exception(future: Future[TranscriptionResult], exc: BaseException) -> N
         future.set_exception(exc)
 
 
-def _batch_key(request: TranscriptionRequest) -> tuple[bool, str | None, bool] | None:
-    if request.options.language is None:
+def _batch_key(request: TranscriptionRequest) -> tuple[object, ...] | None:
+    """Requests with equal keys can share one decode; None: this one decodes alone.
+
+    One CTranslate2 ``generate`` call takes one beam size, penalties, temperature and task for the whole
+    batch (``Sampling.batch_key``); sessions whose searches differ only in what is applied per item
+    (``max_new_tokens``, n-best, fallback temperatures, retry) still batch.
+    """
+    options = request.options
+    if options.language is None:
         return None  # language detection runs one utterance at a time
-    return request.kind.is_final, request.options.language, request.options.word_timestamps
+    return request.kind.is_final, options.language, options.word_timestamps, options.sampling.batch_key

@@ -17,7 +17,7 @@ from typing import Any
 
 import numpy as np
 
-from whisper_stream.inference.context_decoding import max_new_tokens
+from whisper_stream.inference.context_decoding import max_new_tokens as max_new_tokens_for
 from whisper_stream.inference.hallucination import HallucinationGuard
 from whisper_stream.protocol.results import Segment, TranscriptionResult
 from whisper_stream.samples import SAMPLE_RATE_HZ
@@ -40,20 +40,30 @@ def transcribe_with_fallback(
     *,
     language: str | None,
     prompt: str | None,
-    beam_size: int,
     guard: HallucinationGuard,
-    temperatures: Sequence[float] = TEMPERATURES,
+    temperature: float | Sequence[float] = TEMPERATURES,
+    max_new_tokens: int = MAX_NEW_TOKENS,
     timestamps: bool = True,
+    beam_results: bool = False,
     clock: Callable[[], float] = time.monotonic,
+    **search: object,
 ) -> TranscriptionResult:
-    """``model``: faster-whisper's ``WhisperModel``. See the module's docstring."""
-    deadline = clock() + budget_s(audio.size / SAMPLE_RATE_HZ)
+    """``model``: faster-whisper's ``WhisperModel``; ``search``: more of its ``transcribe`` arguments (beam size,
+    task, penalties, a client's prefix); ``max_new_tokens``: at most this many, and never more than the cap by
+    the audio's length. See the module's docstring."""
+    duration_s = audio.size / SAMPLE_RATE_HZ
+    deadline = clock() + budget_s(duration_s)
+    passes = {
+        "language": language,
+        "initial_prompt": prompt,
+        "max_new_tokens": min(max_new_tokens_for(duration_s), max_new_tokens, MAX_NEW_TOKENS),
+        "without_timestamps": not timestamps,
+        **search,
+    }
     best, best_log_prob = TranscriptionResult.empty(language or ""), -math.inf
-    for temperature in temperatures:
-        result, log_prob = decode_once(
-            model, audio, language=language, prompt=prompt, beam_size=beam_size, guard=guard,
-            temperature=temperature, timestamps=timestamps,
-        )  # fmt: skip
+    temperatures = [temperature] if isinstance(temperature, float | int) else list(temperature)
+    for each in temperatures:
+        result, log_prob = decode_once(model, audio, guard=guard, temperature=each, beam_results=beam_results, **passes)
         if result.text and not guard.low_confidence(log_prob):
             return result
         if result.text and log_prob > best_log_prob:
@@ -67,30 +77,24 @@ def decode_once(
     model: Any,
     audio: np.ndarray,
     *,
-    language: str | None,
-    prompt: str | None,
-    beam_size: int,
     guard: HallucinationGuard,
     temperature: float,
-    timestamps: bool,
+    beam_results: bool = False,
+    **transcribe: Any,
 ) -> tuple[TranscriptionResult, float]:
     """One pass of faster-whisper's ``transcribe`` at one temperature: the segments the guards keep (times
-    clamped to the audio), and their mean log-probability."""
+    clamped to the audio; marked ``possible_hallucination`` when not confident), and their mean log-probability."""
     duration_s = audio.size / SAMPLE_RATE_HZ
     segments, info = model.transcribe(
         audio,
-        language=language,
-        beam_size=beam_size,
         temperature=temperature,
         compression_ratio_threshold=guard.compression_ratio_threshold,
         log_prob_threshold=guard.log_prob_threshold,
         no_speech_threshold=guard.no_speech_threshold,
         condition_on_previous_text=False,
-        initial_prompt=prompt,
         word_timestamps=False,  # aligned afterwards by the transcriber: they must not change the decode
-        without_timestamps=not timestamps,
         vad_filter=False,
-        max_new_tokens=min(max_new_tokens(duration_s), MAX_NEW_TOKENS),
+        **transcribe,
     )
     kept: list[Segment] = []
     log_probs: list[float] = []
@@ -101,8 +105,18 @@ def decode_once(
         if guard.silence(segment.no_speech_prob, segment.avg_logprob):
             continue
         start_s = min(float(segment.start), duration_s)  # Whisper can predict times past the end of short audio
-        kept.append(Segment(text, start_s, min(max(float(segment.end), start_s), duration_s)))
-        log_probs.append(float(segment.avg_logprob))
+        log_prob = float(segment.avg_logprob)
+        kept.append(
+            Segment(
+                text,
+                start_s,
+                min(max(float(segment.end), start_s), duration_s),
+                log_prob=log_prob,
+                possible_hallucination=guard.low_confidence(log_prob),  # a repetitive one was dropped above
+                beam_results=(text,) if beam_results else None,  # this path keeps no n-best
+            )
+        )
+        log_probs.append(log_prob)
     log_prob = sum(log_probs) / len(log_probs) if log_probs else -math.inf
     result = TranscriptionResult(
         text=" ".join(s.text for s in kept),

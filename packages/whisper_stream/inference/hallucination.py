@@ -26,6 +26,10 @@ class HallucinationGuard:
     def silence(self, no_speech_prob: float, avg_logprob: float) -> bool:
         return no_speech_prob > self.no_speech_threshold and self.low_confidence(avg_logprob)
 
+    def doubtful(self, avg_logprob: float, compression_ratio: float) -> bool:
+        """Low confidence or repetitive: the text is kept only as a ``possible_hallucination``, if at all."""
+        return self.low_confidence(avg_logprob) or self.repetitive(compression_ratio)
+
     def repetitive(self, compression_ratio: float) -> bool:
         """``compression_ratio``: the text's length over its gzip-compressed length (faster-whisper's)."""
         return compression_ratio > self.compression_ratio_threshold

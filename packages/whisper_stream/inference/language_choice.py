@@ -8,10 +8,12 @@ since one decode shares one language token.
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import replace
 
 import numpy as np
 
 from whisper_stream.inference.requests import DecodeOptions
+from whisper_stream.protocol.results import DecodeTimes, TranscriptionResult
 
 SURE_LANGUAGE_PROBABILITY = 0.8
 """Below this (among the allowed languages), detection is a guess: on 1-1.5 s of speech base's
@@ -50,8 +52,20 @@ def prompt_for(options: DecodeOptions, language: str) -> str | None:
 
 
 def by_language(indexes: Sequence[int], items: Sequence[tuple[np.ndarray, DecodeOptions]]) -> list[list[int]]:
-    """``indexes`` grouped by their item's language: one decode shares one language token."""
-    groups: dict[str | None, list[int]] = {}
+    """``indexes`` grouped by their item's language: one decode shares one language token (and one search,
+    ``Sampling.batch_key``, which the engine already batches by)."""
+    groups: dict[tuple[object, ...], list[int]] = {}
     for i in indexes:
-        groups.setdefault(items[i][1].language, []).append(i)
+        options = items[i][1]
+        groups.setdefault((options.language, options.sampling.batch_key), []).append(i)
     return list(groups.values())
+
+
+def with_detection(
+    result: TranscriptionResult, probability: float | None, seconds: float | None
+) -> TranscriptionResult:
+    """``result`` of an utterance whose language was detected (``probability`` not None): how sure detection was
+    of its language, and how long detection took."""
+    if probability is None:
+        return result
+    return replace(result, language_probability=probability, times=DecodeTimes(language_detection_s=seconds))

@@ -40,6 +40,54 @@ class RequestKind(enum.Enum):
 
 _PRIORITY = {RequestKind.FINAL: 0, RequestKind.EARLY_FINAL: 1, RequestKind.PARTIAL: 2}
 
+TRANSCRIBE = "transcribe"
+TRANSLATE = "translate"
+"""Whisper's two tasks: text in the language heard, or in English."""
+
+
+@dataclass(frozen=True)
+class Sampling:
+    """How a decode searches: a session's ``whisper_sampling_params`` (clamped to the replica), its task and
+    what it wants back. The defaults are the replica's own decode (CTranslate2's and faster-whisper's)."""
+
+    beam_size: int | None = None
+    """None: the replica's beam for the kind of decode (``WHISPER_BEAM_SIZE`` for finals, greedy partials)."""
+    length_penalty: float = 1.0
+    repetition_penalty: float = 1.0
+    no_repeat_ngram_size: int = 0
+    """0: repeats allowed."""
+    temperatures: tuple[float, ...] | None = None
+    """Tried in turn while a final's text fails the hallucination guards; the first one for the direct decode
+    (above 0: sampling, not beam search). None: the replica's (0 for partials, 0.0-1.0 by 0.2 for finals)."""
+    max_new_tokens: int | None = None
+    """At most this many tokens generated (None: as many as Whisper's 448-token decoder leaves)."""
+    task: str = TRANSCRIBE
+    beam_results: bool = False
+    """Also return the n-best texts of the beam (``Segment.beam_results``)."""
+    retry_below_wpm: float | None = None
+    """A final with text but fewer words a minute of its audio than this is decoded again (None: never)."""
+
+    @property
+    def first_temperature(self) -> float:
+        return self.temperatures[0] if self.temperatures else 0.0
+
+    @property
+    def batch_key(self) -> tuple[object, ...]:
+        """What CTranslate2's ``generate`` takes once for a whole batch: decodes differing here cannot share one.
+        (``max_new_tokens``, n-best and the fallback temperatures are applied per item.)"""
+        return (
+            self.beam_size,
+            self.length_penalty,
+            self.repetition_penalty,
+            self.no_repeat_ngram_size,
+            self.first_temperature,
+            self.task,
+        )
+
+    def for_partial(self) -> Sampling:
+        """The same search for a partial: greedy at temperature 0 (the replica's partial beam), one text, no retry."""
+        return dataclasses.replace(self, beam_size=None, temperatures=(0.0,), beam_results=False, retry_below_wpm=None)
+
 
 @dataclass(frozen=True)
 class DecodeOptions:
@@ -60,7 +108,10 @@ class DecodeOptions:
     finals. Results (text and times) cover only what follows it; times count from the end of the context."""
     prefix: str | None = None
     """With context: the words already sent for it, forced as the decoder's prefix so that only the
-    utterance's own words are generated."""
+    utterance's own words are generated. Without context: the client's ``prefix``, which the text then
+    starts with (faster-whisper's ``prefix``)."""
+    sampling: Sampling = Sampling()
+    """How to search, the task, and what to return besides the text."""
 
     def without_context(self, audio: np.ndarray) -> tuple[np.ndarray, DecodeOptions]:
         """``audio`` (context, then utterance) and these options for the same decode of the utterance alone.
@@ -97,8 +148,9 @@ class TranscriptionRequest:
         return self.start_sample + self.audio.size - self.options.context_samples
 
     def without_context(self) -> TranscriptionRequest:
-        """The same request without its context: the utterance's audio only, nothing forced."""
-        if not self.options.context_samples and self.options.prefix is None:
+        """The same request without its context: the utterance's audio only, no context's words forced
+        (a client's prefix, which comes without context, is kept)."""
+        if not self.options.context_samples:
             return self
         audio, options = self.options.without_context(self.audio)
         return dataclasses.replace(self, audio=audio, options=options)

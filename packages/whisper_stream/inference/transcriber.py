@@ -6,6 +6,7 @@ import dataclasses
 import logging
 import math
 import os
+import time
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
 from typing import Protocol
@@ -23,11 +24,25 @@ from whisper_stream.inference.context_decoding import (
     same_start_of_transcript,
     utterance_words,
 )
-from whisper_stream.inference.fallback import TEMPERATURES, transcribe_with_fallback
+from whisper_stream.inference.fallback import transcribe_with_fallback
 from whisper_stream.inference.hallucination import HallucinationGuard
-from whisper_stream.inference.language_choice import by_language, choose_language, history_fits, prompt_for
+from whisper_stream.inference.language_choice import (
+    by_language,
+    choose_language,
+    history_fits,
+    prompt_for,
+    with_detection,
+)
 from whisper_stream.inference.model_source import ModelSource
 from whisper_stream.inference.requests import DecodeOptions
+from whisper_stream.inference.sampling_decoding import (
+    at_most,
+    generate_kwargs,
+    retry_too_few_words,
+    start_with_client_prefixes,
+    transcribe_kwargs,
+    with_beam_results,
+)
 from whisper_stream.inference.tokenizer_check import checked_tokenizer
 from whisper_stream.protocol.results import Segment, TranscriptionResult, Word
 from whisper_stream.samples import SAMPLE_RATE_HZ
@@ -114,9 +129,12 @@ class FasterWhisperTranscriber:
         timestamps align the decoded tokens (the words are the same with or without them).
         Any utterance whose direct decode fails the hallucination guards on a final takes
         faster-whisper's own ``transcribe`` (temperature fallback). A final in context that
-        does not continue its prefix is decoded again without the context.
+        does not continue its prefix is decoded again without the context. ``options.sampling``:
+        how (``sampling_decoding``); a final with too few words a minute is decoded again.
         """
-        resolved, unsure = self.with_languages(items, final=final)
+        detecting = time.perf_counter()
+        resolved, unsure, detected = self.with_languages(items, final=final)
+        detection_s = time.perf_counter() - detecting if detected else None
         results: list[TranscriptionResult | None] = [None] * len(items)
         direct = [i for i in range(len(resolved)) if i not in unsure]
         beam_size = self.options.final_beam_size if final else self.options.partial_beam_size
@@ -124,6 +142,9 @@ class FasterWhisperTranscriber:
             decoded = self.decode([resolved[i] for i in group], beam_size=beam_size, word_timestamps=final)
             for i, (result, doubtful) in zip(group, decoded, strict=True):
                 results[i] = None if doubtful and (final or resolved[i][1].prefix) else result
+        start_with_client_prefixes(results, resolved)
+        if final:
+            retry_too_few_words(results, resolved)
         for i in unsure:  # no text beats text in the wrong language
             results[i] = TranscriptionResult.empty(resolved[i][1].language or "")
         retry = [i for i, r in enumerate(results) if r is None and resolved[i][1].context_samples]
@@ -131,32 +152,37 @@ class FasterWhisperTranscriber:
             alone = [options.without_context(audio) for audio, options in (resolved[i] for i in retry)]
             for i, result in zip(retry, self.transcribe_batch(alone, final=final), strict=True):
                 results[i] = result
-        return [
+        done = [
             result if result is not None else self._fallback(audio, options, final=final)
             for (audio, options), result in zip(resolved, results, strict=True)
         ]
+        return [with_detection(result, detected.get(i), detection_s) for i, result in enumerate(done)]
 
     def _fallback(self, audio: np.ndarray, options: DecodeOptions, *, final: bool) -> TranscriptionResult:
         """faster-whisper's own path, bounded (``fallback``): temperatures for a final, greedy for a partial."""
+        default_beam = self.options.final_beam_size if final else self.options.partial_beam_size
         result = transcribe_with_fallback(
             self._model,
             audio,
             language=self._language(options),
             prompt=prompt_for(options, options.language or "en"),
-            beam_size=self.options.final_beam_size if final else self.options.partial_beam_size,
             guard=self.options.guard,
-            temperatures=TEMPERATURES if final else (0.0,),
             timestamps=final,
+            beam_results=options.sampling.beam_results,
+            **transcribe_kwargs(self._model, options, beam_size=default_beam, final=final),
         )
-        return self._with_words(audio, result) if final and options.word_timestamps and result.text else result
+        if final and options.word_timestamps and result.text:
+            return self._with_words(audio, result, options)
+        return result
 
-    def _with_words(self, audio: np.ndarray, result: TranscriptionResult) -> TranscriptionResult:
+    def _with_words(
+        self, audio: np.ndarray, result: TranscriptionResult, options: DecodeOptions
+    ) -> TranscriptionResult:
         """``result`` with its words aligned to ``audio``, each segment holding its own."""
         from faster_whisper.tokenizer import Tokenizer
 
-        tokenizer = Tokenizer(
-            self._model.hf_tokenizer, self.is_multilingual, task="transcribe", language=result.language_code or "en"
-        )
+        task, language = options.sampling.task, result.language_code or "en"
+        tokenizer = Tokenizer(self._model.hf_tokenizer, self.is_multilingual, task=task, language=language)
         tokens = tokenizer.encode(" " + result.text)
         encoder_output = self._encode([audio], fit=False)
         [words] = self._align(tokenizer, encoder_output, [(audio, _WITH_WORDS)], [DecoderPrompt([], [], [])], [tokens])
@@ -177,31 +203,34 @@ class FasterWhisperTranscriber:
 
     def with_languages(
         self, items: Sequence[tuple[np.ndarray, DecodeOptions]], *, final: bool
-    ) -> tuple[list[tuple[np.ndarray, DecodeOptions]], set[int]]:
+    ) -> tuple[list[tuple[np.ndarray, DecodeOptions]], set[int], dict[int, float]]:
         """Each item with the language it is decoded in and a prompt fit for that language.
 
         The language is the fixed one, or the one detected (``choose_language``) among the
         item's ``language_options``; its prompt is the client's, then the history unless that
         is in another language.
         Also the indexes of partials whose language is too unsure to decode (a final is
-        always decoded, in the likeliest language).
+        always decoded, in the likeliest language), and for each detected item the
+        probability detection gave its language.
         """
         to_detect = [i for i, (_, options) in enumerate(items) if self._language(options) is None]
         utterances = [items[i][0][items[i][1].context_samples :] for i in to_detect]  # the context is earlier
         detected = dict(zip(to_detect, self.detect_languages(utterances), strict=True))
         resolved: list[tuple[np.ndarray, DecodeOptions]] = []
         unsure: set[int] = set()
+        probabilities: dict[int, float] = {}
         for i, (audio, options) in enumerate(items):
             language, sure = self._language(options), True
             if language is None:
                 language, sure = choose_language(detected[i], options.language_options, options.prompt_language)
+                probabilities[i] = dict(detected[i]).get(language, 0.0)
                 if options.context_samples and not (sure and language == options.prompt_language):
                     audio, options = options.without_context(audio)  # its words are in another language
             if not sure and not final:
                 unsure.add(i)
             history = options.history if history_fits(options, language) else None
             resolved.append((audio, replace(options, language=language, history=history)))
-        return resolved, unsure
+        return resolved, unsure, probabilities
 
     def detect_languages(self, audios: Sequence[np.ndarray]) -> list[list[tuple[str, float]]]:
         """Each utterance's language probabilities (first 30 s), most likely first; one encoder pass for all."""
@@ -237,7 +266,8 @@ class FasterWhisperTranscriber:
 
         model = self._model
         language = self._language(items[0][1])
-        tokenizer = Tokenizer(model.hf_tokenizer, self.is_multilingual, task="transcribe", language=language)
+        sampling = items[0][1].sampling
+        tokenizer = Tokenizer(model.hf_tokenizer, self.is_multilingual, task=sampling.task, language=language)
         fit = self.options.fit_encoder_window if fit_encoder_window is None else fit_encoder_window
         encoder_output = self._encode([audio for audio, _ in items], fit=fit)
         prompts = same_start_of_transcript(
@@ -246,27 +276,31 @@ class FasterWhisperTranscriber:
         outputs = model.model.generate(
             encoder_output,
             [prompt.tokens for prompt in prompts],
-            beam_size=beam_size,
             max_length=max(
-                max_length(len(prompt.tokens), len(prompt.forced), options.utterance_s(audio))
-                for prompt, (audio, options) in zip(prompts, items, strict=True)
+                max_length(len(p.tokens), len(p.forced), o.utterance_s(a), o.sampling.max_new_tokens)
+                for p, (a, o) in zip(prompts, items, strict=True)
             ),
             max_initial_timestamp_index=max(prompt.max_initial_timestamp_index for prompt in prompts),
             suppress_blank=True,
             suppress_tokens=get_suppressed_tokens(tokenizer, [-1]),
             return_scores=True,
             return_no_speech_prob=True,
+            **generate_kwargs(sampling, beam_size=beam_size, n_best=any(o.sampling.beam_results for _, o in items)),
         )
         tokens = [
-            new_tokens(output.sequences_ids[0], prompt.forced, tokenizer.eot)
-            for output, prompt in zip(outputs, prompts, strict=True)
+            at_most(new_tokens(output.sequences_ids[0], prompt.forced, tokenizer.eot), options.sampling.max_new_tokens)
+            for output, prompt, (_, options) in zip(outputs, prompts, items, strict=True)
         ]
         words: list[tuple[Word, ...] | None] = [None] * len(items)
         if word_timestamps and any(options.word_timestamps for _, options in items):
             words = self._align(tokenizer, encoder_output, items, prompts, tokens)
-        return [
+        decoded = [
             self._decoded(tokenizer, item, output, new, item_words, language or "")
             for item, output, new, item_words in zip(items, outputs, tokens, words, strict=True)
+        ]
+        return [
+            (with_beam_results(result, tokenizer, output, prompt.forced, options), doubtful)
+            for (result, doubtful), output, prompt, (_, options) in zip(decoded, outputs, prompts, items, strict=True)
         ]
 
     def _encode(self, audios: Sequence[np.ndarray], *, fit: bool) -> object:
@@ -303,7 +337,8 @@ class FasterWhisperTranscriber:
             prompted = self.options.context_form is ContextForm.PROMPTED
             text, words = own_sentence(text, words, options.prefix, drop_repeated=prompted)
         all_tokens = len(output.sequences_ids[0])  # type: ignore[attr-defined]
-        avg_logprob = output.scores[0] * all_tokens / (all_tokens + 1)  # type: ignore[attr-defined]
+        length_penalty = options.sampling.length_penalty  # CTranslate2's score is normalised by length ** penalty
+        avg_logprob = output.scores[0] * all_tokens**length_penalty / (all_tokens + 1)  # type: ignore[attr-defined]
         guard = self.options.guard
         silence = guard.silence(output.no_speech_prob, avg_logprob)  # type: ignore[attr-defined]
         utterance_s = options.utterance_s(audio)
@@ -311,10 +346,9 @@ class FasterWhisperTranscriber:
             return TranscriptionResult.empty(), True
         if not text or silence:
             return TranscriptionResult.empty(language), False
-        segment = Segment(text, 0.0, utterance_s, words)
-        return TranscriptionResult(text, language, math.exp(avg_logprob), (segment,)), (
-            guard.low_confidence(avg_logprob) or guard.repetitive(get_compression_ratio(text))
-        )
+        doubtful = guard.doubtful(avg_logprob, get_compression_ratio(text))
+        segment = Segment(text, 0.0, utterance_s, words, log_prob=avg_logprob, possible_hallucination=doubtful)
+        return TranscriptionResult(text, language, math.exp(avg_logprob), (segment,)), doubtful
 
     def _align(
         self,

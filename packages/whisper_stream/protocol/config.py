@@ -4,18 +4,20 @@ Two layouts are accepted, and may be mixed as long as no field is given twice:
 
 - the seed example's ``{"vad_params": {...}, "streaming_whisper_params": {...}}``
 - Baseten's newer ``{"streaming_vad_config": {...}, "streaming_params": {...},
-  "whisper_params": {...}}``
+  "whisper_params": {...}}``, with every field of Baseten's current runtime types
+  (``StreamingWhisperInput``; the table of fields is ``config_fields``)
 
 Every field has a default. Unknown fields inside a section, wrong types and
 out-of-range values raise ``ConfigError`` naming the field as ``section.field``.
 
 What Baseten's runtime accepts is accepted, so that its clients work unmodified:
-BCP-47 language tags (reduced to Whisper's code, see ``languages``),
-``whisper_params.language_options``, ``language_detection_only``,
-``use_dynamic_preprocessing`` and a top-level ``include_timing_info``. An unknown
-*top-level* field is not an error: it is ignored with a warning
-(``SessionConfig.warnings``, which the server sends as ``{"type": "warning"}``
-messages), unless it looks like a typo of a known name, which is an error.
+BCP-47 language tags (reduced to Whisper's code, see ``languages``), sampling
+parameters, a prefix, translation into English, diarization settings. What is
+accepted but not done here (diarization, dynamic preprocessing, ...) gets a
+warning (``SessionConfig.warnings``, which the server sends as
+``{"type": "warning"}`` messages), never a silent no-op. An unknown *top-level*
+field is not an error: it is ignored with a warning, unless it looks like a typo
+of a known name, which is an error.
 """
 
 from __future__ import annotations
@@ -23,18 +25,43 @@ from __future__ import annotations
 import dataclasses
 import difflib
 import json
-import math
 from dataclasses import dataclass
 from typing import Any
 
-from whisper_stream.protocol.errors import AudioFormatConfigError, ConfigError, InvalidDataError
-from whisper_stream.protocol.languages import AUTO, WHISPER_LANGUAGES, whisper_language
+from whisper_stream.protocol.config_fields import (
+    ENCODINGS,
+    FIELDS,
+    MAX_PROMPT_CHARS,
+    MAX_SAMPLE_RATE_HZ,
+    MIN_SAMPLE_RATE_HZ,
+    SAMPLING,
+    SAMPLING_FIELDS,
+    SECTIONS,
+    TOP_LEVEL_FIELDS,
+    check_value,
+    field_in,
+    json_type,
+)
+from whisper_stream.protocol.errors import ConfigError, InvalidDataError
+from whisper_stream.protocol.languages import AUTO
 from whisper_stream.samples import SAMPLE_RATE_HZ
 
-ENCODINGS = ("pcm_s16le", "pcm_f32le", "pcm_mulaw", "pcm_alaw")
-MIN_SAMPLE_RATE_HZ = 8_000
-MAX_SAMPLE_RATE_HZ = 48_000
-MAX_PROMPT_CHARS = 1_000
+__all__ = [
+    "ENCODINGS",
+    "MAX_CONFIG_BYTES",
+    "MAX_PROMPT_CHARS",
+    "MAX_SAMPLE_RATE_HZ",
+    "MIN_SAMPLE_RATE_HZ",
+    "DiarizationOptions",
+    "SamplingOptions",
+    "SessionConfig",
+    "StreamingOptions",
+    "VadOptions",
+    "WhisperOptions",
+    "config_from_dict",
+    "parse_session_config",
+]
+
 MAX_CONFIG_BYTES = 16_384
 
 
@@ -62,15 +89,57 @@ class StreamingOptions:
     enable_partial_transcripts: bool = True
     partial_transcript_interval_s: float = 0.5
     final_transcript_max_duration_s: float = 30.0
+    prioritize_latency: bool = True
+    """Finals always come first here; false is accepted with a warning."""
+    skip_partial_if_hallucination: bool = True
+    """A partial whose text fails the hallucination checks is not sent."""
+    include_pipeline_latency_metric: bool = False
+    """Transcripts carry ``pipeline_latency`` (see ``messages.transcription_message``)."""
+
+
+@dataclass(frozen=True)
+class SamplingOptions:
+    """``whisper_params.whisper_sampling_params`` as the client gave it. None: not given, the replica's own
+    setting (for the penalties, CTranslate2's 1.0, not Baseten's defaults; see docs/protocol.md)."""
+
+    beam_width: int | None = None
+    length_penalty: float | None = None
+    repetition_penalty: float | None = None
+    beam_search_diversity_rate: float | None = None
+    no_repeat_ngram_size: int | None = None
+    sampling_temperatures: tuple[float, ...] | None = None
+    max_new_tokens: int | None = None
+
+
+@dataclass(frozen=True)
+class DiarizationOptions:
+    """Accepted for Baseten compatibility; diarization is not implemented here (a warning says so)."""
+
+    enable_diarization: bool | None = None
+    diarization_granularity: str = "sentence"
+    enable_word_level_diarization: bool = False
+    enable_sentence_level_diarization: bool = False
+    enable_final_diarization: bool = False
+
+    @property
+    def requested(self) -> bool:
+        return bool(
+            self.enable_diarization
+            or self.enable_word_level_diarization
+            or self.enable_sentence_level_diarization
+            or self.enable_final_diarization
+        )
 
 
 @dataclass(frozen=True)
 class WhisperOptions:
-    """``audio_language`` and ``language_options`` hold Whisper codes (``en``), never BCP-47 tags.
+    """``audio_language``, ``output_language`` and ``language_options`` hold Whisper codes (``en``), never
+    BCP-47 tags.
 
     ``language_options``: when ``audio_language`` is ``auto``, detection chooses among these only
-    (empty: among all). ``language_detection_only`` and ``use_dynamic_preprocessing`` are carried
-    for the transcriber but have no effect yet (see ``_NO_EFFECT_YET``).
+    (empty: among all). ``output_language``: ``auto`` (or the audio's language) transcribes, ``en``
+    translates into English. ``language_detection_only`` and ``use_dynamic_preprocessing`` have no
+    effect yet (a warning says so).
     """
 
     audio_language: str = "en"
@@ -79,6 +148,24 @@ class WhisperOptions:
     language_options: tuple[str, ...] = ()
     language_detection_only: bool = False
     use_dynamic_preprocessing: bool = False
+    output_language: str = AUTO
+    prefix: str = ""
+    """Text the first final continues (faster-whisper's ``prefix``): its transcript starts with it."""
+    enable_vad: bool = True
+    """False: no VAD gating; utterances end on finalize, at ``final_transcript_max_duration_s`` or at the end."""
+    use_missing_chunk_retry: bool = False
+    missing_chunk_wpm_threshold: int = 100
+    """With ``use_missing_chunk_retry``: a final with fewer words a minute of audio is decoded again."""
+    show_beam_results: bool = False
+    enable_chunk_level_language_detection: bool = False
+    """Per-utterance detection, which ``audio_language: auto`` always does here."""
+    sampling: SamplingOptions = SamplingOptions()
+    diarization: DiarizationOptions = DiarizationOptions()
+
+    @property
+    def translate(self) -> bool:
+        """Whisper's translate task: English text from audio in another (or any detected) language."""
+        return self.output_language == "en" and self.audio_language != "en"
 
 
 @dataclass(frozen=True)
@@ -87,6 +174,10 @@ class SessionConfig:
     streaming: StreamingOptions = StreamingOptions()
     whisper: WhisperOptions = WhisperOptions()
     send_vad_events: bool = False
+    include_timing_info: bool = False
+    """Transcripts carry ``timing_info``, the time each stage took."""
+    stream_id: str | None = None
+    """The client's name for the stream: in the server's log lines about it."""
     # What was accepted but ignored or unusual, one "field: text" each, for the client to see.
     warnings: tuple[str, ...] = ()
     # The section each given field came in ("whisper.audio_language" -> "streaming_whisper_params").
@@ -94,63 +185,17 @@ class SessionConfig:
 
     def field_path(self, attribute: str) -> str:
         """The wire name of ``attribute`` as this client spelt it, for messages that name a field."""
-        section = dict(self.sections).get(attribute)
-        if section is None:
-            field = next(f for f in _FIELDS if f.attribute == attribute)
-            section = field.sections[-1]
-        return f"{section}.{attribute.split('.', 1)[1]}"
+        field = next(f for f in FIELDS if f.attribute == attribute)
+        section = dict(self.sections).get(attribute, field.sections[-1])
+        return f"{section}.{field.name}"
 
 
-@dataclass(frozen=True)
-class _Field:
-    """One wire field: where it may appear, its type, bounds and attribute."""
-
-    name: str
-    sections: tuple[str, ...]
-    kind: type
-    attribute: str
-    minimum: float | None = None
-    maximum: float | None = None
-
-
-_VAD_SECTIONS = ("vad_params", "streaming_vad_config")
-_STREAM_SECTIONS = ("streaming_whisper_params", "streaming_params")
-_WHISPER_SECTIONS = ("streaming_whisper_params", "whisper_params")
-
-_FIELDS = (
-    _Field("threshold", _VAD_SECTIONS, float, "vad.threshold", 0.0, 1.0),
-    _Field("min_silence_duration_ms", _VAD_SECTIONS, int, "vad.min_silence_duration_ms", 32, 10_000),
-    _Field("speech_pad_ms", _VAD_SECTIONS, int, "vad.speech_pad_ms", 0, 2_000),
-    _Field("min_speech_duration_ms", _VAD_SECTIONS, int, "vad.min_speech_duration_ms", 0, 10_000),
-    _Field("encoding", _STREAM_SECTIONS, str, "streaming.encoding"),
-    _Field("sample_rate", _STREAM_SECTIONS, int, "streaming.sample_rate_hz", MIN_SAMPLE_RATE_HZ, MAX_SAMPLE_RATE_HZ),
-    _Field("enable_partial_transcripts", _STREAM_SECTIONS, bool, "streaming.enable_partial_transcripts"),
-    _Field(
-        "partial_transcript_interval_s", _STREAM_SECTIONS, float, "streaming.partial_transcript_interval_s", 0.1, 30.0
-    ),
-    _Field(
-        "final_transcript_max_duration_s",
-        _STREAM_SECTIONS,
-        float,
-        "streaming.final_transcript_max_duration_s",
-        1.0,
-        30.0,
-    ),
-    _Field("audio_language", _WHISPER_SECTIONS, str, "whisper.audio_language"),
-    _Field("prompt", _WHISPER_SECTIONS, str, "whisper.prompt"),
-    _Field("show_word_timestamps", _WHISPER_SECTIONS, bool, "whisper.show_word_timestamps"),
-    _Field("language_options", _WHISPER_SECTIONS, tuple, "whisper.language_options"),
-    _Field("language_detection_only", _WHISPER_SECTIONS, bool, "whisper.language_detection_only"),
-    _Field("use_dynamic_preprocessing", _WHISPER_SECTIONS, bool, "whisper.use_dynamic_preprocessing"),
-)
-# Top-level booleans. include_timing_info (sent by pipecat-style clients): segment times are always sent.
-_TOP_LEVEL_FLAGS = ("send_vad_events", "include_timing_info")
-_SECTIONS = frozenset(section for field in _FIELDS for section in field.sections)
 # Accepted and validated, but nothing implements them yet: setting one true gets a warning.
 _NO_EFFECT_YET = {
     "whisper.language_detection_only": "language detection alone is not implemented here; full transcripts are sent",
     "whisper.use_dynamic_preprocessing": "dynamic range compression is not implemented here; audio is used as sent",
 }
+_NO_DIARIZATION = "accepted, no effect: diarization is not implemented here; no speaker labels are sent"
 # How close an unknown top-level name must be to a known one to be taken for a typo of it.
 _TYPO_SIMILARITY = 0.8
 
@@ -168,7 +213,7 @@ def parse_session_config(message: str | bytes) -> SessionConfig:
     except json.JSONDecodeError as exc:
         raise InvalidDataError(f"config is not valid JSON: {exc.msg} at position {exc.pos}") from None
     if not isinstance(document, dict):
-        raise ConfigError("config", f"must be a JSON object, got {_json_type(document)}")
+        raise ConfigError("config", f"must be a JSON object, got {json_type(document)}")
     return config_from_dict(document)
 
 
@@ -190,35 +235,61 @@ def config_from_dict(document: dict[str, Any]) -> SessionConfig:
     values: dict[str, Any] = {}
     seen_in: dict[str, str] = {}
     warnings: list[str] = []
+    top_level = {field.name: field for field in TOP_LEVEL_FIELDS}
     for key, section in document.items():
-        if key in _TOP_LEVEL_FLAGS:
-            values[key] = _check_value(_Field(key, (), bool, key), key, section)
+        if key in top_level:
+            values[key] = check_value(top_level[key], key, section)
             continue
-        if key not in _SECTIONS:
+        if key not in SECTIONS:
             warnings.append(_unknown_top_level(key))
             continue
         if not isinstance(section, dict):
-            raise ConfigError(key, f"must be an object, got {_json_type(section)}")
+            raise ConfigError(key, f"must be an object, got {json_type(section)}")
         for name, raw in section.items():
             path = f"{key}.{name}"
-            field = _field_in(key, name)
+            field = field_in(key, name)
             if field is None:
-                allowed = sorted(f.name for f in _FIELDS if key in f.sections)
+                allowed = sorted(f.name for f in FIELDS if key in f.sections)
                 raise ConfigError(path, f"unknown field (allowed here: {', '.join(allowed)})")
             if field.attribute in seen_in:
                 raise ConfigError(path, f"given twice (also in {seen_in[field.attribute]})")
             seen_in[field.attribute] = key
-            values[field.attribute] = _check_value(field, path, raw)
+            values[field.attribute] = _sampling(path, raw) if field.kind == SAMPLING else check_value(field, path, raw)
+    _check_output_language(values, seen_in)
     warnings.extend(_warnings_for(values, seen_in))
     return _build(values, tuple(warnings), tuple(seen_in.items()))
 
 
+def _sampling(path: str, raw: Any) -> SamplingOptions:
+    """``whisper_sampling_params``: an object of its own fields only (Baseten forbids others too)."""
+    if not isinstance(raw, dict):
+        raise ConfigError(path, f"must be an object, got {json_type(raw)}")
+    fields = {field.name: field for field in SAMPLING_FIELDS}
+    given = {}
+    for name, value in raw.items():
+        if name not in fields:
+            raise ConfigError(f"{path}.{name}", f"unknown field (allowed here: {', '.join(sorted(fields))})")
+        given[name] = check_value(fields[name], f"{path}.{name}", value)
+    return SamplingOptions(**given)
+
+
+def _check_output_language(values: dict[str, Any], seen_in: dict[str, str]) -> None:
+    """Whisper writes the language it hears, or English (its translate task): no other target."""
+    output = values.get("whisper.output_language", AUTO)
+    audio = values.get("whisper.audio_language", "en")
+    if output not in (AUTO, "en", audio):
+        raise ConfigError(
+            f"{seen_in['whisper.output_language']}.output_language",
+            f"Whisper writes the language it hears ('auto') or translates into English ('en'); got {output!r}",
+        )
+
+
 def _unknown_top_level(key: str) -> str:
     """The warning for an unknown top-level field; a field put at the wrong level or a typo is an error."""
-    sections_of = {f.name: f.sections for f in _FIELDS}
+    sections_of = {f.name: f.sections for f in FIELDS}
     if key in sections_of:
         raise ConfigError(key, f"belongs inside {' or '.join(sections_of[key])}, not at the top level")
-    known = sorted(_SECTIONS | set(_TOP_LEVEL_FLAGS) | set(sections_of))
+    known = sorted(set(_top_level()) | set(sections_of))
     close = difflib.get_close_matches(key, known, n=1, cutoff=_TYPO_SIMILARITY)
     if close:
         raise ConfigError(key, f"unknown field; did you mean {close[0]!r}? (top level: {', '.join(_top_level())})")
@@ -226,121 +297,90 @@ def _unknown_top_level(key: str) -> str:
 
 
 def _top_level() -> list[str]:
-    return sorted(_SECTIONS | set(_TOP_LEVEL_FLAGS))
+    return sorted(SECTIONS | {field.name for field in TOP_LEVEL_FIELDS})
 
 
 def _warnings_for(values: dict[str, Any], seen_in: dict[str, str]) -> list[str]:
     """Warnings for values that were accepted but do less (or something else) than a client may think."""
-    warnings = []
-    for attribute, effect in _NO_EFFECT_YET.items():
-        if values.get(attribute):
-            warnings.append(f"{seen_in[attribute]}.{attribute.split('.', 1)[1]}: accepted, no effect: {effect}")
-    if values.get("include_timing_info") is False:
-        warnings.append("include_timing_info: accepted, no effect: segment start and end times are always sent")
-    if values.get("whisper.language_options") and values.get("whisper.audio_language", "en") != AUTO:
+
+    def path(attribute: str) -> str:
+        field = next(f for f in FIELDS if f.attribute == attribute)
+        return f"{seen_in[attribute]}.{field.name}"
+
+    warnings = [
+        f"{path(attribute)}: accepted, no effect: {effect}"
+        for attribute, effect in _NO_EFFECT_YET.items()
+        if values.get(attribute)
+    ]
+    detecting = values.get("whisper.audio_language", "en") == AUTO
+    if values.get("whisper.language_options") and not detecting:
+        warnings.append(f"{path('whisper.language_options')}: no effect unless audio_language is 'auto'")
+    if values.get("whisper.enable_chunk_level_language_detection") and not detecting:
         warnings.append(
-            f"{seen_in['whisper.language_options']}.language_options: no effect unless audio_language is 'auto'"
+            f"{path('whisper.enable_chunk_level_language_detection')}: no effect unless audio_language is 'auto' "
+            "(then every utterance's language is detected)"
         )
-    threshold = values.get("vad.threshold")
-    if threshold == 0.0:
+    if values.get("streaming.prioritize_latency") is False:
+        warnings.append(f"{path('streaming.prioritize_latency')}: accepted, no effect: finals always come first here")
+    sampling = values.get("whisper.sampling")
+    if sampling is not None and sampling.beam_search_diversity_rate:
         warnings.append(
-            f"{seen_in['vad.threshold']}.threshold: 0 counts every frame as speech; utterances end only at "
-            "final_transcript_max_duration_s, on finalize or at the end of input"
+            f"{path('whisper.sampling')}.beam_search_diversity_rate: accepted, no effect: CTranslate2's beam search "
+            "has no diversity rate"
         )
-    elif threshold == 1.0:
-        warnings.append(f"{seen_in['vad.threshold']}.threshold: 1 counts no frame as speech; nothing is transcribed")
+    warnings.extend(_diarization_warnings(values, path))
+    warnings.extend(_threshold_warnings(values, seen_in))
     return warnings
 
 
-def _field_in(section: str, name: str) -> _Field | None:
-    for field in _FIELDS:
-        if field.name == name and section in field.sections:
-            return field
-    return None
+def _diarization_warnings(values: dict[str, Any], path: Any) -> list[str]:
+    warnings = [
+        f"{path(attribute)}: {_NO_DIARIZATION}"
+        for attribute in (
+            "whisper.diarization.enable_diarization",
+            "whisper.diarization.enable_word_level_diarization",
+            "whisper.diarization.enable_sentence_level_diarization",
+            "whisper.diarization.enable_final_diarization",
+        )
+        if values.get(attribute)
+    ]
+    if values.get("whisper.diarization.diarization_granularity", "sentence") != "sentence":
+        warnings.append(f"{path('whisper.diarization.diarization_granularity')}: {_NO_DIARIZATION}")
+    for name in ("streaming_diarization_config", "diarization_config"):
+        if values.get(name):  # an empty object asks for nothing
+            warnings.append(f"{name}: {_NO_DIARIZATION}")
+    return warnings
 
 
-def _check_value(field: _Field, path: str, raw: Any) -> Any:
-    if field.kind is bool:
-        if not isinstance(raw, bool):
-            raise ConfigError(path, f"must be true or false, got {_json_type(raw)}")
-        return raw
-    if field.kind is str:
-        if not isinstance(raw, str):
-            raise ConfigError(path, f"must be a string, got {_json_type(raw)}")
-        return _check_string(field, path, raw)
-    if field.kind is tuple:
-        return _check_language_list(path, raw)
-    if isinstance(raw, bool) or not isinstance(raw, (int, float)):
-        raise ConfigError(path, f"must be a number, got {_json_type(raw)}")
-    if field.kind is int and isinstance(raw, float):
-        if not raw.is_integer():
-            raise ConfigError(path, f"must be a whole number, got {raw}")
-        raw = int(raw)
-    if isinstance(raw, float) and not math.isfinite(raw):
-        raise ConfigError(path, "must be a finite number")
-    if field.minimum is not None and raw < field.minimum or field.maximum is not None and raw > field.maximum:
-        error = AudioFormatConfigError if field.name == "sample_rate" else ConfigError
-        raise error(path, f"must be between {field.minimum:g} and {field.maximum:g}, got {raw}")
-    return field.kind(raw)
-
-
-def _check_string(field: _Field, path: str, raw: str) -> str:
-    if field.name == "encoding" and raw not in ENCODINGS:
-        raise AudioFormatConfigError(path, f"unsupported encoding {raw!r} (supported: {', '.join(ENCODINGS)})")
-    if field.name == "audio_language":
-        return AUTO if raw.lower() == AUTO else _language(path, raw)
-    if field.name == "prompt" and len(raw) > MAX_PROMPT_CHARS:
-        raise ConfigError(path, f"longer than {MAX_PROMPT_CHARS} characters")
-    return raw
-
-
-def _language(path: str, tag: str, *, auto_allowed: bool = True) -> str:
-    code = whisper_language(tag)
-    if code is None:
-        expected = "a Whisper language code such as 'en' or a BCP-47 tag such as 'en-US'"
-        raise ConfigError(path, f"unknown language {tag!r}: expected {expected}{', or auto' if auto_allowed else ''}")
-    return code
-
-
-def _check_language_list(path: str, raw: Any) -> tuple[str, ...]:
-    """A list of language tags, as Whisper codes without repeats, in the order given."""
-    if not isinstance(raw, list):
-        raise ConfigError(path, f"must be an array of language codes, got {_json_type(raw)}")
-    if len(raw) > len(WHISPER_LANGUAGES):
-        raise ConfigError(path, f"more than {len(WHISPER_LANGUAGES)} languages")
-    codes: list[str] = []
-    for index, tag in enumerate(raw):
-        if not isinstance(tag, str):
-            raise ConfigError(f"{path}[{index}]", f"must be a string, got {_json_type(tag)}")
-        code = _language(f"{path}[{index}]", tag, auto_allowed=False)
-        if code not in codes:
-            codes.append(code)
-    return tuple(codes)
+def _threshold_warnings(values: dict[str, Any], seen_in: dict[str, str]) -> list[str]:
+    threshold = values.get("vad.threshold")
+    if values.get("whisper.enable_vad") is False:
+        return []  # no VAD gating at all: the threshold does not matter
+    if threshold == 0.0:
+        return [
+            f"{seen_in['vad.threshold']}.threshold: 0 counts every frame as speech; utterances end only at "
+            "final_transcript_max_duration_s, on finalize or at the end of input"
+        ]
+    if threshold == 1.0:
+        return [f"{seen_in['vad.threshold']}.threshold: 1 counts no frame as speech; nothing is transcribed"]
+    return []
 
 
 def _build(values: dict[str, Any], warnings: tuple[str, ...], sections: tuple[tuple[str, str], ...]) -> SessionConfig:
     def pick(prefix: str) -> dict[str, Any]:
-        return {k.split(".", 1)[1]: v for k, v in values.items() if k.startswith(prefix + ".")}
+        return {k[len(prefix) + 1 :]: v for k, v in values.items() if k.startswith(prefix + ".") and k.count(".") == 1}
 
+    def nested(prefix: str) -> dict[str, Any]:
+        return {k.rsplit(".", 1)[1]: v for k, v in values.items() if k.startswith(prefix + ".")}
+
+    whisper = pick("whisper") | {"diarization": DiarizationOptions(**nested("whisper.diarization"))}
     return SessionConfig(
         vad=VadOptions(**pick("vad")),
         streaming=StreamingOptions(**pick("streaming")),
-        whisper=WhisperOptions(**pick("whisper")),
+        whisper=WhisperOptions(**whisper),
         send_vad_events=values.get("send_vad_events", False),
+        include_timing_info=values.get("include_timing_info", False),
+        stream_id=values.get("stream_id"),
         warnings=warnings,
         sections=sections,
     )
-
-
-def _json_type(value: Any) -> str:
-    if value is None:
-        return "null"
-    if isinstance(value, bool):
-        return "boolean"
-    if isinstance(value, (int, float)):
-        return "number"
-    if isinstance(value, str):
-        return "string"
-    if isinstance(value, list):
-        return "array"
-    return "object"

@@ -4,10 +4,11 @@ from __future__ import annotations
 
 import enum
 import json
+from dataclasses import dataclass
 from typing import Any
 
 from whisper_stream.protocol.errors import InvalidDataError, ProtocolError
-from whisper_stream.protocol.results import TranscriptionResult
+from whisper_stream.protocol.results import Segment, TranscriptionResult
 
 MAX_CONTROL_BYTES = 4_096
 _CONFIG_KEYS = frozenset(
@@ -66,36 +67,112 @@ def parse_control(message: str) -> Control:
     raise ProtocolError(_UNKNOWN_CONTROL)
 
 
+@dataclass(frozen=True)
+class TranscriptFormat:
+    """What a session's transcription messages carry besides Baseten's always-sent fields (the client's choice)."""
+
+    word_timestamps: bool = False
+    beam_results: bool = False
+    pipeline_latency: bool = False
+    """``include_pipeline_latency_metric``."""
+    timing_info: bool = False
+    """``include_timing_info``."""
+
+
+@dataclass(frozen=True)
+class TranscriptFacts:
+    """What the session knows of one transcript besides its decode."""
+
+    audio_length_s: float | None = None
+    """The utterance's audio this transcript covers (a partial: so far)."""
+    latency_s: float | None = None
+    """Pipeline latency: from when the server read the frame holding the transcript's last sample to when the
+    transcript was ready to send, on the replica's event-loop clock."""
+    endpointing_s: float | None = None
+    """A final's wait for the VAD: from that frame's arrival to when the utterance was known to have ended."""
+    from_finalize: bool = False
+    """The final that answers a ``finalize`` (Deepgram's name for it)."""
+    end_of_audio_flush: bool = False
+    """A final of the audio still buffered at the end of stream (``terminate_session``, idle, shutdown, a limit)."""
+
+
 def transcription_message(
-    result: TranscriptionResult, *, is_final: bool, transcription_num: int, word_timestamps: bool
+    result: TranscriptionResult,
+    *,
+    is_final: bool,
+    transcription_num: int,
+    word_timestamps: bool = False,
+    form: TranscriptFormat | None = None,
+    facts: TranscriptFacts | None = None,
 ) -> dict[str, Any]:
-    segments = []
-    for segment in result.segments:
-        item: dict[str, Any] = {
-            "text": segment.text,
-            "start_time": round(segment.start_s, 3),
-            "end_time": round(segment.end_s, 3),
-        }
-        if word_timestamps and segment.words is not None:
-            item["word_timestamps"] = [
-                {
-                    "word": w.word,
-                    "start_time": round(w.start_s, 3),
-                    "end_time": round(w.end_s, 3),
-                    "prob": round(w.probability, 4),
-                }
-                for w in segment.words
-            ]
-        segments.append(item)
-    return {
+    """A ``transcription`` message: Baseten's ``StreamingWhisperResult`` fields, plus ``type``, ``transcript``,
+    ``confidence`` and, on finals, ``from_finalize`` (docs/protocol.md lists every field)."""
+    form = form or TranscriptFormat(word_timestamps=word_timestamps)
+    facts = facts or TranscriptFacts()
+    message: dict[str, Any] = {
         "type": "transcription",
         "is_final": is_final,
         "transcript": result.text,
         "transcription_num": transcription_num,
         "language_code": result.language_code,
+        **_optional("language_prob", result.language_probability, 4),
         "confidence": round(result.confidence, 4),
-        "segments": segments,
+        "segments": [_segment(segment, result, form) for segment in result.segments],
+        **_optional("audio_length_sec", facts.audio_length_s, 3),
     }
+    if is_final:
+        message["is_end_of_audio_flush"] = facts.end_of_audio_flush
+        message["from_finalize"] = facts.from_finalize
+    if form.pipeline_latency:
+        message["pipeline_latency"] = None if facts.latency_s is None else round(max(facts.latency_s, 0.0), 3)
+    if form.timing_info:
+        message["timing_info"] = _timing_info(result, facts)
+    return message
+
+
+def _segment(segment: Segment, result: TranscriptionResult, form: TranscriptFormat) -> dict[str, Any]:
+    item: dict[str, Any] = {
+        "text": segment.text,
+        "start_time": round(segment.start_s, 3),
+        "end_time": round(segment.end_s, 3),
+        **_optional("log_prob", segment.log_prob, 4),
+        "possible_hallucination": segment.possible_hallucination,
+        "language_code": result.language_code,
+        **_optional("language_prob", result.language_probability, 4),
+    }
+    if form.word_timestamps and segment.words is not None:
+        item["word_timestamps"] = [
+            {
+                "word": w.word,
+                "start_time": round(w.start_s, 3),
+                "end_time": round(w.end_s, 3),
+                "prob": round(w.probability, 4),
+            }
+            for w in segment.words
+        ]
+    if form.beam_results and segment.beam_results is not None:
+        item["beam_results"] = list(segment.beam_results)
+    return item
+
+
+def _timing_info(result: TranscriptionResult, facts: TranscriptFacts) -> dict[str, float | None]:
+    """Baseten's ``ASRTimingInfoDurations`` (seconds; null: a stage that did not run here), plus the queue."""
+    times = result.times
+    stages = {
+        "read_audio_duration_s": None,
+        "chunking_duration_s": facts.endpointing_s,
+        "queue_wait_duration_s": times.queue_wait_s,
+        "language_detection_duration_s": times.language_detection_s,
+        "transcription_duration_s": times.decode_s,
+        "diarization_duration_s": None,
+        "speaker_assignment_duration_s": None,
+        "total_duration_s": facts.latency_s,
+    }
+    return {name: None if value is None else round(max(value, 0.0), 4) for name, value in stages.items()}
+
+
+def _optional(name: str, value: float | None, digits: int) -> dict[str, float]:
+    return {} if value is None else {name: round(value, digits)}
 
 
 def vad_event_message(kind: str, time_s: float) -> dict[str, Any]:

@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from whisper_stream.core.final_context import CONTEXT_S
+from whisper_stream.core.prompting import SamplingLimits
 
 
 @dataclass(frozen=True)
@@ -43,6 +44,8 @@ class Limits:
     final_context_s         29 s     FINAL_CONTEXT_S  audio before an utterance that its final is decoded
                                                       with, the words sent for it forced as the decoder's
                                                       prefix (``context``); 0: finals decoded alone
+    max_beam_size           5        MAX_BEAM_SIZE    the largest ``whisper_sampling_params.beam_width`` a
+                                                      client gets; more is clamped, with a warning
     ======================  =======  ===============  =====================================================
 
     Only the VAD, which runs at hundreds of times real time, ever holds reading up; waiting for Whisper
@@ -68,3 +71,9 @@ class Limits:
     finish_timeout_s: float = 120.0
     drain_timeout_s: float = 20.0
     final_context_s: float = CONTEXT_S
+    max_beam_size: int = 5
+
+    @property
+    def sampling(self) -> SamplingLimits:
+        """What a session's decodes may cost, whatever its client asks (``whisper_sampling_params``)."""
+        return SamplingLimits(max_beam_size=self.max_beam_size)

@@ -101,13 +101,16 @@ class SessionRunner:
             await self._send(messages.warning_message(text))
         self.decoder = AudioDecoder(config.streaming.encoding, config.streaming.sample_rate_hz)
         self.scorer = self.engine.new_scorer()
-        self.session = Session(config, self.scorer, context_s=self.limits.final_context_s)
+        limits = self.limits
+        self.session = Session(config, self.scorer, context_s=limits.final_context_s, sampling_limits=limits.sampling)
+        await self._flush_outbox(self.session)  # what the session clamped, right after the config's warnings
         self.log.info(
-            "config: %s at %d Hz, language %s, partials %s",
+            "config: %s at %d Hz, language %s, partials %s, stream id %s",
             config.streaming.encoding,
             config.streaming.sample_rate_hz,
             config.whisper.audio_language,
             config.streaming.enable_partial_transcripts,
+            config.stream_id or "-",
         )
         reader = asyncio.create_task(self._read_socket())
         if self.drain is not None:

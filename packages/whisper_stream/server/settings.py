@@ -20,6 +20,7 @@
 | FINAL_CONTEXT_S       | 29                              | context of a final; 0: finals alone       |
 | FINAL_CONTEXT_FORM    | forced                          | forced: the context's words forced as the |
 |                       |                                 | decoder prefix; prompted: as the prompt   |
+| MAX_BEAM_SIZE         | 5                               | largest beam a client may ask for         |
 """
 
 from __future__ import annotations
@@ -104,5 +105,6 @@ class Settings:
                 max_session_duration_s=number("MAX_SESSION_S", defaults.max_session_duration_s, float, minimum=1),
                 idle_timeout_s=number("IDLE_TIMEOUT_S", defaults.idle_timeout_s, float, minimum=1),
                 final_context_s=number("FINAL_CONTEXT_S", defaults.final_context_s, float),
+                max_beam_size=number("MAX_BEAM_SIZE", defaults.max_beam_size, minimum=1),
             ),
         )
