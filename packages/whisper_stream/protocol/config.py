@@ -22,12 +22,12 @@ from __future__ import annotations
 
 import dataclasses
 import difflib
-import json
 import math
 from dataclasses import dataclass
 from typing import Any
 
-from whisper_stream.protocol.errors import AudioFormatConfigError, ConfigError, InvalidDataError
+from whisper_stream.protocol.errors import AudioFormatConfigError, ConfigError
+from whisper_stream.protocol.json_text import load_json, utf8_length_over
 from whisper_stream.protocol.languages import AUTO, WHISPER_LANGUAGES, whisper_language
 from whisper_stream.samples import SAMPLE_RATE_HZ
 
@@ -159,14 +159,12 @@ def parse_session_config(message: str | bytes) -> SessionConfig:
     """Parse and validate the first message of a connection."""
     if isinstance(message, bytes):
         raise ConfigError("config", "the first message must be the JSON config as text, not audio")
-    if len(message.encode()) > MAX_CONFIG_BYTES:
+    if utf8_length_over(message, MAX_CONFIG_BYTES):
         raise ConfigError("config", f"longer than {MAX_CONFIG_BYTES} bytes")
-    try:
-        document = json.loads(message, object_pairs_hook=_reject_repeated_keys)
+    try:  # not JSON, nested too deep, a lone surrogate anywhere (a prompt of "\ud800"): InvalidDataError
+        document = load_json(message, "config", object_pairs_hook=_reject_repeated_keys)
     except _RepeatedKeyError as exc:
         raise ConfigError(str(exc), "given more than once in the same object") from None
-    except ValueError as exc:
-        raise InvalidDataError(f"config is not valid JSON: {exc.msg} at position {exc.pos}") from None
     if not isinstance(document, dict):
         raise ConfigError("config", f"must be a JSON object, got {_json_type(document)}")
     return config_from_dict(document)
