@@ -405,3 +405,26 @@ def test_a_final_is_decoded_alone_while_finals_keep_the_decoder_busy(busy_s: flo
             transcriber.release.release()
         engine.stop()
     assert (transcriber.decoded["final"][1].context_samples == 800) is keeps_context
+
+
+def test_a_cancelled_final_is_neither_decoded_nor_counted_as_decoded_without_context(gated) -> None:
+    """A future cancelled behind the engine's back while queued (the window between a worker taking a batch and
+    running it, widened here) used to be counted in whisper_stream_finals_without_context all the same."""
+    from whisper_stream import metrics
+
+    engine, transcriber = gated
+    blocker = engine.submit(request("blocker", RequestKind.FINAL))
+    assert transcriber.started.acquire(timeout=5)
+    waiting = engine.submit(in_context("waiting"))  # another final waits: this one would be shed
+    cancelled = engine.submit(in_context("cancelled"))
+    assert waiting is not None and cancelled is not None
+    assert cancelled.cancel()  # not through engine.cancel: still in the queue when the worker takes it
+    before = metrics.FINALS_WITHOUT_CONTEXT._value.get()
+    for _ in range(3):
+        transcriber.release.release()
+    assert blocker is not None and blocker.result(timeout=5).text and waiting.result(timeout=5).text
+    engine.stop()
+    assert "cancelled" not in transcriber.decoded
+    # "waiting" kept its context: the final queued behind it was cancelled, so none waited
+    assert transcriber.decoded["waiting"][1].context_samples == 800
+    assert metrics.FINALS_WITHOUT_CONTEXT._value.get() - before == 0

@@ -219,8 +219,11 @@ class Engine:
                 batch = self._pop_batch()
                 for job in batch:
                     del self._queued[job.future]
-                self._shed_context(batch)
-            batch = [job for job in batch if job.future.set_running_or_notify_cancel()]
+                # Running from here on (a later cancel() cannot stop it), or cancelled already: only the jobs that
+                # will run are shed of their context and counted in finals_without_context.
+                batch = [job for job in batch if job.future.set_running_or_notify_cancel()]
+                if batch:
+                    self._shed_context(batch)
             if batch:
                 self._run(batch)
 
@@ -257,7 +260,9 @@ class Engine:
         """
         if not batch[0].request.kind.is_final:
             return
-        others_wait = any(job.priority == RequestKind.FINAL.priority for job in self._queue)
+        others_wait = any(
+            job.priority == RequestKind.FINAL.priority and not job.future.cancelled() for job in self._queue
+        )
         if not others_wait and self._finals_load.share < self.options.context_max_load:
             return
         for job in batch:
