@@ -43,6 +43,8 @@ class EventKind(enum.Enum):
     """A decode finished, failed, or was cancelled by the engine (payload: request and future)."""
     DRAIN = "drain"
     """The replica is shutting down: finish and close 1012."""
+    RECLAIM = "reclaim"
+    """The replica is full and this session sends no audio: finish and close 1000, the slot goes to a newcomer."""
 
 
 @dataclass(frozen=True)

@@ -2,8 +2,9 @@
 
 Works with any object shaped like Starlette's ``WebSocket`` (what Truss hands to
 ``Model.websocket``): ``receive()`` returning ASGI message dicts, ``send_text()``
-and ``close()``. ``serve_session`` admits the session and maps every way it can
-end to a close code; ``session_runner`` runs it.
+and ``close()``. ``serve_session`` reads the config (``first_message``), admits the
+session (``admission``) and maps every way it can end to a close code;
+``session_runner`` runs it.
 """
 
 from __future__ import annotations
@@ -17,7 +18,9 @@ from whisper_stream import metrics
 from whisper_stream.inference.engine import Engine
 from whisper_stream.protocol import messages
 from whisper_stream.protocol.errors import InternalError, ServerBusyError, ServerShutdownError, StreamingError
+from whisper_stream.server.admission import Admission, admission_for
 from whisper_stream.server.drain import Drain
+from whisper_stream.server.first_message import check_model_supports, receive_config
 from whisper_stream.server.limits import Limits
 from whisper_stream.server.logs import SessionLog, bind_session_id
 from whisper_stream.server.session_runner import SessionRunner
@@ -35,10 +38,16 @@ async def serve_session(
     limits: Limits = Limits(),
     session_id: str | None = None,
     drain: Drain | None = None,
+    admission: Admission | None = None,
 ) -> None:
-    """Run one session to its end. Never raises for anything the peer did, nor for our own bugs."""
+    """Run one session to its end. Never raises for anything the peer did, nor for our own bugs.
+
+    The connection waits for its config holding no slot, then takes one (``admission``: the replica's, made
+    at the engine's first session unless given).
+    """
     session_id = session_id or uuid.uuid4().hex[:12]
     log = SessionLog(logger, session_id)
+    admission = admission or admission_for(engine, limits)
     with bind_session_id(session_id):
         runner = SessionRunner(websocket, engine, limits, log, drain)
         try:
@@ -46,10 +55,14 @@ async def serve_session(
                 raise ServerShutdownError("the server is shutting down; reconnect")
             if not engine.running:
                 raise ServerBusyError("the model is not loaded yet; retry later")
-            with engine.session_slot():
+            evicted = asyncio.Event()
+            with admission.config_wait(runner, evicted.set):
+                config = await receive_config(websocket, limits, evicted)
+            check_model_supports(config, engine.transcriber)
+            async with admission.slot(runner):
                 metrics.SESSIONS_TOTAL.labels(outcome="accepted").inc()
                 log.info("session opened (%d open)", engine.open_sessions)
-                await runner.run()
+                await runner.run(config)
         except Disconnected as exc:
             log.info("%s", exc.args[0] if exc.args else "client disconnected")
         except StreamingError as exc:
