@@ -23,7 +23,10 @@ No Docker is needed. This mirrors what the Baseten image does:
    in the container: cwd ``fs/app``, ``sys.path[0]`` ``fs/app``,
    ``fs/packages`` appended to ``sys.path``, and ``TrussServer`` run with the
    same uvicorn settings as ``TrussServer.start()``, except that it listens on
-   127.0.0.1 and not 0.0.0.0.
+   127.0.0.1 and not 0.0.0.0, and that WebSocket messages are capped at the
+   model's ``MAX_FRAME_BYTES`` (1 MiB) instead of truss's 100 MiB (the model
+   lowers the cap of each connection to that in production too, but only after
+   the handshake: see ``whisper_stream.server.ws_layer``).
 
 CLI::
 
@@ -354,6 +357,7 @@ def _run_built(
     server = truss_server.TrussServer(port, "config.yaml")
     app = server.create_application()
     _answer_metrics_without_redirect(app)
+    max_message_bytes = _max_message_bytes(server._config, truss_server.WS_MAX_MSG_SZ_BYTES)
     runtime = server._config.get("runtime") or {}
     transport = runtime.get("transport") or {}
     extra_kwargs = {}
@@ -372,7 +376,9 @@ def _run_built(
             truss_server.TIMEOUT_GRACEFUL_SHUTDOWN if graceful_timeout is None else graceful_timeout
         ),
         log_config=log_config.make_log_config(log_level),
-        ws_max_size=truss_server.WS_MAX_MSG_SZ_BYTES,
+        # truss: WS_MAX_MSG_SZ_BYTES (100 MiB). Here no message over MAX_FRAME_BYTES is ever buffered, not even
+        # one pipelined with the handshake, before the model's own cap applies (whisper_stream.server.ws_layer).
+        ws_max_size=max_message_bytes,
         loop="uvloop",
         **extra_kwargs,
     )
@@ -399,6 +405,17 @@ def _run_built(
     if server._model.load_failed:
         return 1
     return 0
+
+
+def _max_message_bytes(config: Mapping[str, object], truss_default: int) -> int:
+    """The model's ``MAX_FRAME_BYTES``, read as its ``load()`` will read it (its packages are on sys.path), for
+    a truss of whisper_stream; truss's own cap for any other truss."""
+    try:
+        from whisper_stream.server.settings import Settings
+    except ImportError:
+        return truss_default
+    metadata = config.get("model_metadata")
+    return Settings.from_env(metadata=metadata if isinstance(metadata, Mapping) else None).limits.max_frame_bytes
 
 
 async def _announce(uv_server, model, task) -> None:  # uvicorn.Server, truss's ModelWrapper, asyncio.Task

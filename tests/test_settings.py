@@ -200,3 +200,22 @@ def test_warm_up_on_by_default_and_from_metadata() -> None:
 def test_bad_warm_up_flag_names_the_variable() -> None:
     with pytest.raises(ValueError, match="WHISPER_WARM_UP must be one of"):
         Settings.from_env({"WHISPER_WARM_UP": "sometimes"}, {})
+
+
+@pytest.mark.parametrize(
+    ("name", "raw", "limit"),
+    [
+        ("FINAL_CONTEXT_S", "29.5", "29"),
+        ("FINAL_CONTEXT_S", "600", "29"),
+        ("MAX_FRAME_BYTES", "104857601", "104857600"),
+    ],
+)
+def test_values_over_their_maximum_rejected(name: str, raw: str, limit: str) -> None:
+    """Context beyond Whisper's window could never be decoded; a frame over truss's 100 MiB never arrives."""
+    with pytest.raises(ValueError, match=f"^{name} must be at most {limit}, got '{raw}'$"):
+        Settings.from_env({name: raw})
+
+
+def test_final_context_s_up_to_the_window_accepted() -> None:
+    assert Settings.from_env({"FINAL_CONTEXT_S": "29"}).limits.final_context_s == 29.0
+    assert Settings.from_env({}, {"final_context_s": 0}).limits.final_context_s == 0.0

@@ -13,7 +13,7 @@ from whisper_stream.inference.transcriber import Transcriber
 from whisper_stream.protocol.config import SessionConfig, parse_session_config
 from whisper_stream.protocol.errors import ConfigError, LimitExceededError
 from whisper_stream.server.limits import Limits
-from whisper_stream.server.socket_events import Disconnected, EventKind, WebSocketLike, unpack
+from whisper_stream.server.socket_events import EventKind, WebSocketLike, disconnected, unpack
 
 
 async def receive_config(websocket: WebSocketLike, limits: Limits, evicted: asyncio.Event) -> SessionConfig:
@@ -37,7 +37,7 @@ async def receive_config(websocket: WebSocketLike, limits: Limits, evicted: asyn
         raise LimitExceededError(f"no config received within {limits.config_timeout_s:g} s")
     kind, payload = unpack(receiving.result())
     if kind is EventKind.DISCONNECT:
-        raise Disconnected(f"client disconnected before sending the config (code {payload})")
+        raise disconnected(payload, "before the config")
     if kind is EventKind.AUDIO:
         raise ConfigError("config", "the first message must be the JSON config as text; audio came first")
     return parse_session_config(payload)

@@ -44,7 +44,15 @@ from whisper_stream.server.audio_frames import AudioFrames
 from whisper_stream.server.drain import Drain
 from whisper_stream.server.limits import Limits
 from whisper_stream.server.session_timers import Deadline, SessionTimers
-from whisper_stream.server.socket_events import Disconnected, Event, EventKind, WebSocketLike, close_within, unpack
+from whisper_stream.server.socket_events import (
+    Disconnected,
+    Event,
+    EventKind,
+    WebSocketLike,
+    close_within,
+    disconnected,
+    unpack,
+)
 
 _MESSAGE_OVERHEAD_BYTES = 64
 """Counted per message read ahead on top of its payload, so a flood of tiny text frames is bounded too."""
@@ -209,9 +217,7 @@ class SessionRunner:
                 self.may_read.set()
         kind = event.kind
         if kind is EventKind.DISCONNECT:
-            if event.payload == CloseCode.SERVICE_RESTART:
-                raise Disconnected("the server closed the connection (1012) while shutting down")
-            raise Disconnected(f"client disconnected (code {event.payload})")
+            raise disconnected(event.payload, "mid-stream")
         if kind is EventKind.READ_FAILED:
             raise event.payload
         if kind is EventKind.RESULT:

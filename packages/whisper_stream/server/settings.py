@@ -17,7 +17,7 @@
 | MAX_FRAME_BYTES       | 1048576                         | largest binary frame; larger gets 1009    |
 | MAX_SESSION_S         | 14400                           | audio seconds per session                 |
 | IDLE_TIMEOUT_S        | 60                              | no message for this long: finals, 1000    |
-| FINAL_CONTEXT_S       | 29                              | context of a final; 0: finals alone       |
+| FINAL_CONTEXT_S       | 29 (at most 29)                 | context of a final; 0: finals alone       |
 """
 
 from __future__ import annotations
@@ -28,6 +28,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
+from whisper_stream.core.final_context import CONTEXT_S
 from whisper_stream.server.limits import Limits
 
 _TRUE = frozenset({"1", "true", "yes", "on"})
@@ -58,7 +59,7 @@ class Settings:
         def get(name: str, default: str = "") -> str:
             return env.get(name) or meta.get(name) or default
 
-        def number(name: str, default: float, kind: type = int, minimum: float = 0) -> Any:
+        def number(name: str, default: float, kind: type = int, minimum: float = 0, maximum: float = math.inf) -> Any:
             raw = get(name)
             try:
                 value = kind(raw) if raw else default
@@ -66,6 +67,9 @@ class Settings:
                 raise ValueError(f"{name} must be a number, got {raw!r}") from None
             if not math.isfinite(value) or value < minimum:
                 raise ValueError(f"{name} must be a finite number of at least {minimum:g}, got {raw!r}")
+            if value > maximum:
+                shown = int(maximum) if float(maximum).is_integer() else maximum
+                raise ValueError(f"{name} must be at most {shown}, got {raw!r}")
             return value
 
         def flag(name: str, default: bool) -> bool:
@@ -90,9 +94,11 @@ class Settings:
             warm_up=flag("WHISPER_WARM_UP", True),
             transcriber=get("WHISPER_TRANSCRIBER"),
             limits=Limits(
-                max_frame_bytes=number("MAX_FRAME_BYTES", defaults.max_frame_bytes, minimum=1),
+                # truss's WebSocket layer refuses messages over 100 MiB before ours could take them (ws_layer)
+                max_frame_bytes=number("MAX_FRAME_BYTES", defaults.max_frame_bytes, minimum=1, maximum=100 << 20),
                 max_session_duration_s=number("MAX_SESSION_S", defaults.max_session_duration_s, float, minimum=1),
                 idle_timeout_s=number("IDLE_TIMEOUT_S", defaults.idle_timeout_s, float, minimum=1),
-                final_context_s=number("FINAL_CONTEXT_S", defaults.final_context_s, float),
+                # context and utterance share Whisper's 30 s window: more context could never be decoded
+                final_context_s=number("FINAL_CONTEXT_S", defaults.final_context_s, float, maximum=CONTEXT_S),
             ),
         )

@@ -25,6 +25,7 @@ from whisper_stream.server.limits import Limits
 from whisper_stream.server.logs import SessionLog, bind_session_id
 from whisper_stream.server.session_runner import SessionRunner
 from whisper_stream.server.socket_events import Disconnected, WebSocketLike, close_within
+from whisper_stream.server.ws_layer import CONFIG_WIRE_BYTES, MessageCap
 
 __all__ = ["WebSocketLike", "serve_session"]
 
@@ -55,10 +56,16 @@ async def serve_session(
                 raise ServerShutdownError("the server is shutting down; reconnect")
             if not engine.running:
                 raise ServerBusyError("the model is not loaded yet; retry later")
+            cap = MessageCap.of(websocket)
+            layer_max_bytes = cap.max_bytes if cap is not None else None
+            if cap is not None:
+                cap.set(min(cap.max_bytes, CONFIG_WIRE_BYTES))
             evicted = asyncio.Event()
             with admission.config_wait(runner, evicted.set):
                 config = await receive_config(websocket, limits, evicted)
             check_model_supports(config, engine.transcriber)
+            if cap is not None and layer_max_bytes is not None:
+                cap.set(min(layer_max_bytes, limits.max_frame_bytes))
             async with admission.slot(runner):
                 metrics.SESSIONS_TOTAL.labels(outcome="accepted").inc()
                 log.info("session opened (%d open)", engine.open_sessions)
