@@ -563,3 +563,13 @@ def test_real_server_rejects_bad_input_and_serves_the_next_client(
     bad, healthy = asyncio.run(both())
     assert_rejected(bad, code, close_code)
     assert healthy.close_code == 1000 and wer(utterance.reference, healthy.text) <= 0.2, healthy.text
+
+
+@pytest.mark.slow
+def test_real_server_caps_each_connection_in_truss_websocket_layer(ws_url: str) -> None:
+    """Under truss's own app the model finds uvicorn's protocol and lowers its cap (ws_layer.MessageCap): a
+    first message over 64 KiB is refused by the layer, where the server's own cap is MAX_FRAME_BYTES (1 MiB)."""
+    result = asyncio.run(send_raw(ws_url, json.dumps({"pad": "y" * 70_000})))
+    assert result.close_code == 1009 and "65536" in result.close_reason, result.close_reason
+    frame = asyncio.run(send_raw(ws_url, json.dumps(SEED_CONFIG), b"\x00" * ((1 << 20) + 2)))
+    assert frame.close_code == 1009 and "1048576" in frame.close_reason, frame.close_reason
