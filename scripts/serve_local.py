@@ -26,7 +26,10 @@ No Docker is needed. This mirrors what the Baseten image does:
    127.0.0.1 and not 0.0.0.0, and that WebSocket messages are capped at the
    model's ``MAX_FRAME_BYTES`` (1 MiB) instead of truss's 100 MiB (the model
    lowers the cap of each connection to that in production too, but only after
-   the handshake: see ``whisper_stream.server.ws_layer``).
+   the handshake: see ``whisper_stream.server.ws_layer``). And since it checks no
+   API key, it refuses requests from web pages of other origins (403, unless
+   ``ALLOWED_ORIGINS`` allows them: ``whisper_stream.server.origin``); clients
+   that send no ``Origin`` header are unaffected.
 
 CLI::
 
@@ -357,7 +360,9 @@ def _run_built(
     server = truss_server.TrussServer(port, "config.yaml")
     app = server.create_application()
     _answer_metrics_without_redirect(app)
-    max_message_bytes = _max_message_bytes(server._config, truss_server.WS_MAX_MSG_SZ_BYTES)
+    settings = _model_settings(server._config)
+    max_message_bytes = truss_server.WS_MAX_MSG_SZ_BYTES if settings is None else settings.limits.max_frame_bytes
+    served = app if settings is None else _refusing_other_origins(app, settings.allowed_origins)
     runtime = server._config.get("runtime") or {}
     transport = runtime.get("transport") or {}
     extra_kwargs = {}
@@ -367,7 +372,7 @@ def _run_built(
         extra_kwargs["ws_ping_timeout"] = transport["ping_timeout_seconds"]
     log_level = "DEBUG" if runtime.get("enable_debug_logs", False) else "INFO"
     cfg = uvicorn.Config(
-        app,
+        served,
         http="h11",
         host=HOST,
         port=port,
@@ -407,15 +412,22 @@ def _run_built(
     return 0
 
 
-def _max_message_bytes(config: Mapping[str, object], truss_default: int) -> int:
-    """The model's ``MAX_FRAME_BYTES``, read as its ``load()`` will read it (its packages are on sys.path), for
-    a truss of whisper_stream; truss's own cap for any other truss."""
+def _model_settings(config: Mapping[str, object]):  # -> whisper_stream.server.settings.Settings | None
+    """The model's settings, read as its ``load()`` will read them (its packages are on sys.path), for a
+    truss of whisper_stream; None for any other truss."""
     try:
         from whisper_stream.server.settings import Settings
     except ImportError:
-        return truss_default
+        return None
     metadata = config.get("model_metadata")
-    return Settings.from_env(metadata=metadata if isinstance(metadata, Mapping) else None).limits.max_frame_bytes
+    return Settings.from_env(metadata=metadata if isinstance(metadata, Mapping) else None)
+
+
+def _refusing_other_origins(app, allowed_origins: tuple[str, ...]):  # ASGI app in, ASGI app out
+    """No API key is checked here: pages of other web origins are refused (whisper_stream.server.origin)."""
+    from whisper_stream.server.origin import OriginCheck
+
+    return OriginCheck(app, allowed_origins=allowed_origins)
 
 
 async def _announce(uv_server, model, task) -> None:  # uvicorn.Server, truss's ModelWrapper, asyncio.Task

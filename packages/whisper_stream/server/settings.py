@@ -18,6 +18,8 @@
 | MAX_SESSION_S         | 14400                           | audio seconds per session                 |
 | IDLE_TIMEOUT_S        | 60                              | no message for this long: finals, 1000    |
 | FINAL_CONTEXT_S       | 29 (at most 29)                 | context of a final; 0: finals alone       |
+| ALLOWED_ORIGINS       | -                               | local server: web origins whose pages may |
+|                       |                                 | connect (comma-separated; * for any)      |
 """
 
 from __future__ import annotations
@@ -48,6 +50,8 @@ class Settings:
     max_sessions: int = 0
     warm_up: bool = True
     transcriber: str = ""
+    allowed_origins: tuple[str, ...] = ()
+    """Local server only: web origins whose pages may connect (``origin.OriginCheck``); ``*`` for any."""
     limits: Limits = Limits()
 
     @classmethod
@@ -93,6 +97,7 @@ class Settings:
             max_sessions=number("MAX_SESSIONS", 0),
             warm_up=flag("WHISPER_WARM_UP", True),
             transcriber=get("WHISPER_TRANSCRIBER"),
+            allowed_origins=tuple(o.strip() for o in get("ALLOWED_ORIGINS").split(",") if o.strip()),
             limits=Limits(
                 # truss's WebSocket layer refuses messages over 100 MiB before ours could take them (ws_layer)
                 max_frame_bytes=number("MAX_FRAME_BYTES", defaults.max_frame_bytes, minimum=1, maximum=100 << 20),
