@@ -23,8 +23,8 @@ No Docker is needed. This mirrors what the Baseten image does:
    in the container: cwd ``fs/app``, ``sys.path[0]`` ``fs/app``,
    ``fs/packages`` appended to ``sys.path``, and ``TrussServer`` run with the
    same uvicorn settings as ``TrussServer.start()``, except that it listens on
-   127.0.0.1 and not 0.0.0.0, and that WebSocket messages are capped at the
-   model's ``MAX_FRAME_BYTES`` (1 MiB) instead of truss's 100 MiB (the model
+   127.0.0.1 and not 0.0.0.0, and that WebSocket messages are capped at twice the
+   model's ``MAX_FRAME_BYTES`` (2 MiB) instead of truss's 100 MiB (the model
    lowers the cap of each connection to that in production too, but only after
    the handshake: see ``whisper_stream.server.ws_layer``). And since it checks no
    API key, it refuses requests from web pages of other origins (403, unless
@@ -361,7 +361,11 @@ def _run_built(
     app = server.create_application()
     _answer_metrics_without_redirect(app)
     settings = _model_settings(server._config)
-    max_message_bytes = truss_server.WS_MAX_MSG_SZ_BYTES if settings is None else settings.limits.max_frame_bytes
+    max_message_bytes = truss_server.WS_MAX_MSG_SZ_BYTES
+    if settings is not None:
+        from whisper_stream.server.ws_layer import session_message_cap_bytes
+
+        max_message_bytes = session_message_cap_bytes(settings.limits)
     served = app if settings is None else _refusing_other_origins(app, settings.allowed_origins)
     runtime = server._config.get("runtime") or {}
     transport = runtime.get("transport") or {}
@@ -381,8 +385,8 @@ def _run_built(
             truss_server.TIMEOUT_GRACEFUL_SHUTDOWN if graceful_timeout is None else graceful_timeout
         ),
         log_config=log_config.make_log_config(log_level),
-        # truss: WS_MAX_MSG_SZ_BYTES (100 MiB). Here no message over MAX_FRAME_BYTES is ever buffered, not even
-        # one pipelined with the handshake, before the model's own cap applies (whisper_stream.server.ws_layer).
+        # truss: WS_MAX_MSG_SZ_BYTES (100 MiB). Here no message over twice MAX_FRAME_BYTES is ever buffered, not
+        # even one pipelined with the handshake, before the model's own cap applies (whisper_stream.server.ws_layer).
         ws_max_size=max_message_bytes,
         loop="uvloop",
         **extra_kwargs,

@@ -25,23 +25,25 @@ from whisper_stream.server.memory_bound import (
     memory_bound,
     websocket_layer_bytes,
 )
-from whisper_stream.server.ws_layer import CONFIG_WIRE_BYTES, READ_BYTES
+from whisper_stream.server.ws_layer import CONFIG_WIRE_BYTES, READ_BYTES, session_message_cap_bytes
 
 MiB = 1 << 20
 TRUSS_SERVER = Path(truss.__file__).parent / "templates" / "server" / "truss_server.py"
 
 
 def test_the_default_bound_term_by_term() -> None:
-    bound = memory_bound(Limits(), session_message_bytes=MiB, config_message_bytes=CONFIG_WIRE_BYTES)
+    session_bytes = session_message_cap_bytes(Limits())
+    assert session_bytes == 2 * MiB
+    bound = memory_bound(Limits(), session_message_bytes=session_bytes, config_message_bytes=CONFIG_WIRE_BYTES)
     terms = bound.per_session
-    assert terms["websocket_layer"] == 2 * MiB + READ_BYTES
-    assert terms["read_ahead"] == 2 * MiB
+    assert terms["websocket_layer"] == 4 * MiB + READ_BYTES
+    assert terms["read_ahead"] == 3 * MiB
     assert terms["sample_buffer"] == (128 + 64) * 16_000 * 4  # 61 s held: storage of 128 s, and the 64 s before
     # a partial (30 s), a speculative final (30 s), finals waiting (60 + 30 + 2.05 s) and the first one's 29 s
     assert terms["requests"] == pytest.approx((30 + 30 + 92.048 + 29) * BYTES_PER_SECOND, rel=1e-4)
-    assert 29e6 < bound.session_bytes < 30e6
+    assert 32e6 < bound.session_bytes < 33e6
     assert bound.per_config_wait == 2 * CONFIG_WIRE_BYTES + READ_BYTES
-    assert bound.replica_bytes(8, 32) < 260e6
+    assert bound.replica_bytes(8, 32) < 280e6
 
 
 def test_without_context_the_bound_is_smaller() -> None:

@@ -286,6 +286,7 @@ STREAM_CASES = [
         1008,
         "longer than 4096",
     ),
+    ("frame_over_the_cap", b"\x00" * (FRAME_CAP + 2), "frame_too_large", 1009, str(FRAME_CAP + 2), str(FRAME_CAP)),
 ]
 
 
@@ -315,11 +316,11 @@ async def _mid_stream(url: str, bad: str | bytes) -> StreamResult:
     return result
 
 
-def test_a_frame_over_the_cap_is_refused_by_the_websocket_layer_before_it_is_buffered(harness: Harness) -> None:
-    """After the config the layer under us takes messages up to max_frame_bytes (ws_layer): a larger one is
-    refused as its header arrives, close 1009 naming the limit; the finals sent before it stay."""
-    result = with_healthy(harness, _mid_stream(harness.url, b"\x00" * (FRAME_CAP + 2)))
-    assert result.close_code == 1009 and str(FRAME_CAP) in result.close_reason, result.close_reason
+def test_a_frame_over_twice_the_cap_is_refused_by_the_websocket_layer_before_it_is_buffered(harness: Harness) -> None:
+    """After the config the layer under us takes messages up to twice max_frame_bytes (ws_layer): a larger one
+    is refused as its header arrives, close 1009 naming that cap; the finals sent before it stay."""
+    result = with_healthy(harness, _mid_stream(harness.url, b"\x00" * (2 * FRAME_CAP + 2)))
+    assert result.close_code == 1009 and str(2 * FRAME_CAP) in result.close_reason, result.close_reason
     assert [m["type"] for _, m in result.messages] == ["transcription"]
     assert [r for r in harness.records if r.bytes_received == len(SPEECH)]  # the big frame never reached us
     assert any("WebSocket layer" in r.getMessage() for r in harness.log_records(logging.INFO))
@@ -540,6 +541,7 @@ REAL_CASES = [
     ("json_array", ["[1, 2]"], "invalid_config", 1008),
     ("second_config", [json.dumps(SEED_CONFIG), json.dumps(SEED_CONFIG)], "protocol_error", 1008),
     ("text_garbage", [json.dumps(SEED_CONFIG), "hello"], "invalid_data", 1007),
+    ("frame_over_the_cap", [json.dumps(SEED_CONFIG), b"\x00" * ((1 << 20) + 2)], "frame_too_large", 1009),
     ("nan_audio", ['{"streaming_params": {"encoding": "pcm_f32le"}}', b"\x00\x00\xc0\x7f" * 100], "invalid_data", 1007),
     ("sample_rate", ['{"streaming_params": {"sample_rate": 96000}}'], "unsupported_audio", 1003),
 ]
@@ -568,8 +570,8 @@ def test_real_server_rejects_bad_input_and_serves_the_next_client(
 @pytest.mark.slow
 def test_real_server_caps_each_connection_in_truss_websocket_layer(ws_url: str) -> None:
     """Under truss's own app the model finds uvicorn's protocol and lowers its cap (ws_layer.MessageCap): a
-    first message over 64 KiB is refused by the layer, where the server's own cap is MAX_FRAME_BYTES (1 MiB)."""
+    first message over 64 KiB is refused by the layer, where the server's own cap is twice MAX_FRAME_BYTES."""
     result = asyncio.run(send_raw(ws_url, json.dumps({"pad": "y" * 70_000})))
     assert result.close_code == 1009 and "65536" in result.close_reason, result.close_reason
-    frame = asyncio.run(send_raw(ws_url, json.dumps(SEED_CONFIG), b"\x00" * ((1 << 20) + 2)))
-    assert frame.close_code == 1009 and "1048576" in frame.close_reason, frame.close_reason
+    frame = asyncio.run(send_raw(ws_url, json.dumps(SEED_CONFIG), b"\x00" * ((2 << 20) + 2)))
+    assert frame.close_code == 1009 and "2097152" in frame.close_reason, frame.close_reason

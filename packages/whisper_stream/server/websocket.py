@@ -25,7 +25,7 @@ from whisper_stream.server.limits import Limits
 from whisper_stream.server.logs import SessionLog, bind_session_id
 from whisper_stream.server.session_runner import SessionRunner
 from whisper_stream.server.socket_events import Disconnected, WebSocketLike, close_within
-from whisper_stream.server.ws_layer import CONFIG_WIRE_BYTES, MessageCap
+from whisper_stream.server.ws_layer import CONFIG_WIRE_BYTES, MessageCap, session_message_cap_bytes
 
 __all__ = ["WebSocketLike", "serve_session"]
 
@@ -65,7 +65,7 @@ async def serve_session(
                 config = await receive_config(websocket, limits, evicted)
             check_model_supports(config, engine.transcriber)
             if cap is not None and layer_max_bytes is not None:
-                cap.set(min(layer_max_bytes, limits.max_frame_bytes))
+                cap.set(min(layer_max_bytes, session_message_cap_bytes(limits)))
             async with admission.slot(runner):
                 metrics.SESSIONS_TOTAL.labels(outcome="accepted").inc()
                 log.info("session opened (%d open)", engine.open_sessions)
