@@ -206,3 +206,32 @@ def test_the_slot_count_is_the_engines(held: int) -> None:
         return count
 
     assert _run(scenario) == held
+
+
+def test_a_newcomer_who_leaves_while_waiting_leaves_the_queue_to_the_next() -> None:
+    """A reconnect storm's connections queue, then go: they hold no place, and the one behind gets the slot."""
+    from whisper_stream.server.socket_events import Disconnected
+
+    async def scenario(admission: Admission, loop: asyncio.AbstractEventLoop) -> tuple[str, str, float]:
+        holder = Holder(loop.time() - 0.8)
+        tasks = await _fill(admission, [holder])
+        left = asyncio.Event()
+
+        async def leaving() -> str:
+            try:
+                async with admission.slot(Holder(loop.time()), left=left):
+                    return "admitted"
+            except Disconnected:
+                return "left"
+
+        first = asyncio.create_task(leaving())
+        await asyncio.sleep(0.01)
+        second = asyncio.create_task(_newcomer(admission, loop))
+        await asyncio.sleep(0.05)
+        left.set()
+        (outcome, waited_s), gone = await second, await first
+        await asyncio.gather(*tasks)
+        return gone, outcome, waited_s
+
+    gone, outcome, waited_s = _run(scenario, max_sessions=1)
+    assert gone == "left" and outcome == "admitted" and 0.1 <= waited_s < 0.4

@@ -31,6 +31,7 @@ from whisper_stream import metrics
 from whisper_stream.inference.engine import Engine
 from whisper_stream.protocol.errors import ServerBusyError
 from whisper_stream.server.limits import Limits
+from whisper_stream.server.socket_events import Disconnected
 
 
 class SlotHolder(Protocol):
@@ -77,11 +78,14 @@ class Admission:
             self._awaiting.pop(key, None)
 
     @contextlib.asynccontextmanager
-    async def slot(self, holder: SlotHolder) -> AsyncIterator[None]:
-        """Hold a slot for the ``with`` block, or raise ``ServerBusyError`` (at once, or after ``slot_wait_s``)."""
+    async def slot(self, holder: SlotHolder, *, left: asyncio.Event | None = None) -> AsyncIterator[None]:
+        """Hold a slot for the ``with`` block, or raise ``ServerBusyError`` (at once, or after ``slot_wait_s``).
+
+        ``left`` set while waiting (the client went away) ends the wait with ``Disconnected``.
+        """
         loop = asyncio.get_running_loop()
         arrived_s = loop.time()
-        await self._wait_for_slot(loop)
+        await self._wait_for_slot(loop, left or asyncio.Event())
         metrics.SLOT_WAIT_SECONDS.observe(loop.time() - arrived_s)
         with self._engine.session_slot():  # counts it; cannot refuse: a slot was free, with no await since
             self._holders[holder] = False
@@ -91,13 +95,15 @@ class Admission:
                 del self._holders[holder]
                 self._wake_waiters()
 
-    async def _wait_for_slot(self, loop: asyncio.AbstractEventLoop) -> None:
+    async def _wait_for_slot(self, loop: asyncio.AbstractEventLoop, left: asyncio.Event) -> None:
         deadline_s = loop.time() + self._limits.slot_wait_s
         me = asyncio.Event()
         self._waiters.append(me)
         try:
             while True:
                 now_s = loop.time()
+                if left.is_set():  # gone while waiting: no slot, and no session ended for it
+                    raise Disconnected("client disconnected while waiting for a slot")
                 if self._waiters[0] is me and self._free_slots() > 0:
                     return
                 look_again_s = self._make_room(self._waiters.index(me) + 1, now_s)
@@ -109,8 +115,7 @@ class Admission:
                     )
                 assert look_again_s is not None
                 me.clear()
-                with contextlib.suppress(TimeoutError):
-                    await asyncio.wait_for(me.wait(), min(look_again_s, deadline_s) - now_s)
+                await _first_of(me, left, timeout_s=min(look_again_s, deadline_s) - now_s)
         finally:
             self._waiters.remove(me)
             self._wake_waiters()
@@ -146,6 +151,16 @@ class Admission:
     def _wake_waiters(self) -> None:
         for waiter in self._waiters:
             waiter.set()
+
+
+async def _first_of(*events: asyncio.Event, timeout_s: float) -> None:
+    """Until one of ``events`` is set, or ``timeout_s``."""
+    waits = [asyncio.ensure_future(event.wait()) for event in events]
+    try:
+        await asyncio.wait(waits, timeout=timeout_s, return_when=asyncio.FIRST_COMPLETED)
+    finally:
+        for wait in waits:
+            wait.cancel()
 
 
 def admission_for(engine: Engine, limits: Limits) -> Admission:

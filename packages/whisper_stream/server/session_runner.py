@@ -87,6 +87,8 @@ class SessionRunner:
         self.timers = SessionTimers(limits, self.loop.time())
         self.session: Session | None = None
         self.frames: AudioFrames | None = None
+        self.next_message: asyncio.Future[Any] | None = None
+        """A ``receive()`` already in flight (started while the connection waited for its slot): read first."""
 
     # ------------------------------------------------------------ admission's view (``SlotHolder``)
 
@@ -150,7 +152,7 @@ class SessionRunner:
         try:
             while True:
                 await self.may_read.wait()
-                kind, payload = unpack(await self.websocket.receive())
+                kind, payload = unpack(await self._receive())
                 if self.discarding and kind in (EventKind.AUDIO, EventKind.TEXT):
                     self.discarded += 1
                     continue
@@ -163,6 +165,12 @@ class SessionRunner:
                     return
         except Exception as exc:  # handed to the main loop, which owns error handling
             self.events.put_nowait(Event(EventKind.READ_FAILED, exc))
+
+    async def _receive(self) -> Any:
+        if self.next_message is not None:
+            pending, self.next_message = self.next_message, None
+            return await pending
+        return await self.websocket.receive()
 
     # ------------------------------------------------------------ the loop
 

@@ -13,6 +13,7 @@ import asyncio
 import json
 import logging
 import uuid
+from typing import Any
 
 from whisper_stream import metrics
 from whisper_stream.inference.engine import Engine
@@ -66,7 +67,12 @@ async def serve_session(
             check_model_supports(config, engine.transcriber)
             if cap is not None and layer_max_bytes is not None:
                 cap.set(min(layer_max_bytes, session_message_cap_bytes(limits)))
-            async with admission.slot(runner):
+            # Read on while the slot is awaited: a client that leaves meanwhile (a reconnect storm) leaves the
+            # queue of newcomers at once; what it sent, if it stays, is the session's first message.
+            left = asyncio.Event()
+            runner.next_message = asyncio.ensure_future(websocket.receive())
+            runner.next_message.add_done_callback(lambda done: _set_if_disconnect(done, left))
+            async with admission.slot(runner, left=left):
                 metrics.SESSIONS_TOTAL.labels(outcome="accepted").inc()
                 log.info("session opened (%d open)", engine.open_sessions)
                 await runner.run(config)
@@ -77,8 +83,17 @@ async def serve_session(
         except Exception as exc:
             await _fail(websocket, InternalError("unexpected error"), log, limits, cause=exc)
         finally:  # only now, with the last message sent and the socket closed, is a draining session done
+            if runner.next_message is not None:
+                runner.next_message.cancel()
             if drain is not None:
                 drain.unregister(runner)
+
+
+def _set_if_disconnect(received: asyncio.Future[Any], left: asyncio.Event) -> None:
+    """Done callback of the read started while the slot is awaited (what it got is the runner's to handle)."""
+    gone = not received.cancelled() and received.exception() is None and received.result().get("type")
+    if gone == "websocket.disconnect":
+        left.set()
 
 
 async def _fail(
