@@ -428,3 +428,35 @@ def test_a_cancelled_final_is_neither_decoded_nor_counted_as_decoded_without_con
     # "waiting" kept its context: the final queued behind it was cancelled, so none waited
     assert transcriber.decoded["waiting"][1].context_samples == 800
     assert metrics.FINALS_WITHOUT_CONTEXT._value.get() - before == 0
+
+
+def test_a_session_with_a_backlog_does_not_push_another_sessions_final_behind_it(gated) -> None:
+    """Start-time fair queuing: owner A queued four finals (a client faster than real time); B's one final,
+    submitted after them, is decoded after A's first, not after all four. Alone, A's go in order."""
+    engine, transcriber = gated
+
+    class Session:  # an owner, as the runner is (weak-referenceable)
+        pass
+
+    flooder, realtime = Session(), Session()
+    blocker = engine.submit(request("blocker", RequestKind.FINAL))  # another session's
+    assert transcriber.started.acquire(timeout=5)
+    flood = [engine.submit(request(f"a{i}", RequestKind.FINAL), owner=flooder) for i in range(4)]
+    mine = engine.submit(request("b", RequestKind.FINAL), owner=realtime)
+    for _ in range(6):
+        transcriber.release.release()
+    for future in [blocker, *flood, mine]:
+        assert future is not None and future.result(timeout=5).text
+    assert transcriber.order == ["blocker", "a0", "b", "a1", "a2", "a3"]
+
+
+def test_without_owners_requests_of_a_kind_keep_their_order(gated) -> None:
+    engine, transcriber = gated
+    blocker = engine.submit(request("blocker", RequestKind.FINAL))
+    assert transcriber.started.acquire(timeout=5)
+    finals = [engine.submit(request(f"f{i}", RequestKind.FINAL)) for i in range(4)]
+    for _ in range(5):
+        transcriber.release.release()
+    for future in [blocker, *finals]:
+        assert future is not None and future.result(timeout=5).text
+    assert transcriber.order == ["blocker", "f0", "f1", "f2", "f3"]

@@ -2,7 +2,9 @@
 
 Requests from all sessions go into one priority queue served by a fixed pool of
 worker threads (never the event loop): finals, then speculative (early) finals,
-then partials. A partial is only accepted when a worker is idle, nothing
+then partials; within a kind, sessions take turns by the seconds of audio they
+ask for (``_FairShare``), so a client that sends faster than real time waits
+behind its own backlog, not the others'. A partial is only accepted when a worker is idle, nothing
 waits and the replica's partial budget has credit (``partial_budget``: partials
 take at most ``partial_share`` of the decoder time finals leave idle), so under
 load partials thin out smoothly instead of queuing up behind finals, and a final
@@ -29,6 +31,7 @@ import itertools
 import logging
 import threading
 import time
+import weakref
 from collections.abc import Callable, Iterator
 from concurrent.futures import Future
 from dataclasses import dataclass, field
@@ -65,6 +68,8 @@ class EngineStoppedError(RuntimeError):
 @dataclass(order=True)
 class _Job:
     priority: int
+    virtual_start_s: float
+    """Its place among its kind: start-time fair queuing over audio seconds (``_FairShare``)."""
     sequence: int
     request: TranscriptionRequest = field(compare=False)
     future: Future[TranscriptionResult] = field(compare=False)
@@ -93,6 +98,7 @@ class Engine:
         self._queue: list[_Job] = []
         self._queued: dict[Future[TranscriptionResult], _Job] = {}
         self._sequence = itertools.count()
+        self._fair_share = _FairShare()
         self._idle_workers = 0
         self._sessions = 0
         self._threads: list[threading.Thread] = []
@@ -157,9 +163,13 @@ class Engine:
 
     # ------------------------------------------------------------- scheduling
 
-    def submit(self, request: TranscriptionRequest) -> Future[TranscriptionResult] | None:
+    def submit(self, request: TranscriptionRequest, *, owner: object = None) -> Future[TranscriptionResult] | None:
         """Queue a request. A partial is refused (``None``) unless a worker is idle, nothing waits and the
-        partial budget has credit; an early final while the next batch is full of finals."""
+        partial budget has credit; an early final while the next batch is full of finals.
+
+        ``owner`` (the session) shares the decoder fairly with the others: among requests of one kind, each
+        owner's are served in turn by the audio they hold, so a client that sends faster than real time
+        queues behind its own backlog, not ahead of everyone's next final."""
         future: Future[TranscriptionResult] = Future()
         with self._lock:
             if self._stopping or not self._threads:
@@ -170,7 +180,9 @@ class Engine:
             if request.kind is RequestKind.EARLY_FINAL and not self._may_queue_early_final():
                 return None  # the session asks for the final once the silence is confirmed
             # The decode runs in the submitter's context, so its log lines carry the session id.
-            job = _Job(request.kind.priority, next(self._sequence), request, future, contextvars.copy_context())
+            start_s = self._fair_share.start_of(owner, request.duration_s)
+            context = contextvars.copy_context()
+            job = _Job(request.kind.priority, start_s, next(self._sequence), request, future, context)
             heapq.heappush(self._queue, job)
             self._queued[future] = job
             self._wakeup.notify()
@@ -219,6 +231,7 @@ class Engine:
                 batch = self._pop_batch()
                 for job in batch:
                     del self._queued[job.future]
+                    self._fair_share.started(job.virtual_start_s)
                 # Running from here on (a later cancel() cannot stop it), or cancelled already: only the jobs that
                 # will run are shed of their context and counted in finals_without_context.
                 batch = [job for job in batch if job.future.set_running_or_notify_cancel()]
@@ -319,6 +332,34 @@ class Engine:
         return self.transcriber.transcribe_batch(
             [(job.request.audio, job.request.options) for job in batch], final=final
         )
+
+
+class _FairShare:
+    """Start-time fair queuing (Goyal et al., 1996) over seconds of audio, between the owners of requests.
+
+    A request's virtual start is the later of the virtual time (the start of the last request taken) and its
+    owner's previous request's virtual finish (its start plus its seconds of audio). Served in order of
+    virtual start, an owner with many requests waiting gets one in turn with every other owner, weighted by
+    audio: a session 20x faster than real time cannot push the next final of a real-time session behind
+    its whole backlog. One owner alone is served in the order it submitted.
+    """
+
+    def __init__(self) -> None:
+        self._virtual_s = 0.0
+        self._finish_s: weakref.WeakKeyDictionary[object, float] = weakref.WeakKeyDictionary()
+        self._anonymous_finish_s = 0.0  # requests submitted without an owner share one
+
+    def start_of(self, owner: object, cost_s: float) -> float:
+        previous = self._anonymous_finish_s if owner is None else self._finish_s.get(owner, 0.0)
+        start_s = max(self._virtual_s, previous)
+        if owner is None:
+            self._anonymous_finish_s = start_s + cost_s
+        else:
+            self._finish_s[owner] = start_s + cost_s
+        return start_s
+
+    def started(self, start_s: float) -> None:
+        self._virtual_s = max(self._virtual_s, start_s)
 
 
 def _set_exception(future: Future[TranscriptionResult], exc: BaseException) -> None:

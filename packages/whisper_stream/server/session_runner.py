@@ -338,7 +338,7 @@ class SessionRunner:
 
     def _submit(self, session: Session, request: TranscriptionRequest) -> None:
         try:
-            future = self.engine.submit(request)
+            future = self.engine.submit(request, owner=self)  # the decoder shared fairly between sessions
         except EngineStoppedError:
             raise ServerShutdownError("the server is shutting down") from None
         if future is None:  # a partial or an early final, refused while the engine is busy
