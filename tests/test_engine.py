@@ -431,8 +431,8 @@ def test_a_cancelled_final_is_neither_decoded_nor_counted_as_decoded_without_con
 
 
 def test_a_session_with_a_backlog_does_not_push_another_sessions_final_behind_it(gated) -> None:
-    """Start-time fair queuing: owner A queued four finals (a client faster than real time); B's one final,
-    submitted after them, is decoded after A's first, not after all four. Alone, A's go in order."""
+    """Owner A queued four finals (a client faster than real time); B's one final, submitted after them,
+    is decoded after A's first (both first of their owner's), not after all four."""
     engine, transcriber = gated
 
     class Session:  # an owner, as the runner is (weak-referenceable)

@@ -2,9 +2,9 @@
 
 Requests from all sessions go into one priority queue served by a fixed pool of
 worker threads (never the event loop): finals, then speculative (early) finals,
-then partials; within a kind, sessions take turns by the seconds of audio they
-ask for (``_FairShare``), so a client that sends faster than real time waits
-behind its own backlog, not the others'. A partial is only accepted when a worker is idle, nothing
+then partials; within a kind, a session's request goes behind the requests of
+sessions that have fewer waiting (``_Turns``), so a client that sends faster than
+real time waits behind its own backlog, not the others'. A partial is only accepted when a worker is idle, nothing
 waits and the replica's partial budget has credit (``partial_budget``: partials
 take at most ``partial_share`` of the decoder time finals leave idle), so under
 load partials thin out smoothly instead of queuing up behind finals, and a final
@@ -68,12 +68,13 @@ class EngineStoppedError(RuntimeError):
 @dataclass(order=True)
 class _Job:
     priority: int
-    virtual_start_s: float
-    """Its place among its kind: start-time fair queuing over audio seconds (``_FairShare``)."""
+    turn: int
+    """Its place among its kind: how many requests of its owner were waiting when it came (``_Turns``)."""
     sequence: int
     request: TranscriptionRequest = field(compare=False)
     future: Future[TranscriptionResult] = field(compare=False)
     context: contextvars.Context = field(compare=False)
+    owner: object = field(default=None, compare=False)
 
 
 class Engine:
@@ -98,7 +99,7 @@ class Engine:
         self._queue: list[_Job] = []
         self._queued: dict[Future[TranscriptionResult], _Job] = {}
         self._sequence = itertools.count()
-        self._fair_share = _FairShare()
+        self._turns = _Turns()
         self._idle_workers = 0
         self._sessions = 0
         self._threads: list[threading.Thread] = []
@@ -167,9 +168,9 @@ class Engine:
         """Queue a request. A partial is refused (``None``) unless a worker is idle, nothing waits and the
         partial budget has credit; an early final while the next batch is full of finals.
 
-        ``owner`` (the session) shares the decoder fairly with the others: among requests of one kind, each
-        owner's are served in turn by the audio they hold, so a client that sends faster than real time
-        queues behind its own backlog, not ahead of everyone's next final."""
+        ``owner`` (the session) shares the decoder with the others: among requests of one kind, a request
+        goes behind those of owners with fewer waiting, so a client that sends faster than real time queues
+        behind its own backlog, not ahead of everyone's next final."""
         future: Future[TranscriptionResult] = Future()
         with self._lock:
             if self._stopping or not self._threads:
@@ -180,9 +181,8 @@ class Engine:
             if request.kind is RequestKind.EARLY_FINAL and not self._may_queue_early_final():
                 return None  # the session asks for the final once the silence is confirmed
             # The decode runs in the submitter's context, so its log lines carry the session id.
-            start_s = self._fair_share.start_of(owner, request.duration_s)
-            context = contextvars.copy_context()
-            job = _Job(request.kind.priority, start_s, next(self._sequence), request, future, context)
+            turn, context = self._turns.queued(owner), contextvars.copy_context()
+            job = _Job(request.kind.priority, turn, next(self._sequence), request, future, context, owner)
             heapq.heappush(self._queue, job)
             self._queued[future] = job
             self._wakeup.notify()
@@ -205,6 +205,7 @@ class Engine:
             if job is not None:
                 self._queue.remove(job)
                 heapq.heapify(self._queue)
+                self._turns.left(job.owner)
         future.cancel()
 
     def promote(self, future: Future[TranscriptionResult]) -> None:
@@ -231,7 +232,7 @@ class Engine:
                 batch = self._pop_batch()
                 for job in batch:
                     del self._queued[job.future]
-                    self._fair_share.started(job.virtual_start_s)
+                    self._turns.left(job.owner)
                 # Running from here on (a later cancel() cannot stop it), or cancelled already: only the jobs that
                 # will run are shed of their context and counted in finals_without_context.
                 batch = [job for job in batch if job.future.set_running_or_notify_cancel()]
@@ -334,32 +335,28 @@ class Engine:
         )
 
 
-class _FairShare:
-    """Start-time fair queuing (Goyal et al., 1996) over seconds of audio, between the owners of requests.
-
-    A request's virtual start is the later of the virtual time (the start of the last request taken) and its
-    owner's previous request's virtual finish (its start plus its seconds of audio). Served in order of
-    virtual start, an owner with many requests waiting gets one in turn with every other owner, weighted by
-    audio: a session 20x faster than real time cannot push the next final of a real-time session behind
-    its whole backlog. One owner alone is served in the order it submitted.
+class _Turns:
+    """How many requests each owner (a session) has waiting: a new request queues behind those of owners
+    with fewer. A real-time session has at most a final or two waiting, so its next one goes ahead of the
+    backlog of a client that sends faster than real time, which is served in the time the others leave
+    (and bounded by its own ``max_pending_audio_s``). Requests without an owner keep their order.
     """
 
     def __init__(self) -> None:
-        self._virtual_s = 0.0
-        self._finish_s: weakref.WeakKeyDictionary[object, float] = weakref.WeakKeyDictionary()
-        self._anonymous_finish_s = 0.0  # requests submitted without an owner share one
+        self._waiting: weakref.WeakKeyDictionary[object, int] = weakref.WeakKeyDictionary()
 
-    def start_of(self, owner: object, cost_s: float) -> float:
-        previous = self._anonymous_finish_s if owner is None else self._finish_s.get(owner, 0.0)
-        start_s = max(self._virtual_s, previous)
+    def queued(self, owner: object) -> int:
+        """A request of ``owner`` joins the queue: its turn (0 for the first waiting)."""
         if owner is None:
-            self._anonymous_finish_s = start_s + cost_s
-        else:
-            self._finish_s[owner] = start_s + cost_s
-        return start_s
+            return 0
+        turn = self._waiting.get(owner, 0)
+        self._waiting[owner] = turn + 1
+        return turn
 
-    def started(self, start_s: float) -> None:
-        self._virtual_s = max(self._virtual_s, start_s)
+    def left(self, owner: object) -> None:
+        """A request of ``owner`` left the queue (taken, withdrawn or dropped)."""
+        if owner is not None and self._waiting.get(owner, 0) > 0:
+            self._waiting[owner] -= 1
 
 
 def _set_exception(future: Future[TranscriptionResult], exc: BaseException) -> None:
