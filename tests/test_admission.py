@@ -79,8 +79,8 @@ def test_a_free_slot_is_taken_at_once() -> None:
     assert outcome == "admitted" and waited_s < 0.01
 
 
-def test_a_replica_full_of_streaming_sessions_refuses_at_once() -> None:
-    """Sessions that send audio are never ended for another, and nobody waits for them."""
+def test_a_replica_full_of_streaming_sessions_refuses_after_slot_wait_s() -> None:
+    """Sessions that send audio are never ended for another: the newcomer waits slot_wait_s for one to end."""
 
     async def scenario(admission: Admission, loop: asyncio.AbstractEventLoop) -> tuple[str, float, bool]:
         holders = [Holder(loop.time() + 3600), Holder(loop.time() + 3600)]  # audio all the time
@@ -92,7 +92,38 @@ def test_a_replica_full_of_streaming_sessions_refuses_at_once() -> None:
         return (*result, any(h.reclaimed.is_set() for h in holders))
 
     outcome, waited_s, reclaimed = _run(scenario)
-    assert outcome == "refused" and waited_s < 0.05 and not reclaimed
+    assert outcome == "refused" and 0.5 <= waited_s < 0.7 and not reclaimed
+
+
+def test_a_slot_freed_by_a_session_ending_on_its_own_goes_to_the_waiting_newcomer() -> None:
+    async def scenario(admission: Admission, loop: asyncio.AbstractEventLoop) -> tuple[str, float]:
+        holders = [Holder(loop.time() + 3600), Holder(loop.time() + 3600)]
+        tasks = await _fill(admission, holders)
+        loop.call_later(0.2, holders[0].release.set)  # it ends by itself
+        result = await _newcomer(admission, loop)
+        holders[1].release.set()
+        await asyncio.gather(*tasks)
+        return result
+
+    outcome, waited_s = _run(scenario)
+    assert outcome == "admitted" and 0.15 <= waited_s < 0.35
+
+
+def test_no_more_newcomers_wait_than_max_awaiting_config() -> None:
+    async def scenario(admission: Admission, loop: asyncio.AbstractEventLoop) -> list[tuple[str, float]]:
+        holders = [Holder(loop.time() + 3600)]
+        tasks = await _fill(admission, holders)
+        waiting = [asyncio.create_task(_newcomer(admission, loop)) for _ in range(3)]  # LIMITS: 3 may wait
+        await asyncio.sleep(0.01)
+        extra = await _newcomer(admission, loop)
+        results = await asyncio.gather(*waiting)
+        holders[0].release.set()
+        await asyncio.gather(*tasks)
+        return [extra, *results]
+
+    extra, *waited = _run(scenario, max_sessions=1)
+    assert extra[0] == "refused" and extra[1] < 0.05
+    assert all(outcome == "refused" and outcome_s >= 0.5 for outcome, outcome_s in waited)
 
 
 def test_the_longest_silent_session_is_ended_for_a_newcomer_who_gets_its_slot() -> None:
@@ -161,16 +192,23 @@ def test_newcomers_are_served_in_order_and_one_silent_session_is_ended_per_newco
 def test_a_slot_that_frees_goes_to_the_waiting_newcomer_not_to_a_later_one() -> None:
     """A reconnecting client arriving just as the slot frees finds the waiting newcomer ahead of it."""
 
-    async def scenario(admission: Admission, loop: asyncio.AbstractEventLoop) -> tuple[str, str]:
+    async def scenario(admission: Admission, loop: asyncio.AbstractEventLoop) -> list[str]:
         holder = Holder(loop.time() - 5.0, end_after_s=0.1)
         tasks = await _fill(admission, [holder])
-        waiting = asyncio.create_task(_newcomer(admission, loop))
-        await holder.release.wait()
-        late = asyncio.create_task(_newcomer(admission, loop))  # the same loop tick the slot frees
-        results = await asyncio.gather(waiting, late, *tasks)
-        return results[0][0], results[1][0]
+        order: list[str] = []
 
-    assert _run(scenario, max_sessions=1) == ("admitted", "refused")
+        async def newcomer(name: str) -> None:
+            async with admission.slot(Holder(loop.time() + 3600)):
+                order.append(name)
+                await asyncio.sleep(0.05)
+
+        waiting = asyncio.create_task(newcomer("waiting"))
+        await holder.release.wait()
+        late = asyncio.create_task(newcomer("late"))  # the same loop tick the slot frees
+        await asyncio.gather(waiting, late, *tasks)
+        return order
+
+    assert _run(scenario, max_sessions=1) == ["waiting", "late"]
 
 
 def test_connections_waiting_for_their_config_are_bounded_the_oldest_evicted() -> None:

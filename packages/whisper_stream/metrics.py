@@ -17,7 +17,7 @@ SESSIONS_TOTAL = Counter(
 SLOT_WAIT_SECONDS = Histogram(
     "whisper_stream_slot_wait_seconds",
     "From a session's config to its slot (a full replica: a silent session ended for it)",
-    buckets=(0.001, 0.01, 0.05, 0.1, 0.25, 0.5, 1.0, 2.0, 5.0),
+    buckets=(0.001, 0.01, 0.05, 0.1, 0.25, 0.5, 1.0, 1.5, 2.0, 2.25, 2.5, 5.0),
 )
 AUDIO_RECEIVED_SECONDS = Counter("whisper_stream_audio_received_seconds", "Seconds of audio received")
 AUDIO_DECODED_SECONDS = Counter("whisper_stream_audio_decoded_seconds", "Seconds of audio sent to Whisper", ["kind"])

@@ -8,14 +8,16 @@ So that clients that send no audio cannot lock out clients that do:
 - **A silent session gives its slot up.** When every slot is held and a config arrives, a session that has
   sent no audio for ``slot_reclaim_after_s`` (however many keepalives it sent) is ended for the newcomer the
   way an idle one is (its finals, ``session_end``, close 1000); the longest silent goes first.
-- **Newcomers wait briefly, in order.** A newcomer waits for a slot at most ``slot_wait_s``, and only when one
-  can free in that time (a session being ended for it, or one that will have been silent long enough by
-  then); else it gets 1013 at once, as before. A slot that frees goes to the first newcomer waiting, not to
-  whoever connects next, so a client reconnecting in a loop cannot take it from one that waits.
+- **Newcomers wait briefly, in order.** A newcomer at a full replica waits for a slot at most ``slot_wait_s``:
+  one that frees, or one of a session ended for it; then it gets 1013. A slot that frees goes to the first
+  newcomer waiting, not to whoever connects next, so clients reconnecting in a loop (each of them made to
+  wait too) cannot take it from one that waits. At most ``max_awaiting_config`` wait; one more gets 1013 at
+  once.
 
-So a newcomer at a replica whose sessions send no audio gets a slot within ``slot_reclaim_after_s`` of their
-last audio (their config, if they never sent any), plus the time the ended session takes to send its last
-finals. Sessions that stream audio are never ended for another.
+So a newcomer at a replica whose sessions send no audio gets a slot at most ``slot_reclaim_after_s`` after
+their last audio (their config, if they never sent any), plus the time the ended session takes to send its
+last finals; waiting ``slot_wait_s`` and retrying once a second, as 1013 asks, it is first in line for every
+slot that frees meanwhile. Sessions that stream audio are never ended for another.
 """
 
 from __future__ import annotations
@@ -96,6 +98,13 @@ class Admission:
                 self._wake_waiters()
 
     async def _wait_for_slot(self, loop: asyncio.AbstractEventLoop, left: asyncio.Event) -> None:
+        busy = ServerBusyError(
+            f"server is at its limit of {self._engine.options.max_sessions} concurrent sessions; retry later"
+        )
+        if not self._waiters and self._free_slots() > 0:
+            return
+        if len(self._waiters) >= self._limits.max_awaiting_config:
+            raise busy
         deadline_s = loop.time() + self._limits.slot_wait_s
         me = asyncio.Event()
         self._waiters.append(me)
@@ -106,24 +115,18 @@ class Admission:
                     raise Disconnected("client disconnected while waiting for a slot")
                 if self._waiters[0] is me and self._free_slots() > 0:
                     return
+                if now_s >= deadline_s:
+                    raise busy
                 look_again_s = self._make_room(self._waiters.index(me) + 1, now_s)
-                hopeless = look_again_s is None or math.isfinite(look_again_s) and look_again_s > deadline_s
-                if hopeless or now_s >= deadline_s:
-                    raise ServerBusyError(
-                        f"server is at its limit of {self._engine.options.max_sessions} concurrent sessions; "
-                        "retry later"
-                    )
-                assert look_again_s is not None
-                me.clear()
+                me.clear()  # woken when a slot frees, or when it goes
                 await _first_of(me, left, timeout_s=min(look_again_s, deadline_s) - now_s)
         finally:
             self._waiters.remove(me)
             self._wake_waiters()
 
-    def _make_room(self, needed: int, now_s: float) -> float | None:
-        """End silent sessions until ``needed`` slots are free or freeing. When to look again: ``inf`` when
-        enough slots are freeing (the waiter is woken as each frees), the time the next session will have been
-        silent long enough, or None when no session held can ever be ended for a newcomer."""
+    def _make_room(self, needed: int, now_s: float) -> float:
+        """End silent sessions until ``needed`` slots are free or freeing. When to look again: the time the
+        next session will have been silent long enough, else ``inf`` (the waiter is woken as a slot frees)."""
         short = needed - self._free_slots() - sum(self._holders.values())
         candidates = sorted(
             (holder for holder, ended in self._holders.items() if not ended),
@@ -138,11 +141,9 @@ class Admission:
             holder.reclaim()
             metrics.SESSIONS_TOTAL.labels(outcome="reclaimed").inc()
             short -= 1
-        if short <= 0:
-            return math.inf
         still = [holder for holder in candidates if not self._holders[holder]]
-        if not still:
-            return None
+        if short <= 0 or not still:
+            return math.inf
         return now_s + self._limits.slot_reclaim_after_s - still[0].silent_for_s(now_s)
 
     def _free_slots(self) -> int:

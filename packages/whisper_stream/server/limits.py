@@ -36,8 +36,8 @@ class Limits:
     slot_reclaim_after_s    5 s                       the replica full and a config arriving: a session
                                                       that sent no audio for this long ends for the
                                                       newcomer (finals, ``session_end``, close 1000)
-    slot_wait_s             2 s                       how long a newcomer waits for such a slot to free
-                                                      (only when one can); else ``server_busy``, 1013
+    slot_wait_s             2 s                       how long a newcomer at a full replica waits for a
+                                                      slot, in order of arrival; else ``server_busy``, 1013
     max_pending_audio_s     60 s                      audio in finals waiting for Whisper: the finals of all
                                                       audio through the VAD are sent, then
                                                       ``limit_exceeded`` (it names the second after which
