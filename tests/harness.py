@@ -142,6 +142,7 @@ class RecordingSocket:
     def __init__(self, websocket: WebSocket, record: ServerRecord) -> None:
         self._websocket = websocket
         self._record = record
+        self._receive = websocket._receive  # as Starlette's: where ws_layer.MessageCap finds the protocol
 
     async def receive(self) -> Mapping[str, Any]:
         message = await self._websocket.receive()

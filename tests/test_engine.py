@@ -438,3 +438,58 @@ def test_requests_batch_only_with_the_same_search_and_carry_their_times() -> Non
     assert transcriber.order == ["blocker", "translate"]
     assert all(r.times.decode_s is not None and r.times.decode_s >= 0 for r in results)
     assert all(r.times.queue_wait_s is not None and r.times.queue_wait_s >= 0 for r in results)
+
+
+def test_a_cancelled_final_is_neither_decoded_nor_counted_as_decoded_without_context(gated) -> None:
+    """A future cancelled behind the engine's back while queued (the window between a worker taking a batch and
+    running it, widened here) used to be counted in whisper_stream_finals_without_context all the same."""
+    from whisper_stream import metrics
+
+    engine, transcriber = gated
+    blocker = engine.submit(request("blocker", RequestKind.FINAL))
+    assert transcriber.started.acquire(timeout=5)
+    waiting = engine.submit(in_context("waiting"))  # another final waits: this one would be shed
+    cancelled = engine.submit(in_context("cancelled"))
+    assert waiting is not None and cancelled is not None
+    assert cancelled.cancel()  # not through engine.cancel: still in the queue when the worker takes it
+    before = metrics.FINALS_WITHOUT_CONTEXT._value.get()
+    for _ in range(3):
+        transcriber.release.release()
+    assert blocker is not None and blocker.result(timeout=5).text and waiting.result(timeout=5).text
+    engine.stop()
+    assert "cancelled" not in transcriber.decoded
+    # "waiting" kept its context: the final queued behind it was cancelled, so none waited
+    assert transcriber.decoded["waiting"][1].context_samples == 800
+    assert metrics.FINALS_WITHOUT_CONTEXT._value.get() - before == 0
+
+
+def test_a_session_with_a_backlog_does_not_push_another_sessions_final_behind_it(gated) -> None:
+    """Owner A queued four finals (a client faster than real time); B's one final, submitted after them,
+    is decoded after A's first (both first of their owner's), not after all four."""
+    engine, transcriber = gated
+
+    class Session:  # an owner, as the runner is (weak-referenceable)
+        pass
+
+    flooder, realtime = Session(), Session()
+    blocker = engine.submit(request("blocker", RequestKind.FINAL))  # another session's
+    assert transcriber.started.acquire(timeout=5)
+    flood = [engine.submit(request(f"a{i}", RequestKind.FINAL), owner=flooder) for i in range(4)]
+    mine = engine.submit(request("b", RequestKind.FINAL), owner=realtime)
+    for _ in range(6):
+        transcriber.release.release()
+    for future in [blocker, *flood, mine]:
+        assert future is not None and future.result(timeout=5).text
+    assert transcriber.order == ["blocker", "a0", "b", "a1", "a2", "a3"]
+
+
+def test_without_owners_requests_of_a_kind_keep_their_order(gated) -> None:
+    engine, transcriber = gated
+    blocker = engine.submit(request("blocker", RequestKind.FINAL))
+    assert transcriber.started.acquire(timeout=5)
+    finals = [engine.submit(request(f"f{i}", RequestKind.FINAL)) for i in range(4)]
+    for _ in range(5):
+        transcriber.release.release()
+    for future in [blocker, *finals]:
+        assert future is not None and future.result(timeout=5).text
+    assert transcriber.order == ["blocker", "f0", "f1", "f2", "f3"]

@@ -32,7 +32,9 @@ TONE_CLIP = Clip(np.concatenate([silence_s(0.2), tone_s(0.8), silence_s(0.5), to
 
 
 def test_32_clients_against_a_cap_of_8() -> None:
-    with running_harness(max_sessions=8, transcriber=FakeTranscriber(delay_s=0.02)) as harness:
+    """With slot_wait_s 0 a newcomer never waits for a slot: the 24 over the cap are refused at once."""
+    limits = Limits(slot_wait_s=0.0)
+    with running_harness(limits, max_sessions=8, transcriber=FakeTranscriber(delay_s=0.02)) as harness:
         config = {**HEALTHY_CONFIG}
         report = asyncio.run(
             run_load(harness.url, [TONE_CLIP], clients=32, cap=8, speed=4.0, config=config, timeout_s=30)

@@ -316,6 +316,23 @@ async def _mid_stream(url: str, bad: str | bytes) -> StreamResult:
     return result
 
 
+def test_a_frame_over_twice_the_cap_is_refused_by_the_websocket_layer_before_it_is_buffered(harness: Harness) -> None:
+    """After the config the layer under us takes messages up to twice max_frame_bytes (ws_layer): a larger one
+    is refused as its header arrives, close 1009 naming that cap; the finals sent before it stay."""
+    result = with_healthy(harness, _mid_stream(harness.url, b"\x00" * (2 * FRAME_CAP + 2)))
+    assert result.close_code == 1009 and str(2 * FRAME_CAP) in result.close_reason, result.close_reason
+    assert [m["type"] for _, m in result.messages] == ["transcription"]
+    assert [r for r in harness.records if r.bytes_received == len(SPEECH)]  # the big frame never reached us
+    assert any("WebSocket layer" in r.getMessage() for r in harness.log_records(logging.INFO))
+
+
+def test_a_first_message_over_64_kib_is_refused_by_the_websocket_layer(harness: Harness) -> None:
+    """Before the config the cap is 64 KiB: a config up to it gets invalid_config (above), a larger one 1009."""
+    result = with_healthy(harness, send_raw(harness.url, json.dumps({"pad": "y" * 70_000})))
+    assert result.close_code == 1009 and "65536" in result.close_reason
+    assert not result.messages
+
+
 @pytest.mark.parametrize("value", [np.nan, np.inf, -np.inf], ids=["nan", "inf", "minus_inf"])
 def test_non_finite_float_audio(harness: Harness, value: float) -> None:
     config = json.dumps({"streaming_params": {"encoding": "pcm_f32le"}})
@@ -548,3 +565,13 @@ def test_real_server_rejects_bad_input_and_serves_the_next_client(
     bad, healthy = asyncio.run(both())
     assert_rejected(bad, code, close_code)
     assert healthy.close_code == 1000 and wer(utterance.reference, healthy.text) <= 0.2, healthy.text
+
+
+@pytest.mark.slow
+def test_real_server_caps_each_connection_in_truss_websocket_layer(ws_url: str) -> None:
+    """Under truss's own app the model finds uvicorn's protocol and lowers its cap (ws_layer.MessageCap): a
+    first message over 64 KiB is refused by the layer, where the server's own cap is twice MAX_FRAME_BYTES."""
+    result = asyncio.run(send_raw(ws_url, json.dumps({"pad": "y" * 70_000})))
+    assert result.close_code == 1009 and "65536" in result.close_reason, result.close_reason
+    frame = asyncio.run(send_raw(ws_url, json.dumps(SEED_CONFIG), b"\x00" * ((2 << 20) + 2)))
+    assert frame.close_code == 1009 and "2097152" in frame.close_reason, frame.close_reason

@@ -22,7 +22,7 @@ class Variable:
     field: str
     """Where it lands: a ``Settings`` field, or ``limits.<field>``."""
     reader: str
-    """``get`` (text), ``number``, ``flag`` or ``choice`` (one of ``allowed``)."""
+    """``get`` (text), ``number``, ``flag``, ``choice`` (one of ``allowed``) or ``words`` (a comma list)."""
     kind: type
     """What ``number`` parses it as (``int`` unless the call says ``float``)."""
     allowed: tuple[str, ...] = ()
@@ -40,7 +40,9 @@ def variables() -> dict[str, Variable]:
                 continue
             if value.func.id == "Limits":
                 visit(value, "limits.")
-            elif value.func.id in ("get", "number", "flag", "choice") and isinstance(value.args[0], ast.Constant):
+            elif value.func.id in ("get", "number", "flag", "choice", "words") and isinstance(
+                value.args[0], ast.Constant
+            ):
                 name = value.args[0].value
                 kind_node = value.args[2] if len(value.args) > 2 else None
                 kind = float if isinstance(kind_node, ast.Name) and kind_node.id == "float" else int
@@ -74,8 +76,10 @@ def other_value(variable: Variable, default: Any) -> tuple[str, Any]:
     if variable.reader == "flag":
         return ("0", False) if default else ("1", True)
     if variable.reader == "number":
-        value = variable.kind(default) + (3 if variable.kind is int else 2.5)
+        value = variable.kind(default) + 3 if variable.kind is int else (default / 2 if default else 2.5)
         return str(value), value
+    if variable.reader == "words":
+        return "a, b", ("a", "b")
     if variable.reader == "choice":
         other = next(value for value in variable.allowed if value != default)
         return other, other
@@ -84,7 +88,7 @@ def other_value(variable: Variable, default: Any) -> tuple[str, Any]:
 
 def test_the_variables_are_found_in_the_code() -> None:
     """The AST walk sees every kind of reader (else the tests below would silently check less)."""
-    assert {v.reader for v in VARIABLES.values()} == {"get", "number", "flag", "choice"}
+    assert {v.reader for v in VARIABLES.values()} == {"get", "number", "flag", "choice", "words"}
     assert INT_VARIABLES and FLOAT_VARIABLES
     # every replica setting comes from a variable (the per-session limits only partly: see Limits)
     assert {v.field for v in VARIABLES.values() if "." not in v.field} == {f.name for f in fields(Settings)} - {
@@ -101,7 +105,12 @@ def test_defaults_are_the_dataclasses_defaults() -> None:
 def test_a_variable_set_to_its_default_changes_nothing(variable: Variable) -> None:
     """Each default is a value its own variable accepts and reads back the same (no unit or type mismatch)."""
     default = field_of(Settings(), variable.field)
-    raw = str(default).lower() if isinstance(default, bool) else str(default)
+    if isinstance(default, bool):
+        raw = str(default).lower()
+    elif isinstance(default, tuple):
+        raw = ", ".join(default)
+    else:
+        raw = str(default)
     assert Settings.from_env({variable.name: raw}, {}) == Settings()
 
 
@@ -278,3 +287,22 @@ def test_the_context_form_is_forced_or_prompted() -> None:
     assert Settings.from_env(environ={"FINAL_CONTEXT_FORM": "Prompted"}).context_form == "prompted"
     with pytest.raises(ValueError, match="FINAL_CONTEXT_FORM must be one of forced, prompted"):
         Settings.from_env(environ={"FINAL_CONTEXT_FORM": "both"})
+
+
+@pytest.mark.parametrize(
+    ("name", "raw", "limit"),
+    [
+        ("FINAL_CONTEXT_S", "29.5", "29"),
+        ("FINAL_CONTEXT_S", "600", "29"),
+        ("MAX_FRAME_BYTES", "104857601", "104857600"),
+    ],
+)
+def test_values_over_their_maximum_rejected(name: str, raw: str, limit: str) -> None:
+    """Context beyond Whisper's window could never be decoded; a frame over truss's 100 MiB never arrives."""
+    with pytest.raises(ValueError, match=f"^{name} must be at most {limit}, got '{raw}'$"):
+        Settings.from_env({name: raw})
+
+
+def test_final_context_s_up_to_the_window_accepted() -> None:
+    assert Settings.from_env({"FINAL_CONTEXT_S": "29"}).limits.final_context_s == 29.0
+    assert Settings.from_env({}, {"final_context_s": 0}).limits.final_context_s == 0.0

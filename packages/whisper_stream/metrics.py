@@ -9,7 +9,16 @@ from __future__ import annotations
 from prometheus_client import Counter, Gauge, Histogram
 
 SESSIONS_OPEN = Gauge("whisper_stream_sessions_open", "WebSocket sessions currently open")
-SESSIONS_TOTAL = Counter("whisper_stream_sessions", "Sessions accepted or refused", ["outcome"])
+SESSIONS_TOTAL = Counter(
+    "whisper_stream_sessions",
+    "Sessions accepted, refused, evicted before their config, or ended for a newcomer (reclaimed)",
+    ["outcome"],
+)
+SLOT_WAIT_SECONDS = Histogram(
+    "whisper_stream_slot_wait_seconds",
+    "From a session's config to its slot (a full replica: a silent session ended for it)",
+    buckets=(0.001, 0.01, 0.05, 0.1, 0.25, 0.5, 1.0, 1.5, 2.0, 2.25, 2.5, 5.0),
+)
 AUDIO_RECEIVED_SECONDS = Counter("whisper_stream_audio_received_seconds", "Seconds of audio received")
 AUDIO_DECODED_SECONDS = Counter("whisper_stream_audio_decoded_seconds", "Seconds of audio sent to Whisper", ["kind"])
 DECODE_SECONDS = Histogram(

@@ -4,7 +4,12 @@
 would (and the standard library): cwd ``fs/app``, ``sys.path[0]`` ``fs/app``,
 ``fs/packages`` appended to ``sys.path``, and ``TrussServer`` run with the same
 uvicorn settings as ``TrussServer.start()``, except that it listens on 127.0.0.1 and
-not 0.0.0.0. It prints ``LISTENING_LINE`` once bound and ``SERVING_LINE`` once
+not 0.0.0.0, and that WebSocket messages are capped at twice the model's ``MAX_FRAME_BYTES``
+(2 MiB) instead of truss's 100 MiB (the model lowers the cap of each connection to that in
+production too, but only after the handshake: see ``whisper_stream.server.ws_layer``). And
+since it checks no API key, it refuses requests from web pages of other origins (403, unless
+``ALLOWED_ORIGINS`` allows them: ``whisper_stream.server.origin``); clients that send no
+``Origin`` header are unaffected. It prints ``LISTENING_LINE`` once bound and ``SERVING_LINE`` once
 ``load()`` has finished.
 
 One addition to truss's app: ``GET /metrics`` answers directly (truss mounts the
@@ -62,8 +67,15 @@ def _run_built(
     if transport.get("ping_timeout_seconds"):
         extra_kwargs["ws_ping_timeout"] = transport["ping_timeout_seconds"]
     log_level = "DEBUG" if runtime.get("enable_debug_logs", False) else "INFO"
+    settings = _model_settings(server._config)
+    max_message_bytes = truss_server.WS_MAX_MSG_SZ_BYTES
+    if settings is not None:
+        from whisper_stream.server.ws_layer import session_message_cap_bytes
+
+        max_message_bytes = session_message_cap_bytes(settings.limits)
+    served = app if settings is None else _refusing_other_origins(app, settings.allowed_origins)
     cfg = uvicorn.Config(
-        app,
+        served,
         http="h11",
         host=host,
         port=port,
@@ -72,7 +84,9 @@ def _run_built(
             truss_server.TIMEOUT_GRACEFUL_SHUTDOWN if graceful_timeout is None else graceful_timeout
         ),
         log_config=log_config.make_log_config(log_level),
-        ws_max_size=truss_server.WS_MAX_MSG_SZ_BYTES,
+        # truss: WS_MAX_MSG_SZ_BYTES (100 MiB). Here no message over twice MAX_FRAME_BYTES is ever buffered, not
+        # even one pipelined with the handshake, before the model's own cap applies (whisper_stream.server.ws_layer).
+        ws_max_size=max_message_bytes,
         loop="uvloop",
         **extra_kwargs,
     )
@@ -99,6 +113,24 @@ def _run_built(
     if server._model.load_failed:
         return 1
     return 0
+
+
+def _model_settings(config):  # Mapping -> whisper_stream.server.settings.Settings | None
+    """The model's settings, read as its ``load()`` will read them (its packages are on sys.path), for a
+    truss of whisper_stream; None for any other truss."""
+    try:
+        from whisper_stream.server.settings import Settings
+    except ImportError:
+        return None
+    metadata = config.get("model_metadata")
+    return Settings.from_env(metadata=metadata if isinstance(metadata, dict) else None)
+
+
+def _refusing_other_origins(app, allowed_origins: tuple[str, ...]):  # ASGI app in, ASGI app out
+    """No API key is checked here: pages of other web origins are refused (whisper_stream.server.origin)."""
+    from whisper_stream.server.origin import OriginCheck
+
+    return OriginCheck(app, allowed_origins=allowed_origins)
 
 
 async def _announce(uv_server, model, task, host: str) -> None:  # uvicorn.Server, truss's ModelWrapper, asyncio.Task

@@ -2,7 +2,9 @@
 
 Requests from all sessions go into one priority queue served by a fixed pool of
 worker threads (never the event loop): finals, then speculative (early) finals,
-then partials. A partial is only accepted when a worker is idle, nothing
+then partials; within a kind, a session's request goes behind the requests of
+sessions that have fewer waiting (``_Turns``), so a client that sends faster than
+real time waits behind its own backlog, not the others'. A partial is only accepted when a worker is idle, nothing
 waits and the replica's partial budget has credit (``partial_budget``: partials
 take at most ``partial_share`` of the decoder time finals leave idle), so under
 load partials thin out smoothly instead of queuing up behind finals, and a final
@@ -30,6 +32,7 @@ import itertools
 import logging
 import threading
 import time
+import weakref
 from collections.abc import Callable, Iterator
 from concurrent.futures import Future
 from dataclasses import dataclass, field
@@ -66,12 +69,15 @@ class EngineStoppedError(RuntimeError):
 @dataclass(order=True)
 class _Job:
     priority: int
+    turn: int
+    """Its place among its kind: how many requests of its owner were waiting when it came (``_Turns``)."""
     sequence: int
     request: TranscriptionRequest = field(compare=False)
     future: Future[TranscriptionResult] = field(compare=False)
     context: contextvars.Context = field(compare=False)
     queued_at_s: float = field(default=0.0, compare=False)
     """``time.perf_counter()`` when it was queued: its queue wait goes on its result (``DecodeTimes``)."""
+    owner: object = field(default=None, compare=False)
 
 
 class Engine:
@@ -96,6 +102,7 @@ class Engine:
         self._queue: list[_Job] = []
         self._queued: dict[Future[TranscriptionResult], _Job] = {}
         self._sequence = itertools.count()
+        self._turns = _Turns()
         self._idle_workers = 0
         self._sessions = 0
         self._threads: list[threading.Thread] = []
@@ -160,9 +167,13 @@ class Engine:
 
     # ------------------------------------------------------------- scheduling
 
-    def submit(self, request: TranscriptionRequest) -> Future[TranscriptionResult] | None:
+    def submit(self, request: TranscriptionRequest, *, owner: object = None) -> Future[TranscriptionResult] | None:
         """Queue a request. A partial is refused (``None``) unless a worker is idle, nothing waits and the
-        partial budget has credit; an early final while the next batch is full of finals."""
+        partial budget has credit; an early final while the next batch is full of finals.
+
+        ``owner`` (the session) shares the decoder with the others: among requests of one kind, a request
+        goes behind those of owners with fewer waiting, so a client that sends faster than real time queues
+        behind its own backlog, not ahead of everyone's next final."""
         future: Future[TranscriptionResult] = Future()
         with self._lock:
             if self._stopping or not self._threads:
@@ -173,8 +184,10 @@ class Engine:
             if request.kind is RequestKind.EARLY_FINAL and not self._may_queue_early_final():
                 return None  # the session asks for the final once the silence is confirmed
             # The decode runs in the submitter's context, so its log lines carry the session id.
-            context = contextvars.copy_context()
-            job = _Job(request.kind.priority, next(self._sequence), request, future, context, time.perf_counter())
+            turn, context = self._turns.queued(owner), contextvars.copy_context()
+            job = _Job(
+                request.kind.priority, turn, next(self._sequence), request, future, context, time.perf_counter(), owner
+            )
             heapq.heappush(self._queue, job)
             self._queued[future] = job
             self._wakeup.notify()
@@ -197,6 +210,7 @@ class Engine:
             if job is not None:
                 self._queue.remove(job)
                 heapq.heapify(self._queue)
+                self._turns.left(job.owner)
         future.cancel()
 
     def promote(self, future: Future[TranscriptionResult]) -> None:
@@ -223,8 +237,12 @@ class Engine:
                 batch = self._pop_batch()
                 for job in batch:
                     del self._queued[job.future]
-                self._shed_context(batch)
-            batch = [job for job in batch if job.future.set_running_or_notify_cancel()]
+                    self._turns.left(job.owner)
+                # Running from here on (a later cancel() cannot stop it), or cancelled already: only the jobs that
+                # will run are shed of their context and counted in finals_without_context.
+                batch = [job for job in batch if job.future.set_running_or_notify_cancel()]
+                if batch:
+                    self._shed_context(batch)
             if batch:
                 self._run(batch)
 
@@ -262,7 +280,9 @@ class Engine:
         """
         if not batch[0].request.kind.is_final:
             return
-        others_wait = any(job.priority == RequestKind.FINAL.priority for job in self._queue)
+        others_wait = any(
+            job.priority == RequestKind.FINAL.priority and not job.future.cancelled() for job in self._queue
+        )
         if not others_wait and self._finals_load.share < self.options.context_max_load:
             return
         for job in batch:
@@ -321,6 +341,30 @@ class Engine:
         return self.transcriber.transcribe_batch(
             [(job.request.audio, job.request.options) for job in batch], final=final
         )
+
+
+class _Turns:
+    """How many requests each owner (a session) has waiting: a new request queues behind those of owners
+    with fewer. A real-time session has at most a final or two waiting, so its next one goes ahead of the
+    backlog of a client that sends faster than real time, which is served in the time the others leave
+    (and bounded by its own ``max_pending_audio_s``). Requests without an owner keep their order.
+    """
+
+    def __init__(self) -> None:
+        self._waiting: weakref.WeakKeyDictionary[object, int] = weakref.WeakKeyDictionary()
+
+    def queued(self, owner: object) -> int:
+        """A request of ``owner`` joins the queue: its turn (0 for the first waiting)."""
+        if owner is None:
+            return 0
+        turn = self._waiting.get(owner, 0)
+        self._waiting[owner] = turn + 1
+        return turn
+
+    def left(self, owner: object) -> None:
+        """A request of ``owner`` left the queue (taken, withdrawn or dropped)."""
+        if owner is not None and self._waiting.get(owner, 0) > 0:
+            self._waiting[owner] -= 1
 
 
 def _set_exception(future: Future[TranscriptionResult], exc: BaseException) -> None:

@@ -24,7 +24,6 @@ from __future__ import annotations
 
 import dataclasses
 import difflib
-import json
 from dataclasses import dataclass
 from typing import Any
 
@@ -42,7 +41,8 @@ from whisper_stream.protocol.config_fields import (
     field_in,
     json_type,
 )
-from whisper_stream.protocol.errors import ConfigError, InvalidDataError
+from whisper_stream.protocol.errors import ConfigError
+from whisper_stream.protocol.json_text import load_json, utf8_length_over
 from whisper_stream.protocol.languages import AUTO
 from whisper_stream.samples import SAMPLE_RATE_HZ
 
@@ -204,14 +204,12 @@ def parse_session_config(message: str | bytes) -> SessionConfig:
     """Parse and validate the first message of a connection."""
     if isinstance(message, bytes):
         raise ConfigError("config", "the first message must be the JSON config as text, not audio")
-    if len(message.encode()) > MAX_CONFIG_BYTES:
+    if utf8_length_over(message, MAX_CONFIG_BYTES):
         raise ConfigError("config", f"longer than {MAX_CONFIG_BYTES} bytes")
-    try:
-        document = json.loads(message, object_pairs_hook=_reject_repeated_keys)
+    try:  # not JSON, nested too deep, a lone surrogate anywhere (a prompt of "\ud800"): InvalidDataError
+        document = load_json(message, "config", object_pairs_hook=_reject_repeated_keys)
     except _RepeatedKeyError as exc:
         raise ConfigError(str(exc), "given more than once in the same object") from None
-    except json.JSONDecodeError as exc:
-        raise InvalidDataError(f"config is not valid JSON: {exc.msg} at position {exc.pos}") from None
     if not isinstance(document, dict):
         raise ConfigError("config", f"must be a JSON object, got {json_type(document)}")
     return config_from_dict(document)

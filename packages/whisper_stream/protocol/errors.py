@@ -7,7 +7,8 @@ Every exception the library raises on purpose derives from ``StreamingError``::
     │   ├── ConfigError          1008  bad session config (names the field)
     │   │   └── AudioFormatConfigError 1003  encoding or sample rate we can't take
     │   ├── ProtocolError        1008  a message the protocol forbids here
-    │   ├── InvalidDataError     1007  unparseable JSON, NaN/inf audio
+    │   ├── InvalidDataError     1007  NaN/inf audio, JSON nested too deep or holding a lone surrogate
+    │   │   └── NotJsonError     1007  text that is not JSON
     │   ├── UnsupportedAudioError 1003 encoding or sample rate we can't take
     │   ├── FrameTooLargeError   1009  a frame over the cap
     │   └── LimitExceededError   1008  config, session duration, pending audio, send timeout
@@ -85,6 +86,10 @@ class InvalidDataError(ClientError):
 
     code = "invalid_data"
     close_code = CloseCode.INVALID_DATA
+
+
+class NotJsonError(InvalidDataError):
+    """A text message that is not JSON at all."""
 
 
 class UnsupportedAudioError(ClientError):

@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 import enum
-import json
 from dataclasses import dataclass
 from typing import Any
 
-from whisper_stream.protocol.errors import InvalidDataError, ProtocolError
+from whisper_stream.protocol.errors import InvalidDataError, NotJsonError, ProtocolError
+from whisper_stream.protocol.json_text import load_json, utf8_length_over
 from whisper_stream.protocol.results import Segment, TranscriptionResult
 
 MAX_CONTROL_BYTES = 4_096
@@ -40,23 +40,20 @@ _UNKNOWN_CONTROL = 'unknown control message; expected {"terminate_session": true
 
 def parse_control(message: str) -> Control:
     """Parse a text message received after the config."""
-    if len(message.encode()) > MAX_CONTROL_BYTES:
+    if utf8_length_over(message, MAX_CONTROL_BYTES):
         raise ProtocolError(f"control message longer than {MAX_CONTROL_BYTES} bytes")
     if message.strip() == _BARE_FINALIZE:
         return Control.FINALIZE
     try:
-        document = json.loads(message)
-    except ValueError:
+        document = load_json(message, "control message")
+    except NotJsonError:  # (nested too deep, a lone surrogate: InvalidDataError saying which)
         raise InvalidDataError("text message is not valid JSON; audio must be sent as binary frames") from None
     if not isinstance(document, dict):
         raise InvalidDataError("control message must be a JSON object")
     if "terminate_session" in document:
         other = set(document) - {"terminate_session", "type"}
-        if (
-            document["terminate_session"] is not True
-            or other
-            or _BY_TYPE.get(document.get("type", "end_of_stream")) is not Control.TERMINATE
-        ):
+        kind = document.get("type", "end_of_stream")
+        if document["terminate_session"] is not True or other or not _is_type(kind, Control.TERMINATE):
             raise ProtocolError(_UNKNOWN_CONTROL)
         return Control.TERMINATE
     if _CONFIG_KEYS & set(document):
@@ -65,6 +62,11 @@ def parse_control(message: str) -> Control:
     if isinstance(kind, str) and kind in _BY_TYPE:
         return _BY_TYPE[kind]
     raise ProtocolError(_UNKNOWN_CONTROL)
+
+
+def _is_type(kind: object, control: Control) -> bool:
+    """Whether a ``type`` value names ``control`` (any JSON value may come: a list is no key of a dict)."""
+    return isinstance(kind, str) and _BY_TYPE.get(kind) is control
 
 
 @dataclass(frozen=True)

@@ -16,7 +16,8 @@ class Limits:
     limit                   default  env (settings)   when it is reached
     ======================  =======  ===============  =====================================================
     max_frame_bytes         1 MiB    MAX_FRAME_BYTES  ``frame_too_large``, close 1009
-    max_session_duration_s  4 h      MAX_SESSION_S    finals of all audio received are sent, then
+    max_session_duration_s  4 h      MAX_SESSION_S    of audio, or of wall-clock time since the config:
+                                                      finals of all audio received are sent, then
                                                       ``limit_exceeded``, close 1008
     idle_timeout_s          60 s     IDLE_TIMEOUT_S   no audio, control or keepalive message: the finals
                                                       of the audio received, ``session_end``, close 1000.
@@ -26,7 +27,18 @@ class Limits:
                                                       after its config (a client that reconnects with no
                                                       audio: LiveKit's plugin does after ``end_input()``,
                                                       and gives up after 3 retries that each lived < 10 s)
-    config_timeout_s        10 s                      no config message: ``limit_exceeded``, close 1008
+    keepalive_only_timeout_s 300 s                    no audio for this long, however many keepalive or
+                                                      control messages came: finals, ``session_end``,
+                                                      close 1000 (keepalives hold a pause, not a slot)
+    config_timeout_s        10 s                      no config message: ``limit_exceeded``, close 1008.
+                                                      A connection holds no slot until its config came
+    max_awaiting_config     32                        connections waiting for their config, replica-wide;
+                                                      one more evicts the oldest: ``limit_exceeded``, 1008
+    slot_reclaim_after_s    5 s                       the replica full and a config arriving: a session
+                                                      that sent no audio for this long ends for the
+                                                      newcomer (finals, ``session_end``, close 1000)
+    slot_wait_s             2 s                       how long a newcomer at a full replica waits for a
+                                                      slot, in order of arrival; else ``server_busy``, 1013
     max_pending_audio_s     60 s                      audio in finals waiting for Whisper: the finals of all
                                                       audio through the VAD are sent, then
                                                       ``limit_exceeded`` (it names the second after which
@@ -52,19 +64,20 @@ class Limits:
     never does. WebSocket keepalive pongs arrive behind the audio, so a server that stopped reading until
     Whisper caught up would, past the ping timeout (uvicorn: 20 s), have the connection closed under it
     with 1011 and every pending final lost. A client that sends faster than Whisper transcribes gets the
-    ``max_pending_audio_s`` error instead, with its finals. Audio held per session is bounded by
-    ``max_read_ahead_bytes`` plus, at 64 kB a second (16 kHz float32), ``max_pending_audio_s`` and the
-    open utterance (``final_transcript_max_duration_s``, at most 30 s) with the context of its final
-    (``final_context_s``, 29 s): about 9 MB with the defaults.
-    Uvicorn queues up to ``ws_max_queue`` (32) frames more, and truss caps a frame at 100 MiB before it
-    reaches ``max_frame_bytes``. Empty binary frames are accepted and ignored.
+    ``max_pending_audio_s`` error instead, with its finals. What a session can hold in memory, with the
+    WebSocket layer under it, is computed from these limits by ``memory_bound`` (about 30 MB with the
+    defaults). Empty binary frames are accepted and ignored.
     """
 
     max_frame_bytes: int = 1 << 20
     max_session_duration_s: float = 4 * 3600.0
     idle_timeout_s: float = 60.0
     no_audio_timeout_s: float = 8.0
+    keepalive_only_timeout_s: float = 300.0
     config_timeout_s: float = 10.0
+    max_awaiting_config: int = 32
+    slot_reclaim_after_s: float = 5.0
+    slot_wait_s: float = 2.0
     max_pending_audio_s: float = 60.0
     max_read_ahead_bytes: int = 1 << 20
     send_timeout_s: float = 30.0

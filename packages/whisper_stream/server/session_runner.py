@@ -1,13 +1,12 @@
 """Runs one ``Session`` over one WebSocket, one typed event at a time.
 
 One task reads the socket into an event queue (bounded in bytes: the reader
-pauses past ``max_read_ahead_bytes``); decode results and drain requests join
-the same queue; everything that changes the session happens in one loop, so no
-locks are needed. Each audio frame is decoded on the loop and its VAD frames are
-scored with every other session's in one batched call per loop tick
-(``vad_batch``): no thread hop per frame. A large frame (over
-``_INLINE_FRAME_BYTES``) is decoded and scored in a worker thread instead, so
-that it cannot hold the other sessions up. Whisper runs in the engine's threads.
+pauses past ``max_read_ahead_bytes``); decode results, drain and reclaim requests
+join the same queue; everything that changes the session happens in one loop, so
+no locks are needed. Audio frames reach the session through ``audio_frames`` (VAD
+batched with every other session's on the loop; a large frame in pieces, in a
+worker thread). Whisper runs in the engine's threads. When the session must end
+whatever the client does is ``session_timers``'s business.
 """
 
 from __future__ import annotations
@@ -22,17 +21,14 @@ from typing import Any
 import numpy as np
 
 from whisper_stream import metrics
-from whisper_stream.audio import vad_batch
 from whisper_stream.audio.decoding import AudioDecoder
-from whisper_stream.audio.vad import SpeechScorer
 from whisper_stream.core.session import Session, SessionState
 from whisper_stream.inference.engine import Engine, EngineStoppedError
 from whisper_stream.inference.requests import TranscriptionRequest
 from whisper_stream.protocol import messages
-from whisper_stream.protocol.config import SessionConfig, parse_session_config
+from whisper_stream.protocol.config import SessionConfig
 from whisper_stream.protocol.errors import (
     CloseCode,
-    ConfigError,
     FrameTooLargeError,
     InternalError,
     LimitExceededError,
@@ -44,22 +40,22 @@ from whisper_stream.protocol.messages import Control
 from whisper_stream.protocol.results import TranscriptionResult
 from whisper_stream.samples import SAMPLE_RATE_HZ
 from whisper_stream.server import loop_lag
+from whisper_stream.server.audio_frames import AudioFrames
 from whisper_stream.server.drain import Drain
 from whisper_stream.server.limits import Limits
+from whisper_stream.server.session_timers import Deadline, SessionTimers
 from whisper_stream.server.socket_events import (
     Disconnected,
     Event,
     EventKind,
     WebSocketLike,
     close_within,
-    is_keepalive,
+    disconnected,
     unpack,
 )
 
 _MESSAGE_OVERHEAD_BYTES = 64
 """Counted per message read ahead on top of its payload, so a flood of tiny text frames is bounded too."""
-_INLINE_FRAME_BYTES = 16_384
-"""Frames up to this size (0.5 s of 16 kHz pcm_s16le) are decoded on the loop, their VAD batched with others'."""
 
 
 class SessionRunner:
@@ -84,25 +80,39 @@ class SessionRunner:
         self.read_ahead_bytes = 0  # client messages read, not yet handled
         self.may_read = asyncio.Event()
         self.may_read.set()
-        self.discarding = False  # closing on a limit: audio read from now on is dropped, not queued
+        self.discarding = False  # the stream has ended: what the client sends from now on is dropped, not queued
+        self.discarded = 0
         self.closing_error: StreamingError | None = None  # raised once the last finals are sent
-        self.finish_deadline: float | None = None
-        self.last_client_activity = self.loop.time()
-        self.client_active = False  # any message after the config
+        self.close_reason = "session ended"
+        self.timers = SessionTimers(limits, self.loop.time())
         self.session: Session | None = None
-        self.decoder: AudioDecoder | None = None
-        self.scorer: SpeechScorer | None = None
+        self.frames: AudioFrames | None = None
+        self.next_message: asyncio.Future[Any] | None = None
+        """A ``receive()`` already in flight (started while the connection waited for its slot): read first."""
 
-    async def run(self) -> None:
+    # ------------------------------------------------------------ admission's view (``SlotHolder``)
+
+    def silent_for_s(self, now_s: float) -> float:
+        return self.timers.silent_for_s(now_s)
+
+    def reclaim(self) -> None:
+        self.events.put_nowait(Event(EventKind.RECLAIM))
+
+    # ------------------------------------------------------------ the session
+
+    async def run(self, config: SessionConfig) -> None:
+        """Run the session of ``config`` (the connection's first message) to its end."""
         loop_lag.ensure_monitor()
-        config = await self._receive_config()
-        self._check_model_supports(config)
+        self.timers = SessionTimers(self.limits, self.loop.time())
         for text in config.warnings:  # accepted but ignored or unusual: said once, then the session goes on
             await self._send(messages.warning_message(text))
-        self.decoder = AudioDecoder(config.streaming.encoding, config.streaming.sample_rate_hz)
-        self.scorer = self.engine.new_scorer()
+        self.frames = AudioFrames(
+            AudioDecoder(config.streaming.encoding, config.streaming.sample_rate_hz), self.engine.new_scorer()
+        )
         limits = self.limits
-        self.session = Session(config, self.scorer, context_s=limits.final_context_s, sampling_limits=limits.sampling)
+        self.session = Session(
+            config, self.frames.scorer, context_s=limits.final_context_s, sampling_limits=limits.sampling
+        )
         await self._flush_outbox(self.session)  # what the session clamped, right after the config's warnings
         self.log.info(
             "config: %s at %d Hz, language %s, partials %s, stream id %s",
@@ -122,6 +132,8 @@ class SessionRunner:
             await asyncio.gather(reader, return_exceptions=True)
             for future in self.futures.values():
                 self.engine.cancel(future)
+        if self.discarded:
+            self.log.info("ignored %d message(s) received after the end of the stream", self.discarded)
         self.log.info(
             "session ended: %.1f s audio, %d finals, %d partials",
             self.session.audio_duration_s,
@@ -130,46 +142,24 @@ class SessionRunner:
         )
         if self.closing_error is not None:
             raise self.closing_error
-        await close_within(self.websocket, int(CloseCode.NORMAL), "session ended", self.limits.send_timeout_s, self.log)
-
-    async def _receive_config(self) -> SessionConfig:
-        try:
-            message = await asyncio.wait_for(self.websocket.receive(), timeout=self.limits.config_timeout_s)
-        except TimeoutError:
-            raise LimitExceededError(f"no config received within {self.limits.config_timeout_s:g} s") from None
-        kind, payload = unpack(message)
-        if kind is EventKind.DISCONNECT:
-            raise Disconnected(f"client disconnected before sending the config (code {payload})")
-        if kind is EventKind.AUDIO:
-            raise ConfigError("config", "the first message must be the JSON config as text; audio came first")
-        return parse_session_config(payload)
-
-    def _check_model_supports(self, config: SessionConfig) -> None:
-        if self.engine.transcriber.is_multilingual:
-            return
-        language = config.whisper.audio_language
-        if language not in ("en", "auto"):
-            raise ConfigError(
-                config.field_path("whisper.audio_language"), f"this model is English-only, got {language!r}"
-            )
-        others = [code for code in config.whisper.language_options if code != "en"]
-        if others:
-            raise ConfigError(
-                config.field_path("whisper.language_options"), f"this model is English-only, got {others!r}"
-            )
+        timeout_s = self.limits.send_timeout_s
+        await close_within(self.websocket, int(CloseCode.NORMAL), self.close_reason, timeout_s, self.log)
 
     async def _read_socket(self) -> None:
         """Move client messages to the event queue, up to ``max_read_ahead_bytes`` ahead of their handling.
 
         Only the VAD (fast) can hold reading up; waiting for Whisper (slow) never does, because keepalive
         pongs arrive behind the audio (see ``Limits``). That wait is bounded by ``max_pending_audio_s``.
-        Text frames count too, so a flood of them cannot pile up while a send is blocked.
+        Text frames count too, so a flood of them cannot pile up while a send is blocked. Once the stream
+        has ended, what the client sends is counted and dropped: it can neither fill the queue nor hold up
+        the deadline of the last finals.
         """
         try:
             while True:
                 await self.may_read.wait()
-                kind, payload = unpack(await self.websocket.receive())
-                if kind is EventKind.AUDIO and self.discarding:
+                kind, payload = unpack(await self._receive())
+                if self.discarding and kind in (EventKind.AUDIO, EventKind.TEXT):
+                    self.discarded += 1
                     continue
                 size = _MESSAGE_OVERHEAD_BYTES + (len(payload) if isinstance(payload, bytes | str) else 0)
                 self.read_ahead_bytes += size
@@ -181,52 +171,57 @@ class SessionRunner:
         except Exception as exc:  # handed to the main loop, which owns error handling
             self.events.put_nowait(Event(EventKind.READ_FAILED, exc))
 
+    async def _receive(self) -> Any:
+        if self.next_message is not None:
+            pending, self.next_message = self.next_message, None
+            return await pending
+        return await self.websocket.receive()
+
     # ------------------------------------------------------------ the loop
 
     async def _main_loop(self, session: Session) -> None:
         while session.state is not SessionState.CLOSED:
-            if not self.events.empty():
-                # Input already read comes before any deadline: a session behind must not take its own backlog
-                # for a client that stopped sending (the input-stall rule would cut its utterances short).
+            due = self.timers.due(self.loop.time(), input_waiting=not self.events.empty())
+            if due is not None:  # the finish and duration deadlines come even while input keeps coming
+                await self._on_deadline(session, due)
+            elif not self.events.empty():
+                # Input already read comes before any other deadline: a session behind must not take its own
+                # backlog for a client that stopped sending (the input-stall rule would cut its utterances short).
                 await self._on_event(session, self.events.get_nowait())
             else:
                 try:
                     event = await asyncio.wait_for(self.events.get(), timeout=self._time_to_deadline(session))
                 except TimeoutError:
                     if self.events.empty():  # else input came in while the timeout was delivered: it goes first
-                        await self._on_deadline(session)
+                        session.tick(self.loop.time())
                 else:
                     await self._on_event(session, event)
             self._dispatch(session)
             await self._flush_outbox(session)
             await self._check_backlog(session)
 
-    @property
-    def _idle_deadline(self) -> float:
-        """A connection that never sent anything after its config is idle sooner (see ``Limits``)."""
-        window_s = self.limits.idle_timeout_s
-        if not self.client_active:
-            window_s = min(window_s, self.limits.no_audio_timeout_s)
-        return self.last_client_activity + window_s
-
     def _time_to_deadline(self, session: Session) -> float:
-        deadlines = [self.finish_deadline or self._idle_deadline]
-        if session.next_deadline_s is not None:
+        deadlines = [self.timers.next_deadline()[0]]
+        if session.next_deadline_s is not None and self.timers.finish_by_s is None:
             deadlines.append(session.next_deadline_s)
         return max(min(deadlines) - self.loop.time(), 0.0)
 
-    async def _on_deadline(self, session: Session) -> None:
+    async def _on_deadline(self, session: Session, due: Deadline) -> None:
         now = self.loop.time()
-        if self.finish_deadline is not None:
-            if now >= self.finish_deadline:  # overload, not a bug: say so, and free the slot
-                raise ServerBusyError(
-                    f"the server is overloaded: the last finals did not complete within "
-                    f"{self.limits.finish_timeout_s:g} s of the end of the stream; retry later"
-                )
-        elif now >= self._idle_deadline:  # finals, session_end, close 1000: idle is no error
-            await self._end_stream(session, f"idle for {now - self.last_client_activity:.1f} s")
-            return
-        session.tick(now)
+        if due is Deadline.FINISH:  # overload, not a bug: say so, and free the slot
+            raise ServerBusyError(
+                f"the server is overloaded: the last finals did not complete within "
+                f"{self.limits.finish_timeout_s:g} s of the end of the stream; retry later"
+            )
+        if due is Deadline.DURATION:
+            limit_s = self.limits.max_session_duration_s
+            error = LimitExceededError(f"session reached its maximum of {limit_s:g} s since its config")
+            await self._end_stream(session, "duration", error)
+        elif due is Deadline.IDLE:  # finals, session_end, close 1000: idle is no error
+            await self._end_stream(session, f"idle for {now - self.timers.last_message_s:.1f} s", reason="idle")
+        else:
+            silent_s = self.timers.silent_for_s(now)
+            await self._end_stream(session, f"no audio for {silent_s:.1f} s", reason="no audio")
 
     async def _on_event(self, session: Session, event: Event) -> None:
         if event.size_bytes:
@@ -235,9 +230,7 @@ class SessionRunner:
                 self.may_read.set()
         kind = event.kind
         if kind is EventKind.DISCONNECT:
-            if event.payload == CloseCode.SERVICE_RESTART:
-                raise Disconnected("the server closed the connection (1012) while shutting down")
-            raise Disconnected(f"client disconnected (code {event.payload})")
+            raise disconnected(event.payload, "mid-stream")
         if kind is EventKind.READ_FAILED:
             raise event.payload
         if kind is EventKind.RESULT:
@@ -247,18 +240,17 @@ class SessionRunner:
                 await self._end_stream(session, "shutdown", ServerShutdownError("the server is shutting down"))
             elif self.closing_error is None:
                 self.closing_error = ServerShutdownError("the server is shutting down")
-        else:
-            self.last_client_activity = self.loop.time()
-            self.client_active = True
+        elif kind is EventKind.RECLAIM:
+            if session.state is SessionState.STREAMING:
+                silent_s = self.timers.silent_for_s(self.loop.time())
+                await self._end_stream(session, f"slot reclaimed: no audio for {silent_s:.1f} s", reason="idle")
+        elif session.state is SessionState.STREAMING:  # else read before the end of stream, handled after it
+            self.timers.message(event.arrived_s, audio=kind is EventKind.AUDIO)
             await self._on_client_message(session, event)
+        else:
+            self.discarded += 1
 
     async def _on_client_message(self, session: Session, event: Event) -> None:
-        if session.state is not SessionState.STREAMING:
-            # The finals of the audio before the end of stream are still owed; a stray message must not cost
-            # them (nor may the outcome depend on whether it came before or after they were done).
-            if not is_keepalive(event.kind, event.payload):
-                self.log.warning("ignoring a %s message received after the end of the stream", event.kind.value)
-            return
         if event.kind is EventKind.TEXT:
             control = messages.parse_control(event.payload)
             if control is Control.TERMINATE:
@@ -273,10 +265,8 @@ class SessionRunner:
             )
         if not frame:
             return
-        if len(frame) <= _INLINE_FRAME_BYTES:
-            await self._ingest(session, frame, event.arrived_s)
-        else:
-            await asyncio.to_thread(self._ingest_alone, session, frame, event.arrived_s)
+        assert self.frames is not None
+        await self.frames.ingest(session, frame, event.arrived_s, stop=lambda: self._over_a_limit(session))
         if session.audio_duration_s > self.limits.max_session_duration_s:
             await self._end_stream(
                 session,
@@ -284,25 +274,12 @@ class SessionRunner:
                 LimitExceededError(f"session reached its maximum of {self.limits.max_session_duration_s:g} s of audio"),
             )
 
-    async def _ingest(self, session: Session, frame: bytes, arrived_s: float) -> None:
-        """On the loop: the VAD frames are scored in the loop's next batch, then the session takes the audio."""
-        assert self.scorer is not None
-        samples = self._decode(frame)
-        await vad_batch.batcher().score_ahead(self.scorer, samples)
-        session.receive_audio(samples, arrived_s)
-
-    def _ingest_alone(self, session: Session, frame: bytes, arrived_s: float) -> None:
-        """In a worker thread: a large frame, decoded and scored on its own."""
-        assert self.scorer is not None
-        samples = self._decode(frame)
-        vad_batch.score_alone(self.scorer, samples)
-        session.receive_audio(samples, arrived_s)
-
-    def _decode(self, frame: bytes) -> np.ndarray:
-        assert self.decoder is not None
-        samples = self.decoder.decode(frame)
-        metrics.AUDIO_RECEIVED_SECONDS.inc(samples.size / SAMPLE_RATE_HZ)
-        return samples
+    def _over_a_limit(self, session: Session) -> bool:
+        """Whether the session's audio or backlog is over its limit: the rest of a large frame is not taken."""
+        backlog_s = session.pending_final_samples / SAMPLE_RATE_HZ
+        return backlog_s > self.limits.max_pending_audio_s or (
+            session.audio_duration_s > self.limits.max_session_duration_s
+        )
 
     async def _check_backlog(self, session: Session) -> None:
         """Audio in finals waiting for Whisper over ``max_pending_audio_s``: finish what is in, then close."""
@@ -322,22 +299,26 @@ class SessionRunner:
             ),
         )
 
-    async def _end_stream(self, session: Session, reason: str, error: StreamingError | None = None) -> None:
+    async def _end_stream(
+        self, session: Session, why: str, error: StreamingError | None = None, *, reason: str = "session ended"
+    ) -> None:
         """End of stream: every buffered sample becomes finals; with ``error``, it is raised once they are sent.
 
-        Closing on a limit or a shutdown: whatever the client still sends is dropped, but the socket is
-        still read (keepalive, disconnect) while the last finals are decoded and sent.
+        Whatever the client sends from now on is dropped, but the socket is still read (disconnect) while the
+        last finals are decoded and sent. ``reason`` goes with the normal close.
         """
-        assert self.decoder is not None
-        if self.decoder.pending_bytes:
-            self.log.warning("%d trailing byte(s) do not make a whole sample", self.decoder.pending_bytes)
-        await asyncio.to_thread(self._end_in_thread, session, self.decoder.flush(), self.loop.time())
-        self.log.info("end of stream (%s)", reason)
-        self.finish_deadline = self.loop.time() + self.limits.finish_timeout_s
+        assert self.frames is not None
+        decoder = self.frames.decoder
+        if decoder.pending_bytes:
+            self.log.warning("%d trailing byte(s) do not make a whole sample", decoder.pending_bytes)
+        await asyncio.to_thread(self._end_in_thread, session, decoder.flush(), self.loop.time())
+        self.log.info("end of stream (%s)", why)
+        self.timers.finishing(self.loop.time())
+        self.close_reason = reason
+        self.discarding = True
+        self.may_read.set()
         if error is not None:
             self.closing_error = error
-            self.discarding = True
-            self.may_read.set()
 
     @staticmethod
     def _end_in_thread(session: Session, tail: np.ndarray, now_s: float) -> None:
@@ -362,7 +343,7 @@ class SessionRunner:
 
     def _submit(self, session: Session, request: TranscriptionRequest) -> None:
         try:
-            future = self.engine.submit(request)
+            future = self.engine.submit(request, owner=self)  # the decoder shared fairly between sessions
         except EngineStoppedError:
             raise ServerShutdownError("the server is shutting down") from None
         if future is None:  # a partial or an early final, refused while the engine is busy

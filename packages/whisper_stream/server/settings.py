@@ -17,10 +17,12 @@
 | MAX_FRAME_BYTES       | 1048576                         | largest binary frame; larger gets 1009    |
 | MAX_SESSION_S         | 14400                           | audio seconds per session                 |
 | IDLE_TIMEOUT_S        | 60                              | no message for this long: finals, 1000    |
-| FINAL_CONTEXT_S       | 29                              | context of a final; 0: finals alone       |
+| FINAL_CONTEXT_S       | 29 (at most 29)                 | context of a final; 0: finals alone       |
 | FINAL_CONTEXT_FORM    | forced                          | forced: the context's words forced as the |
 |                       |                                 | decoder prefix; prompted: as the prompt   |
 | MAX_BEAM_SIZE         | 5                               | largest beam a client may ask for         |
+| ALLOWED_ORIGINS       | -                               | local server: web origins whose pages may |
+|                       |                                 | connect (comma-separated; * for any)      |
 """
 
 from __future__ import annotations
@@ -31,6 +33,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
+from whisper_stream.core.final_context import CONTEXT_S
 from whisper_stream.server.limits import Limits
 
 _TRUE = frozenset({"1", "true", "yes", "on"})
@@ -51,6 +54,8 @@ class Settings:
     warm_up: bool = True
     transcriber: str = ""
     context_form: str = "forced"
+    allowed_origins: tuple[str, ...] = ()
+    """Local server only: web origins whose pages may connect (``origin.OriginCheck``); ``*`` for any."""
     limits: Limits = Limits()
 
     @classmethod
@@ -62,7 +67,7 @@ class Settings:
         def get(name: str, default: str = "") -> str:
             return env.get(name) or meta.get(name) or default
 
-        def number(name: str, default: float, kind: type = int, minimum: float = 0) -> Any:
+        def number(name: str, default: float, kind: type = int, minimum: float = 0, maximum: float = math.inf) -> Any:
             raw = get(name)
             try:
                 value = kind(raw) if raw else default
@@ -70,6 +75,9 @@ class Settings:
                 raise ValueError(f"{name} must be a number, got {raw!r}") from None
             if not math.isfinite(value) or value < minimum:
                 raise ValueError(f"{name} must be a finite number of at least {minimum:g}, got {raw!r}")
+            if value > maximum:
+                shown = int(maximum) if float(maximum).is_integer() else maximum
+                raise ValueError(f"{name} must be at most {shown}, got {raw!r}")
             return value
 
         def flag(name: str, default: bool) -> bool:
@@ -79,6 +87,10 @@ class Settings:
             if raw in _TRUE or raw in _FALSE:
                 return raw in _TRUE
             raise ValueError(f"{name} must be one of 1/0, true/false, yes/no, on/off, got {raw!r}")
+
+        def words(name: str) -> tuple[str, ...]:
+            """A comma-separated list."""
+            return tuple(word.strip() for word in get(name).split(",") if word.strip())
 
         def choice(name: str, default: str, allowed: tuple[str, ...]) -> str:
             raw = get(name, default).strip().lower()
@@ -100,11 +112,14 @@ class Settings:
             warm_up=flag("WHISPER_WARM_UP", True),
             transcriber=get("WHISPER_TRANSCRIBER"),
             context_form=choice("FINAL_CONTEXT_FORM", "forced", ("forced", "prompted")),
+            allowed_origins=words("ALLOWED_ORIGINS"),
             limits=Limits(
-                max_frame_bytes=number("MAX_FRAME_BYTES", defaults.max_frame_bytes, minimum=1),
+                # truss's WebSocket layer refuses messages over 100 MiB before ours could take them (ws_layer)
+                max_frame_bytes=number("MAX_FRAME_BYTES", defaults.max_frame_bytes, minimum=1, maximum=100 << 20),
                 max_session_duration_s=number("MAX_SESSION_S", defaults.max_session_duration_s, float, minimum=1),
                 idle_timeout_s=number("IDLE_TIMEOUT_S", defaults.idle_timeout_s, float, minimum=1),
-                final_context_s=number("FINAL_CONTEXT_S", defaults.final_context_s, float),
+                # context and utterance share Whisper's 30 s window: more context could never be decoded
+                final_context_s=number("FINAL_CONTEXT_S", defaults.final_context_s, float, maximum=CONTEXT_S),
                 max_beam_size=number("MAX_BEAM_SIZE", defaults.max_beam_size, minimum=1),
             ),
         )

@@ -13,8 +13,9 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any, Protocol
 
+from whisper_stream import metrics
 from whisper_stream.protocol import messages
-from whisper_stream.protocol.errors import ClientError
+from whisper_stream.protocol.errors import ClientError, CloseCode
 from whisper_stream.protocol.messages import Control
 
 
@@ -43,6 +44,8 @@ class EventKind(enum.Enum):
     """A decode finished, failed, or was cancelled by the engine (payload: request and future)."""
     DRAIN = "drain"
     """The replica is shutting down: finish and close 1012."""
+    RECLAIM = "reclaim"
+    """The replica is full and this session sends no audio: finish and close 1000, the slot goes to a newcomer."""
 
 
 @dataclass(frozen=True)
@@ -65,6 +68,16 @@ async def close_within(
         await asyncio.wait_for(websocket.close(code=code, reason=reason), timeout=timeout_s)
     except Exception:
         log.debug("could not close the websocket cleanly", exc_info=True)
+
+
+def disconnected(code: Any, when: str) -> Disconnected:
+    """The exception for a connection that closed with ``code``; ``when``: "before sending the config", …"""
+    if code == CloseCode.MESSAGE_TOO_BIG:  # refused by the WebSocket layer under us (``ws_layer``), not by the client
+        metrics.ERRORS.labels(code="frame_too_large").inc()
+        return Disconnected(f"a message over the WebSocket layer's cap {when}: it closed the connection (1009)")
+    if code == CloseCode.SERVICE_RESTART:
+        return Disconnected(f"the server closed the connection (1012) {when}, shutting down")
+    return Disconnected(f"client disconnected {when} (code {code})")
 
 
 def is_keepalive(kind: EventKind, payload: Any) -> bool:

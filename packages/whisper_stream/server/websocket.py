@@ -2,8 +2,9 @@
 
 Works with any object shaped like Starlette's ``WebSocket`` (what Truss hands to
 ``Model.websocket``): ``receive()`` returning ASGI message dicts, ``send_text()``
-and ``close()``. ``serve_session`` admits the session and maps every way it can
-end to a close code; ``session_runner`` runs it.
+and ``close()``. ``serve_session`` reads the config (``first_message``), admits the
+session (``admission``) and maps every way it can end to a close code;
+``session_runner`` runs it.
 """
 
 from __future__ import annotations
@@ -12,16 +13,20 @@ import asyncio
 import json
 import logging
 import uuid
+from typing import Any
 
 from whisper_stream import metrics
 from whisper_stream.inference.engine import Engine
 from whisper_stream.protocol import messages
 from whisper_stream.protocol.errors import InternalError, ServerBusyError, ServerShutdownError, StreamingError
+from whisper_stream.server.admission import Admission, admission_for
 from whisper_stream.server.drain import Drain
+from whisper_stream.server.first_message import check_model_supports, receive_config
 from whisper_stream.server.limits import Limits
 from whisper_stream.server.logs import SessionLog, bind_session_id
 from whisper_stream.server.session_runner import SessionRunner
 from whisper_stream.server.socket_events import Disconnected, WebSocketLike, close_within
+from whisper_stream.server.ws_layer import CONFIG_WIRE_BYTES, MessageCap, session_message_cap_bytes
 
 __all__ = ["WebSocketLike", "serve_session"]
 
@@ -35,10 +40,16 @@ async def serve_session(
     limits: Limits = Limits(),
     session_id: str | None = None,
     drain: Drain | None = None,
+    admission: Admission | None = None,
 ) -> None:
-    """Run one session to its end. Never raises for anything the peer did, nor for our own bugs."""
+    """Run one session to its end. Never raises for anything the peer did, nor for our own bugs.
+
+    The connection waits for its config holding no slot, then takes one (``admission``: the replica's, made
+    at the engine's first session unless given).
+    """
     session_id = session_id or uuid.uuid4().hex[:12]
     log = SessionLog(logger, session_id)
+    admission = admission or admission_for(engine, limits)
     with bind_session_id(session_id):
         runner = SessionRunner(websocket, engine, limits, log, drain)
         try:
@@ -46,10 +57,25 @@ async def serve_session(
                 raise ServerShutdownError("the server is shutting down; reconnect")
             if not engine.running:
                 raise ServerBusyError("the model is not loaded yet; retry later")
-            with engine.session_slot():
+            cap = MessageCap.of(websocket)
+            layer_max_bytes = cap.max_bytes if cap is not None else None
+            if cap is not None:
+                cap.set(min(cap.max_bytes, CONFIG_WIRE_BYTES))
+            evicted = asyncio.Event()
+            with admission.config_wait(runner, evicted.set):
+                config = await receive_config(websocket, limits, evicted)
+            check_model_supports(config, engine.transcriber)
+            if cap is not None and layer_max_bytes is not None:
+                cap.set(min(layer_max_bytes, session_message_cap_bytes(limits)))
+            # Read on while the slot is awaited: a client that leaves meanwhile (a reconnect storm) leaves the
+            # queue of newcomers at once; what it sent, if it stays, is the session's first message.
+            left = asyncio.Event()
+            runner.next_message = asyncio.ensure_future(websocket.receive())
+            runner.next_message.add_done_callback(lambda done: _set_if_disconnect(done, left))
+            async with admission.slot(runner, left=left):
                 metrics.SESSIONS_TOTAL.labels(outcome="accepted").inc()
                 log.info("session opened (%d open)", engine.open_sessions)
-                await runner.run()
+                await runner.run(config)
         except Disconnected as exc:
             log.info("%s", exc.args[0] if exc.args else "client disconnected")
         except StreamingError as exc:
@@ -57,8 +83,17 @@ async def serve_session(
         except Exception as exc:
             await _fail(websocket, InternalError("unexpected error"), log, limits, cause=exc)
         finally:  # only now, with the last message sent and the socket closed, is a draining session done
+            if runner.next_message is not None:
+                runner.next_message.cancel()
             if drain is not None:
                 drain.unregister(runner)
+
+
+def _set_if_disconnect(received: asyncio.Future[Any], left: asyncio.Event) -> None:
+    """Done callback of the read started while the slot is awaited (what it got is the runner's to handle)."""
+    gone = not received.cancelled() and received.exception() is None and received.result().get("type")
+    if gone == "websocket.disconnect":
+        left.set()
 
 
 async def _fail(

@@ -1,0 +1,66 @@
+"""The WebSocket layer under ``serve_session``: what it holds before a message reaches us, and a cap on it.
+
+truss's server (``TrussServer.start`` in truss's ``templates/server/truss_server.py``, which the image runs)
+starts uvicorn with ``ws_max_size=WS_MAX_MSG_SZ_BYTES``, hard-coded to 100 MiB, and uvicorn's default
+WebSocket protocol, which is websockets' sans-I/O ``ServerProtocol`` (``websockets_sansio_impl``, uvicorn's
+``auto`` since websockets is installed; uvicorn 0.54 in ``requirements.lock.txt``). That protocol ignores
+``ws_max_queue``: it stops reading the socket as soon as one read (at most 256 KiB: asyncio's and uvloop's
+read size) completed a message, until the app takes it. So per connection it holds at most one message
+being assembled (up to the size cap), the messages the last read completed, and while a message is
+unmasked two copies of it. With truss's cap that is some 300 MiB a connection, before our limits apply.
+
+``MessageCap`` lowers the cap of one connection once it is ours: to ``CONFIG_WIRE_BYTES`` until the config
+arrives, then to twice ``max_frame_bytes`` (``session_message_cap_bytes``). A larger message is refused by
+the layer itself as its header arrives, before it is buffered: close 1009, the reason ``frame exceeds limit
+of M bytes``. The layer then closes the socket at once, so a client that keeps sending may see a reset
+(1006) rather than that close; frames up to twice the limit therefore still reach us and get
+``frame_too_large`` with a clean close. A message the client sent before the server's handshake response
+(pipelined) is parsed under the layer's own cap, before any of our code runs: that one is bounded by
+truss's 100 MiB only. Where the layer is not one this module knows, ``MessageCap.of`` returns None and the
+layer's own cap applies (``memory_bound`` counts either).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from whisper_stream.server.limits import Limits
+
+CONFIG_WIRE_BYTES = 64 * 1024
+"""The cap before the config: four times the largest config (16 KiB), so an oversized config still gets
+``invalid_config`` naming the limit, and a connection that sends a huge first message is cut off early."""
+SESSION_HEADROOM = 2
+"""After the config, the layer takes messages up to this many times ``max_frame_bytes``."""
+READ_BYTES = 256 * 1024
+"""The most one read of the socket takes (asyncio's ``max_size``; uvloop reads 256,000 bytes)."""
+
+
+class MessageCap:
+    """The message-size cap of one connection's WebSocket protocol (websockets >= 14, sans-I/O)."""
+
+    def __init__(self, protocol: Any) -> None:
+        self._protocol = protocol
+
+    @classmethod
+    def of(cls, websocket: Any) -> MessageCap | None:
+        """The cap of ``websocket`` (Starlette's, as truss hands it over), or None for a layer we do not know."""
+        receive = getattr(websocket, "_receive", None)  # Starlette keeps the ASGI receive callable here
+        server = getattr(receive, "__self__", None)  # uvicorn's protocol object, whose method it is
+        protocol = getattr(server, "conn", None)  # uvicorn's websockets_sansio_impl: websockets' ServerProtocol
+        if protocol is None or not isinstance(getattr(protocol, "max_message_size", None), int):
+            return None
+        return cls(protocol)
+
+    @property
+    def max_bytes(self) -> int:
+        return int(self._protocol.max_message_size)
+
+    def set(self, max_bytes: int) -> None:
+        """From the next frame on, messages over ``max_bytes`` are refused by the layer with close 1009."""
+        self._protocol.max_message_size = max_bytes
+
+
+def session_message_cap_bytes(limits: Limits) -> int:
+    """The layer's cap on a session's messages: frames over ``max_frame_bytes`` but not over this get our own
+    ``frame_too_large`` error and a clean close; larger ones are cut off by the layer."""
+    return SESSION_HEADROOM * limits.max_frame_bytes

@@ -1,0 +1,38 @@
+"""Tests for whisper_stream.server.ws_layer: finding the WebSocket layer's message cap, and lowering it.
+
+End to end (a frame over the cap refused by the layer with 1009 before it is buffered): tests/test_server_bad_input.py.
+"""
+
+from __future__ import annotations
+
+from types import SimpleNamespace
+
+from websockets.server import ServerProtocol
+
+from whisper_stream.server.ws_layer import MessageCap
+
+
+def _starlette_like(protocol: object) -> SimpleNamespace:
+    """Starlette's WebSocket keeps uvicorn's bound ``receive``; uvicorn's protocol keeps websockets' in ``conn``."""
+
+    class UvicornProtocol:
+        conn = protocol
+
+        async def receive(self) -> dict:
+            return {}
+
+    return SimpleNamespace(_receive=UvicornProtocol().receive)
+
+
+def test_the_cap_of_a_websockets_server_protocol_is_found_and_lowered() -> None:
+    protocol = ServerProtocol(max_size=100 << 20)
+    cap = MessageCap.of(_starlette_like(protocol))
+    assert cap is not None and cap.max_bytes == 100 << 20
+    cap.set(65_536)
+    assert protocol.max_message_size == 65_536 and cap.max_bytes == 65_536
+
+
+def test_a_layer_it_does_not_know_is_left_alone() -> None:
+    assert MessageCap.of(object()) is None
+    assert MessageCap.of(SimpleNamespace(_receive=lambda: None)) is None
+    assert MessageCap.of(_starlette_like(SimpleNamespace(max_message_size=None))) is None
