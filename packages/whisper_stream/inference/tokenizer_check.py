@@ -17,8 +17,6 @@ import json
 from dataclasses import dataclass
 from typing import Any
 
-from whisper_stream.protocol.errors import StreamingError
-
 SINGLE_TOKEN_WORDS = (" the", " to", " that", " this", " and", " a", " of", " in", " is", " with", " you")
 """Each is one token in Whisper's vocabularies (English-only and multilingual alike)."""
 ROUND_TRIP_TEXT = " And so, my fellow Americans: ask not what your country can do for you."
@@ -26,8 +24,9 @@ WHISPER_FIRST_MERGE = ("Ġ", "t")
 """Whisper's BPE merges start ``Ġ t``, ``Ġ a``, ``h e``; the defective ``base`` conversion starts ``Ġ a``."""
 
 
-class TokenizerDefectError(StreamingError):
-    """The model's tokenizer encodes text differently from the model's training: prompts would be garbled."""
+class TokenizerDefectError(RuntimeError):
+    """The model's tokenizer encodes text differently from the model's training: prompts would be garbled.
+    Raised by ``load()``, like ``DeviceUnavailableError``: a replica that cannot serve, not a session's error."""
 
 
 @dataclass(frozen=True)
