@@ -95,6 +95,7 @@ _GPU_ONLY_METADATA = (
     "max_batch_size",
     "max_sessions",
     "final_context_s",
+    "final_context_form",
 )
 
 
