@@ -6,7 +6,7 @@ import importlib.util
 
 import pytest
 
-from whisper_stream.audio import silero
+from whisper_stream.audio import package_files
 from whisper_stream.audio.silero import silero_weights_path
 
 
@@ -19,7 +19,7 @@ def test_weights_come_from_the_silero_vad_package() -> None:
 def test_missing_package_says_how_to_install_it(monkeypatch: pytest.MonkeyPatch) -> None:
     real_find_spec = importlib.util.find_spec
     monkeypatch.setattr(
-        silero.importlib.util, "find_spec", lambda name: None if name == "silero_vad" else real_find_spec(name)
+        package_files.importlib.util, "find_spec", lambda name: None if name == "silero_vad" else real_find_spec(name)
     )
     with pytest.raises(RuntimeError, match=r"pip install --no-deps -r requirements-nodeps\.txt"):
         silero_weights_path()

