@@ -563,7 +563,12 @@ def test_real_server_rejects_bad_input_and_serves_the_next_client(
         return await asyncio.gather(send_raw(ws_url, *messages), stream(ws_url, audio, speed=None, timeout_s=60))
 
     bad, healthy = asyncio.run(both())
-    assert_rejected(bad, code, close_code)
+    if code == "frame_too_large" and not bad.messages:
+        # the frame came right behind the config, before the server had read it and raised the WebSocket
+        # layer's cap from 64 KiB (ws_layer): the layer refuses it itself, 1009 naming its limit, no JSON
+        assert bad.close_code == 1009 and "65536" in bad.close_reason, bad
+    else:
+        assert_rejected(bad, code, close_code)
     assert healthy.close_code == 1000 and wer(utterance.reference, healthy.text) <= 0.2, healthy.text
 
 

