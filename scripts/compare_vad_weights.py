@@ -55,7 +55,9 @@ def _package_file(package: str, *parts: str) -> Path:
 
 
 class FasterWhisperV6Model:
-    """faster-whisper's silero v6 export behind ``SileroVadModel.run``'s signature."""
+    """faster-whisper's silero v6 export behind ``SileroRate.run``'s signature (16 kHz only)."""
+
+    rate_hz = SAMPLE_RATE_HZ
 
     def __init__(self, path: Path) -> None:
         options = onnxruntime.SessionOptions()
@@ -75,7 +77,7 @@ class Trace:
 
 
 def trace(model: object, audio: np.ndarray) -> Trace:
-    scorer = SileroScorer(model)  # type: ignore[arg-type]  # duck-typed: only run() is used
+    scorer = SileroScorer(model)  # type: ignore[arg-type]  # duck-typed: only rate_hz and run() are used
     gate = VadGate(threshold=THRESHOLD, min_silence_duration_ms=300, speech_pad_ms=30)
     probabilities, segments, start = [], [], 0
     for end in range(FRAME_SAMPLES, audio.size + 1, FRAME_SAMPLES):
@@ -120,7 +122,7 @@ def main(argv: list[str] | None = None) -> int:
 
     a_path = _package_file("silero_vad", "data", "silero_vad.onnx")
     b_path = _package_file("faster_whisper", "assets", "silero_vad_v6.onnx")
-    model_a, model_b = SileroVadModel(a_path), FasterWhisperV6Model(b_path)
+    model_a, model_b = SileroVadModel(a_path).at_rate(SAMPLE_RATE_HZ), FasterWhisperV6Model(b_path)
     files = sorted(p for p in args.data.rglob("*") if p.suffix in {".flac", ".wav", ".mp3", ".ogg"})
     print(f"A = {a_path}\nB = {b_path}\n{len(files)} files under {args.data}")
     total_frames = decision_diffs = files_same_events = finals_checked = finals_same = 0

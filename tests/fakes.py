@@ -12,9 +12,13 @@ SPEECH_LEVEL = 0.3
 
 
 class EnergyScorer:
-    """Speech probability from frame loudness: loud frames are 'speech'."""
+    """Speech probability from frame loudness: loud frames are 'speech'.
 
-    def __init__(self) -> None:
+    Also an engine's scorer factory: called with the stream's declared rate, which it keeps.
+    """
+
+    def __init__(self, input_rate_hz: int = SAMPLE_RATE_HZ) -> None:
+        self.input_rate_hz = input_rate_hz
         self.frames_scored = 0
 
     def score(self, frame: np.ndarray) -> float:

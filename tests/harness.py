@@ -309,7 +309,7 @@ def running_harness(
     decode_workers: int = 2,
     max_batch_size: int = 1,
     transcriber: FakeTranscriber | None = None,
-    scorer_factory: Callable[[], SpeechScorer] = EnergyScorer,
+    scorer_factory: Callable[[int], SpeechScorer] = EnergyScorer,
     start_engine: bool = True,
     ping_interval_s: float | None = 20.0,
     drain: Drain | None = None,

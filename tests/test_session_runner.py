@@ -178,3 +178,24 @@ def test_final_context_s_decides_whether_finals_are_decoded_in_context(final_con
         contexts = harness.transcriber.final_context_samples
     assert len(contexts) > 1
     assert any(contexts) is in_context
+
+
+@pytest.mark.parametrize("rate_hz", [8_000, 16_000])
+def test_each_session_gets_a_vad_scorer_for_the_rate_its_client_declared(rate_hz: int) -> None:
+    """The engine is asked for a scorer at the declared rate (silero scores 8 kHz streams at 8 kHz)."""
+    from tests.fakes import EnergyScorer
+    from tests.stream_client import send_raw
+
+    made: list[EnergyScorer] = []
+
+    def factory(input_rate_hz: int) -> EnergyScorer:
+        made.append(EnergyScorer(input_rate_hz))
+        return made[-1]
+
+    config = {**SEED_CONFIG, "streaming_whisper_params": {"encoding": "pcm_mulaw", "sample_rate": rate_hz}}
+    with running_harness(scorer_factory=factory) as harness:
+        tone = bytes([0x80, 0x00] * 2_000)  # mu-law at full scale, alternating sign: loud
+        result = asyncio.run(send_raw(harness.url, json.dumps(config), tone, json.dumps({"terminate_session": True})))
+    assert result.close_code == 1000
+    assert [scorer.input_rate_hz for scorer in made] == [rate_hz]
+    assert made[0].frames_scored > 0

@@ -38,18 +38,21 @@ def gate_events(probabilities: list[float]) -> list[VadEvent]:
     return [e for e in events if e is not None]
 
 
-def per_stream(model: SileroVadModel, audio: np.ndarray) -> list[float]:
-    scorer = model.new_scorer()
+def per_stream(model: SileroVadModel, audio: np.ndarray, input_rate_hz: int = 16_000) -> list[float]:
+    scorer = model.new_scorer(input_rate_hz)
     return [scorer.score(audio[i : i + FRAME_SAMPLES]) for i in range(0, audio.size - FRAME_SAMPLES + 1, FRAME_SAMPLES)]
 
 
-async def batched(model: SileroVadModel, streams: list[np.ndarray]) -> list[list[float]]:
+async def batched(
+    model: SileroVadModel, streams: list[np.ndarray], rates_hz: list[int] | None = None
+) -> list[list[float]]:
     """Every stream sends chunks of its own odd sizes (not whole frames) concurrently, like clients do."""
     batcher = vad_batch.batcher()
     results: list[list[float]] = []
+    rates_hz = rates_hz or [16_000] * len(streams)
 
     async def one(index: int, audio: np.ndarray) -> list[float]:
-        scorer = model.new_scorer()
+        scorer = model.new_scorer(rates_hz[index])
         rng = np.random.default_rng(index)
         probabilities: list[float] = []
         position, framed = 0, 0
@@ -79,6 +82,18 @@ def test_batched_scores_and_decisions_match_the_per_stream_path(model, streams, 
     frames = fresh_metrics("whisper_stream_vad_batch_size_sum")
     assert frames == sum(len(p) for p in got)  # every frame scored ahead, in a batch
     assert frames / calls > 1.5  # frames of several streams did share calls
+
+
+def test_streams_at_8_and_16_khz_are_batched_each_at_its_own_rate(model, streams, fresh_metrics):
+    """Narrowband streams (scored at 8 kHz) beside wideband ones: one call per rate, each stream's own results."""
+    rates_hz = [16_000, 8_000] * (len(streams) // 2)
+    got = asyncio.run(batched(model, streams, rates_hz))
+    for audio, rate_hz, probabilities in zip(streams, rates_hz, got, strict=True):
+        expected = per_stream(model, audio, rate_hz)
+        np.testing.assert_allclose(probabilities, expected, atol=1e-5)
+        assert gate_events(probabilities) == gate_events(expected)
+    assert got[1] != pytest.approx(per_stream(model, streams[1]), abs=1e-3)  # it was scored at 8 kHz
+    assert fresh_metrics("whisper_stream_vad_batch_size_sum") == sum(len(p) for p in got)
 
 
 class Scripted:
@@ -115,7 +130,7 @@ def test_a_failed_batch_fails_every_waiting_stream(model, monkeypatch):
     async def run() -> list[BaseException | None]:
         batcher = vad_batch.batcher()
         scorers = [model.new_scorer() for _ in range(3)]
-        monkeypatch.setattr(model, "run_batch", broken)
+        monkeypatch.setattr(model.at_rate(16_000), "run_batch", broken)
         return await asyncio.gather(
             *(batcher.score_ahead(s, np.zeros(FRAME_SAMPLES, dtype=np.float32)) for s in scorers),
             return_exceptions=True,

@@ -5,7 +5,8 @@ it gives them to its ``Session``. The frames they complete are queued; once
 per loop iteration (``call_soon``: after every runner that was ready in the
 same iteration has queued its frames) one ``run_batch`` scores the first
 pending frame of every stream, then the second of those that have two, and so
-on, each stream's recurrent state and context carried exactly as the
+on (one call per silero rate: narrowband streams are scored at 8 kHz, see
+``silero``), each stream's recurrent state and context carried exactly as the
 per-stream path carries them. The probabilities wait in each stream's
 ``SileroScorer``, whose ``score`` the session then calls as before: the
 session's API and decisions do not change, the per-frame thread hop and the
@@ -84,7 +85,8 @@ class VadBatcher:
         pending, self._pending, self._scheduled = self._pending, [], False
         try:
             for round_ in range(max(len(p.frames) for p in pending)):
-                score_round([(p.scorer, p.frames[round_]) for p in pending if len(p.frames) > round_])
+                for items in _by_model([(p.scorer, p.frames[round_]) for p in pending if len(p.frames) > round_]):
+                    score_round(items)
         except Exception as exc:  # every waiting session gets it (each ends with 1011); the loop lives on
             for p in pending:
                 if not p.done.done():
@@ -93,6 +95,14 @@ class VadBatcher:
         for p in pending:
             if not p.done.done():
                 p.done.set_result(None)
+
+
+def _by_model(items: list[tuple[AheadScorer, np.ndarray]]) -> list[list[tuple[AheadScorer, np.ndarray]]]:
+    """``items`` grouped by the model (the silero rate) that scores them, in order of first appearance."""
+    groups: dict[int, list[tuple[AheadScorer, np.ndarray]]] = {}
+    for item in items:
+        groups.setdefault(id(item[0].model), []).append(item)
+    return list(groups.values())
 
 
 def score_round(items: list[tuple[AheadScorer, np.ndarray]]) -> None:

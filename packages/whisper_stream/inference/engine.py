@@ -86,7 +86,7 @@ class Engine:
     def __init__(
         self,
         transcriber: Transcriber,
-        scorer_factory: Callable[[], SpeechScorer],
+        scorer_factory: Callable[[int], SpeechScorer],
         options: EngineOptions = EngineOptions(),
         *,
         clock: Callable[[], float] = time.monotonic,
@@ -162,8 +162,9 @@ class Engine:
     def open_sessions(self) -> int:
         return self._sessions
 
-    def new_scorer(self) -> SpeechScorer:
-        return self._scorer_factory()
+    def new_scorer(self, input_rate_hz: int) -> SpeechScorer:
+        """A VAD scorer for one stream whose client declared ``input_rate_hz``."""
+        return self._scorer_factory(input_rate_hz)
 
     # ------------------------------------------------------------- scheduling
 

@@ -106,9 +106,8 @@ class SessionRunner:
         self.timers = SessionTimers(self.limits, self.loop.time())
         for text in config.warnings:  # accepted but ignored or unusual: said once, then the session goes on
             await self._send(messages.warning_message(text))
-        self.frames = AudioFrames(
-            AudioDecoder(config.streaming.encoding, config.streaming.sample_rate_hz), self.engine.new_scorer()
-        )
+        rate_hz = config.streaming.sample_rate_hz
+        self.frames = AudioFrames(AudioDecoder(config.streaming.encoding, rate_hz), self.engine.new_scorer(rate_hz))
         limits = self.limits
         self.session = Session(
             config, self.frames.scorer, context_s=limits.final_context_s, sampling_limits=limits.sampling
