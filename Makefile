@@ -17,7 +17,7 @@ LIVEKIT_NODE := $(CLIENTS)/livekit-node
 MODEL ?=
 SERVE_MODEL = $(if $(filter multilingual,$(MODEL)),$(CURDIR)/.build/models/faster-whisper-base,$(MODEL))
 
-.PHONY: setup model clients demo serve test test-fast lint format bench bench-capacity gpu-check lock clean
+.PHONY: setup model clients demo serve test test-fast lint format bench bench-capacity bench-telephony gpu-check lock clean
 
 setup: $(STAMP)
 
@@ -90,6 +90,11 @@ lock: setup
 bench-capacity: setup
 	$(PY) -m pip install -q -r bench/requirements.txt
 	$(PY) bench/capacity.py $(CAPACITY_ARGS)
+
+# Phone audio (8 kHz G.711 mu-law) against the same speech wideband and against offline, replayed (see bench/telephony.py)
+bench-telephony: setup
+	$(PY) -m pip install -q -r bench/requirements.txt
+	$(PY) bench/telephony.py $(TELEPHONY_ARGS)
 
 clean:
 	rm -rf .build .pytest_cache .ruff_cache .mypy_cache

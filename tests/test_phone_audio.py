@@ -2,11 +2,14 @@
 
 Real speech through bench/phone_channel.py (16 kHz -> 8 kHz, the 300-3400 Hz band, mu-law), decoded by the
 server's decoder, replayed through the sans-I/O ``Session`` with the real silero VAD and a transcriber that
-only echoes (no model, no clock): the number of finals is the number of utterances the VAD made.
+only echoes (no model, no clock): the number of finals is the number of utterances the VAD made. Then the
+same channel through the real server and tiny.en (slow).
 """
 
 from __future__ import annotations
 
+import asyncio
+import json
 from collections.abc import Iterable
 
 import numpy as np
@@ -14,7 +17,8 @@ import pytest
 
 from bench.phone_channel import PHONE_ENCODING, PHONE_RATE_HZ, phone_channel, server_frames_16k
 from tests.fakes import EchoTranscriber
-from tests.speech import SPEECH_DIR, load_16k
+from tests.speech import SPEECH_DIR, load_16k, manifest, wer
+from tests.stream_client import SEED_CONFIG, send_raw, stream
 from whisper_stream.audio.silero import SileroScorer, SileroVadModel
 from whisper_stream.audio.vad import SpeechScorer
 from whisper_stream.core.session import Session, SessionState
@@ -75,3 +79,23 @@ def test_phone_audio_makes_as_many_utterances_as_wideband(speech: np.ndarray, va
     # What it was before: the same phone audio scored at 16 kHz, cut more often (the set still shows it).
     before = utterances(phone, SileroScorer(vad.at_rate(SAMPLE_RATE_HZ)), PHONE_ENCODING, PHONE_RATE_HZ)
     assert before >= wideband + 5, (before, wideband)
+
+
+@pytest.mark.slow
+def test_phone_audio_through_the_real_server(ws_url: str) -> None:
+    """The five test utterances as a phone bridge sends them (pcm_mulaw at 8 kHz in 20 ms frames), and wideband."""
+    utterances = manifest("librispeech_clean")
+    pause = np.zeros(SAMPLE_RATE_HZ, dtype=np.float32)
+    speech = np.concatenate([piece for u in utterances for piece in (pause, load_16k(u.path))] + [pause])
+    mulaw = phone_channel(speech)
+    streaming = {**SEED_CONFIG["streaming_whisper_params"], "encoding": PHONE_ENCODING, "sample_rate": PHONE_RATE_HZ}
+    frames = [mulaw[offset : offset + 160] for offset in range(0, len(mulaw), 160)]
+    config = json.dumps({**SEED_CONFIG, "streaming_whisper_params": streaming})
+    phone = asyncio.run(send_raw(ws_url, config, *frames, json.dumps({"terminate_session": True}), timeout_s=120))
+    wideband = asyncio.run(stream(ws_url, speech))
+    assert phone.close_code == wideband.close_code == 1000
+    [end] = phone.of_type("session_end")
+    assert end["audio_duration_s"] == pytest.approx(len(mulaw) / PHONE_RATE_HZ, abs=0.01)
+    # These five make 7 finals wideband (two have pauses inside), 0.034 WER (test_end_to_end.py bounds it at 0.10).
+    assert len(phone.finals) <= len(wideband.finals) + 1, [f["transcript"] for f in phone.finals]
+    assert wer(" ".join(u.reference for u in utterances), phone.text) <= 0.10, phone.text
