@@ -22,7 +22,9 @@ Per row: finals (with text), clips cut (clips whose speech came back in more tha
 segments (the gate's speech segments), the VAD's frame probabilities over the clips' speech (mean, share
 under the threshold) and outside it, streaming WER, offline WER through the same channel, and the
 difference. WER: corpus-level, tests/speech.py's normaliser (as bench/finals_wer.py). Decodes are cached
-in bench/.cache/ (bench/finals_wer.py's cache and bench/.cache/telephony/).
+in bench/.cache/ (bench/finals_wer.py's cache and bench/.cache/telephony/). ``--vad-only`` runs silero
+alone (about a minute of CPU, no Whisper) on the stream after each step of the channel, at 16 and at 8 kHz: which step
+makes silero at 16 kHz cut more.
 """
 
 from __future__ import annotations
@@ -37,13 +39,21 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+import soxr
 
 REPO = Path(__file__).resolve().parents[1]
 sys.path[:0] = [str(REPO), str(REPO / "packages")]
 
 from bench.audio import Stream, build_stream, load_clips  # noqa: E402
 from bench.finals_wer import Decoder, corpus_wer, per_utterance  # noqa: E402
-from bench.phone_channel import PHONE_BAND_HZ, PHONE_ENCODING, PHONE_RATE_HZ, phone_channel, server_frames_16k  # noqa: E402
+from bench.phone_channel import (  # noqa: E402
+    PHONE_BAND_HZ,
+    PHONE_ENCODING,
+    PHONE_RATE_HZ,
+    phone_channel,
+    server_16k,
+    server_frames_16k,
+)
 from client.encoding import encode_float  # noqa: E402
 from whisper_stream.audio.decoding import AudioDecoder  # noqa: E402
 from whisper_stream.audio.silero import SileroScorer, SileroVadModel, scoring_rate_hz  # noqa: E402
@@ -249,6 +259,32 @@ def table(rows: list[Row], stream: Stream, served_rate_hz: int) -> str:
     return "\n".join(lines)
 
 
+def vad_steps(stream: Stream, vad: SileroVadModel) -> str:
+    """Silero alone (no Whisper) on the stream after each step of the phone channel, at each of its rates."""
+    lowpassed = soxr.resample(soxr.resample(stream.audio, SAMPLE_RATE_HZ, PHONE_RATE_HZ), PHONE_RATE_HZ, SAMPLE_RATE_HZ)
+    steps = {
+        "wideband": stream.audio,
+        "low-passed under 4 kHz (16 -> 8 -> 16 kHz, no mu-law)": lowpassed.astype(np.float32),
+        "8 kHz mu-law": server_16k(phone_channel(stream.audio, band_hz=None)),
+        "8 kHz mu-law, 300-3400 Hz": server_16k(phone_channel(stream.audio)),
+    }
+    config = session_config(wideband(stream))
+    lines = [
+        "| audio | silero at | VAD segments | p(speech) in speech | speech frames < thr | pause frames >= thr |",
+        "|---|---|---|---|---|---|",
+    ]
+    for name, audio in steps.items():
+        frames = [audio[i : i + FRAME_SAMPLES] for i in range(0, audio.size - FRAME_SAMPLES + 1, FRAME_SAMPLES)]
+        for rate_hz in (SAMPLE_RATE_HZ, PHONE_RATE_HZ) if name != "wideband" else (SAMPLE_RATE_HZ,):
+            scorer = SileroScorer(vad.at_rate(rate_hz))  # at 8 kHz: every other sample, exact once band-limited
+            f = vad_figures(stream, [scorer.score(frame) for frame in frames], config)
+            lines.append(
+                f"| {name} | {rate_hz // 1000} kHz | {f['vad_segments']} | {f['speech_probability_mean']:.3f}"
+                f" | {f['speech_frames_under_threshold']:.1%} | {f['pause_frames_over_threshold']:.1%} |"
+            )
+    return "\n".join(lines)
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=(__doc__ or "").split("\n\n")[0])
     parser.add_argument("--sets", default=",".join(SETS), help="comma list of data/speech sets")
@@ -258,12 +294,19 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--context-s", type=float, default=None, help="finals' context (default: the server's)")
     parser.add_argument("--model", default="", help="WHISPER_MODEL (a directory); default: the bundled tiny.en")
     parser.add_argument("--json", type=Path, help="write the rows here")
+    parser.add_argument("--vad-only", action="store_true", help="silero alone after each step of the channel")
     args = parser.parse_args(argv)
     from whisper_stream.inference.model_source import resolve_model_source
     from whisper_stream.server.limits import Limits
 
     clips = load_clips(sets=tuple(args.sets.split(",")))
     stream = build_stream(clips[: args.max_clips or None], 1e6, seed=0)
+    if args.vad_only:
+        print(
+            f"{len(stream.utterances)} clips, {stream.speech_s:.0f} s of speech in a {stream.duration_s:.0f} s stream"
+        )
+        print(vad_steps(stream, SileroVadModel()))
+        return 0
     context_s = Limits().final_context_s if args.context_s is None else args.context_s
     decode, vad = Decoder("-telephony", args.model), SileroVadModel()
     decode.beam(args.beam)
