@@ -31,7 +31,7 @@ from whisper_stream.core.arrivals import ArrivalLog
 from whisper_stream.core.buffer import SampleBuffer
 from whisper_stream.core.final_context import CONTEXT_S, FinalContext
 from whisper_stream.core.outbox import Outbox
-from whisper_stream.core.partials import PartialPacer
+from whisper_stream.core.partials import PartialPolicy
 from whisper_stream.core.prompting import SamplingLimits, decode_options, sampling_for
 from whisper_stream.core.request_book import RequestBook, TrackedRequest
 from whisper_stream.core.utterances import EndedUtterances, Utterance
@@ -41,7 +41,6 @@ from whisper_stream.protocol.errors import ProtocolError
 from whisper_stream.protocol.results import TranscriptionResult
 from whisper_stream.samples import SAMPLE_RATE_HZ
 
-MIN_PARTIAL_SAMPLES = SAMPLE_RATE_HZ * 3 // 10
 INPUT_STALL_MARGIN_S = 0.5
 """A client that stops sending has stopped talking: once no audio arrived for ``min_silence_duration_ms``
 plus this margin, the open utterance is finalised as if silence had come. The margin absorbs network
@@ -83,7 +82,7 @@ class Session:
         self._stall_s = vad.min_silence_duration_ms / 1000 + INPUT_STALL_MARGIN_S
         self._condition_on_previous = condition_on_previous
         self._max_utterance_samples = int(config.streaming.final_transcript_max_duration_s * SAMPLE_RATE_HZ)
-        self._pacer = PartialPacer(config.streaming.partial_transcript_interval_s)
+        self._partials = PartialPolicy(config.streaming, min_speech_frames=self._min_speech_frames)
         self._buffer = SampleBuffer()
         self._vad_position = 0
         self._last_audio_s: float | None = None
@@ -162,7 +161,7 @@ class Session:
         self._now_s = self._now_s if now_s is None else now_s
         if request.kind is RequestKind.PARTIAL:
             self._partial = None
-            self._pacer.answered(self._now_s)
+            self._partials.pacer.answered(self._now_s)
             self._maybe_emit_partial(request, tracked.result)
         elif request.transcription_num in self._ended:
             self._send_ready_finals()
@@ -336,33 +335,22 @@ class Session:
     def _maybe_request_partial(self, now_s: float) -> None:
         utterance = self._open
         if (
-            utterance is None
-            or not self.config.streaming.enable_partial_transcripts
-            or self._partial is not None
-            or self._gate.silence_start_sample is not None
-            or utterance.num != self._ended.next_num
-            or utterance.speech_frames < self._min_speech_frames
-            or not self._pacer.due(now_s)
+            utterance is not None
+            and self._partial is None
+            and self._partials.should_request(
+                utterance,
+                in_order=utterance.num == self._ended.next_num,
+                paused=self._gate.silence_start_sample is not None,
+                end_sample=self._buffer.end,
+                now_s=now_s,
+            )
         ):
-            return
-        length = self._buffer.end - utterance.start_sample
-        grown = length - utterance.last_partial_samples
-        if length < MIN_PARTIAL_SAMPLES or grown < self._pacer.interval_s * SAMPLE_RATE_HZ:
-            return
-        utterance.last_partial_samples = length
-        self._pacer.requested(now_s)
-        self._partial = self._request(RequestKind.PARTIAL, utterance, self._buffer.end)
+            self._partial = self._request(RequestKind.PARTIAL, utterance, self._buffer.end)
 
     def _maybe_emit_partial(self, request: TranscriptionRequest, result: TranscriptionResult) -> None:
-        utterance, num = self._open, request.transcription_num
-        if (
-            self.config.streaming.enable_partial_transcripts
-            and utterance is not None
-            and utterance.num == num == self._ended.next_num
-            and result.text
-            and not (self.config.streaming.skip_partial_if_hallucination and result.possible_hallucination)
-        ):
-            utterance.partials_shown = True
+        num = request.transcription_num
+        in_order = self._open is not None and self._open.num == num == self._ended.next_num
+        if self._partials.should_show(self._open, result, in_order=in_order):
             facts = self._arrivals.facts(request.start_sample, request.end_sample, self._now_s)
             self._outbox.transcription(result, num, is_final=False, facts=facts)
 
