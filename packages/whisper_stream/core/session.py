@@ -116,14 +116,22 @@ class Session:
         self._trim_buffer()
 
     def finalize(self, now_s: float) -> None:
-        """Make the current utterance final now; its final (or, none open, the last one to come) answers it."""
+        """Make the current utterance final now; its final (none open: the last one to come; none at all: an
+        empty final, so a client waiting for the answer never hangs) answers it, marked ``from_finalize``.
+
+        In a pause, the utterance ends where the silence wait would have ended it: the early final already
+        decoding covers exactly that, so the answer costs no second decode."""
         if self.state is not SessionState.STREAMING:
             raise ProtocolError("finalize received after end of stream")
         self._now_s = now_s
         answer = self._open or self._ended.latest()
-        if answer is not None:
-            answer.from_finalize = True
+        if answer is None:
+            end = self._buffer.end
+            answer = Utterance(next(self._utterance_numbers), end, end_sample=end, ended_s=now_s, too_short=True)
+            self._ended.add(answer)
+        answer.from_finalize = True
         self._close_open(self._gate.force_end(self._buffer.end))
+        self._send_ready_finals()
 
     def tick(self, now_s: float) -> None:
         """Time passed without input: finalise an utterance whose audio stopped coming (see ``next_deadline_s``)."""
@@ -167,6 +175,9 @@ class Session:
             self._send_ready_finals()
         else:  # an early final of the open utterance: show it while we wait to see if the silence lasts
             self._maybe_emit_partial(request, tracked.result)
+            if self._open is not None:
+                facts = self._arrivals.facts(request.start_sample, request.end_sample, self._now_s)
+                self._outbox.eager_end_of_turn(self._open, tracked.result, facts)
         self._maybe_close()
 
     def request_dropped(self, request_id: int) -> None:
@@ -243,9 +254,7 @@ class Session:
         utterance = self._open
         if utterance is None:
             return
-        utterance.frame_probabilities.append((frame_start, probability))
-        if probability >= self._gate.threshold:
-            utterance.speech_frames += 1
+        utterance.heard(frame_start, probability, speech=probability >= self._gate.threshold)
         if self._vad_position - utterance.start_sample >= self._max_utterance_samples:
             self._split_long_utterance()
         elif self._open is not None:
@@ -259,6 +268,7 @@ class Session:
             if utterance.final_request is not None:
                 self._book.withdraw(utterance.final_request)
                 utterance.final_request = None
+            self._outbox.turn_resumed(utterance, self._vad_position - FRAME_SAMPLES)
             return
         end = min(silence_start + self._gate.speech_pad_samples, self._buffer.end)
         if (
@@ -308,14 +318,13 @@ class Session:
         """At the length cap, cut at the least speech-like frame of the second half."""
         utterance = self._open
         assert utterance is not None
-        half = utterance.start_sample + self._max_utterance_samples // 2
-        cut = utterance.quietest_frame(half)
+        cut = utterance.quietest_frame(utterance.start_sample + self._max_utterance_samples // 2)
         cut = self._vad_position if cut is None else cut
-        tail = [(start, p) for start, p in utterance.frame_probabilities if start >= cut]
         self._close_open(SpeechEnd(cut), reopen=True)
-        if self._open is not None:
-            self._open.frame_probabilities.extend(tail)
-            self._open.speech_frames = sum(p >= self._gate.threshold for _, p in tail)
+        if self._open is not None:  # the frames after the cut belong to the utterance that goes on
+            for start, probability in utterance.frame_probabilities:
+                if start >= cut:
+                    self._open.heard(start, probability, speech=probability >= self._gate.threshold)
 
     # ------------------------------------------------------------- requests
 
