@@ -37,7 +37,6 @@ import pickle
 import sys
 import time
 from collections import deque
-from functools import cache
 from pathlib import Path
 from typing import Any
 
@@ -46,10 +45,9 @@ sys.path[:0] = [str(REPO), str(REPO / "packages")]
 
 import numpy as np  # noqa: E402
 
-from bench.audio import Stream, load_16k  # noqa: E402
+from bench.audio import Stream, silero_speech_end_s, vad_model  # noqa: E402
 from bench.finals_wer import corpus_wer, offline_texts, per_utterance, streams  # noqa: E402
 from bench.simulated_accelerator import SimulatedTranscriber  # noqa: E402
-from whisper_stream.audio.silero import SileroVadModel  # noqa: E402
 from whisper_stream.audio.vad import FRAME_SAMPLES  # noqa: E402
 from whisper_stream.core.session import Session, SessionState  # noqa: E402
 from whisper_stream.inference.context_decoding import ContextForm  # noqa: E402
@@ -60,28 +58,10 @@ from whisper_stream.samples import SAMPLE_RATE_HZ  # noqa: E402
 
 CACHE_DIR = REPO / "bench" / ".cache" / "voice_agent"
 FRAME_S = FRAME_SAMPLES / SAMPLE_RATE_HZ
-SPEECH_PROBABILITY = 0.5
 COVER_S = 0.3
 """A final covers an end of speech when its span starts before it and reaches within this of it."""
 CLIENT_VAD_STOP_S = 0.2
 """When a client's own VAD sends ``finalize``: this long after the end of speech (pipecat's default stop)."""
-
-
-@cache
-def silero_speech_end_s(path: Path) -> float:
-    """The end of the last 32 ms frame silero scores as speech (p >= 0.5) in the clean clip, in clip seconds."""
-    scorer = _vad().new_scorer()
-    audio = load_16k(path)
-    end_s = 0.0
-    for offset in range(0, audio.size - FRAME_SAMPLES + 1, FRAME_SAMPLES):
-        if scorer.score(audio[offset : offset + FRAME_SAMPLES]) >= SPEECH_PROBABILITY:
-            end_s = (offset + FRAME_SAMPLES) / SAMPLE_RATE_HZ
-    return end_s
-
-
-@cache
-def _vad() -> SileroVadModel:
-    return SileroVadModel()
 
 
 class Decoder:
@@ -131,7 +111,7 @@ def replay(
             "send_turn_events": True,
         }
     )
-    session = Session(config, _vad().new_scorer(), early_finals=True)
+    session = Session(config, vad_model().new_scorer(), early_finals=True)
     gpu = SimulatedTranscriber("large-v3-turbo", "H100", sleep=False, context_form=ContextForm.PROMPTED)
     queue: deque[TranscriptionRequest] = deque()
     running: tuple[float, TranscriptionRequest, TranscriptionResult] | None = None
