@@ -45,7 +45,7 @@ sys.path[:0] = [str(REPO), str(REPO / "packages")]
 
 import numpy as np  # noqa: E402
 
-from bench.audio import Stream, silero_speech_end_s, vad_model  # noqa: E402
+from bench.audio import Stream, vad_model  # noqa: E402
 from bench.finals_wer import corpus_wer, offline_texts, per_utterance, streams  # noqa: E402
 from bench.simulated_accelerator import SimulatedTranscriber  # noqa: E402
 from whisper_stream.audio.vad import FRAME_SAMPLES  # noqa: E402
@@ -168,7 +168,7 @@ def replay(
 
 
 def speech_ends_s(stream: Stream) -> list[float]:
-    return [u.start_s + silero_speech_end_s(u.clip.path) for u in stream.utterances]
+    return [u.silero_end_s if u.silero_end_s is not None else u.speech_end_s for u in stream.utterances]
 
 
 def finals(run: Replay) -> list[tuple[float, dict[str, Any]]]:
