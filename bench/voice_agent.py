@@ -187,14 +187,16 @@ def end_of_speech_latencies_s(run: Replay, ends_s: list[float]) -> list[float]:
     return out
 
 
-def finalize_latencies_s(run: Replay) -> list[float]:
-    """Per finalize: the time to the next final marked ``from_finalize`` sent at or after it."""
-    answers = sorted(t for t, m in finals(run) if m["from_finalize"])
-    out = []
+def finalize_latencies_s(run: Replay) -> tuple[list[float], int]:
+    """Per finalize: the time to the next final marked ``from_finalize`` sent at or after it; and how many of
+    those answers carry words (the others are empty: the VAD had ended the utterance and sent its final)."""
+    answers = sorted((t, bool(m["transcript"])) for t, m in finals(run) if m["from_finalize"])
+    out, with_words = [], 0
     for at_s in run.finalize_s:
-        later = [t for t in answers if t >= at_s]
-        out.append(later[0] - at_s if later else float("inf"))
-    return out
+        later = [(t, words) for t, words in answers if t >= at_s]
+        out.append(later[0][0] - at_s if later else float("inf"))
+        with_words += bool(later) and later[0][1]
+    return out, with_words
 
 
 def eager_summary(run: Replay) -> tuple[int, int, float, int]:
@@ -247,12 +249,12 @@ def main() -> None:
                 min_silence_ms=min_silence_ms,
                 finalize_at_s=[e + CLIENT_VAD_STOP_S for e in ends_s],
             )
-            fin = finalize_latencies_s(answered)
+            fin, fin_words = finalize_latencies_s(answered)
             with_eager, equal, lead_s, resumed = eager_summary(run)
             print(
                 f"| {min_silence_ms} | {corpus_wer(references, texts):.2%} | {len(finals(run))}"
                 f" | {pct(eos, 50)} / {pct(eos, 95)} / {pct(eos, 100)}"
-                f" | {pct(fin, 50)} / {pct(fin, 95)} / {pct(fin, 100)}"
+                f" | {pct(fin, 50)} / {pct(fin, 95)} / {pct(fin, 100)} ({fin_words}/{len(fin)} with words)"
                 f" | {equal}/{with_eager} | {lead_s:.3f} | {resumed} |",
                 flush=True,
             )
