@@ -34,6 +34,7 @@ from whisper_stream.core.outbox import Outbox
 from whisper_stream.core.partials import PartialPacer
 from whisper_stream.core.prompting import SamplingLimits, decode_options, sampling_for
 from whisper_stream.core.request_book import RequestBook, TrackedRequest
+from whisper_stream.core.speakers import SpeakerSettings
 from whisper_stream.core.utterances import EndedUtterances, Utterance
 from whisper_stream.inference.requests import RequestKind, TranscriptionRequest
 from whisper_stream.protocol.config import SessionConfig
@@ -68,6 +69,7 @@ class Session:
         early_finals: bool = True,
         context_s: float = CONTEXT_S,
         sampling_limits: SamplingLimits = SamplingLimits(),
+        speakers: SpeakerSettings | None = None,  # the server's speaker model's clustering; None: it has none
     ) -> None:
         self.config = config
         self._early_finals_enabled = early_finals
@@ -93,7 +95,7 @@ class Session:
         self._book = RequestBook()
         self._partial: TrackedRequest | None = None
         self._sampling, clamped = sampling_for(config, sampling_limits)
-        self._outbox = Outbox.for_config(config, warnings=clamped)
+        self._outbox = Outbox.for_config(config, warnings=clamped, speakers=speakers)
         self._arrivals = ArrivalLog()
         self._last_final: TranscriptionResult | None = None
         self._context = FinalContext(config.whisper.prompt, condition_on_previous, context_s=context_s)
