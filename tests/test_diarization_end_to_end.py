@@ -10,13 +10,17 @@ separates the two voices with margin (same speaker: cosine 0.68-0.88 to the cent
 from __future__ import annotations
 
 import asyncio
+import subprocess
+import sys
+from pathlib import Path
 from typing import Any
 
 import numpy as np
 import pytest
+import soundfile
 
 from tests import baseten_types as baseten
-from tests.speech import SPEECH_DIR, load_16k
+from tests.speech import REPO, SPEECH_DIR, load_16k
 from tests.stream_client import StreamResult, stream
 
 pytestmark = pytest.mark.slow
@@ -93,3 +97,19 @@ def test_a_session_that_does_not_ask_gets_no_speakers(ws_url: str) -> None:
     assert result.close_code == 1000 and result.finals
     assert all("speaker" not in s for final in result.finals for s in final["segments"])
     assert all(final["timing_info"]["diarization_duration_s"] is None for final in result.finals)
+
+
+def test_the_cli_asked_to_diarize_writes_who_said_each_line(ws_url: str, tmp_path: Path) -> None:
+    audio, _ = two_speakers()
+    wav, txt, srt = tmp_path / "two.wav", tmp_path / "out.txt", tmp_path / "out.srt"
+    soundfile.write(wav, audio, SR)
+    done = subprocess.run(
+        [sys.executable, "-m", "client", "--url", ws_url, "--file", str(wav), "--fast", "--diarize",
+         "--txt", str(txt), "--srt", str(srt), "--finish-timeout-s", "600"],
+        cwd=REPO, capture_output=True, text=True, timeout=900, check=False,
+    )  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    lines = txt.read_text().splitlines()
+    assert lines and all(line.startswith(("S0: ", "S1: ")) for line in lines), lines
+    assert lines[0].startswith("S0: ") and any(line.startswith("S1: ") for line in lines)
+    assert "S0: " in srt.read_text() and "S0: " in done.stdout
