@@ -7,11 +7,14 @@ from typing import Any
 
 from whisper_stream.core.speaker_labels import SpeakerLabeller, speaker_labeller
 from whisper_stream.core.speakers import SpeakerSettings
+from whisper_stream.core.utterances import Utterance
 from whisper_stream.protocol import messages
 from whisper_stream.protocol.config import SessionConfig
 from whisper_stream.protocol.messages import TranscriptFacts, TranscriptFormat
 from whisper_stream.protocol.results import TranscriptionResult
 from whisper_stream.samples import SAMPLE_RATE_HZ
+
+__all__ = ["Outbox", "SpeakerSettings"]  # a session hands its outbox the server's speaker clustering defaults
 
 
 class Outbox:
@@ -20,10 +23,12 @@ class Outbox:
         *,
         form: TranscriptFormat = TranscriptFormat(),
         vad_events: bool = False,
+        turn_events: bool = False,
         speakers: SpeakerLabeller | None = None,
     ) -> None:
         self._form = form
         self._vad_events = vad_events
+        self.turn_events = turn_events
         self._speakers = speakers
         self._messages: list[dict[str, Any]] = []
         self.finals_sent = 0
@@ -44,7 +49,9 @@ class Outbox:
             timing_info=config.include_timing_info,
         )
         labeller, unlabelled = speaker_labeller(config, speakers)
-        outbox = cls(form=form, vad_events=config.send_vad_events, speakers=labeller)
+        outbox = cls(
+            form=form, vad_events=config.send_vad_events, turn_events=config.send_turn_events, speakers=labeller
+        )
         for text in [*warnings, *unlabelled]:
             outbox.warning(text)
         return outbox
@@ -79,6 +86,25 @@ class Outbox:
         """``speech_started`` / ``speech_ended`` at ``sample``, when the client asked for VAD events."""
         if self._vad_events:
             self._messages.append(messages.vad_event_message(kind, sample / SAMPLE_RATE_HZ))
+
+    def eager_end_of_turn(self, utterance: Utterance, result: TranscriptionResult, facts: TranscriptFacts) -> None:
+        """The speculative final of the open ``utterance``'s pause came back: with turn events on, its text goes
+        out as ``eager_end_of_turn`` (not noise's: a text that looks hallucinated is no turn to answer)."""
+        if self.turn_events and result.text and not result.possible_hallucination:
+            utterance.eager_text = result.text
+            self._messages.append(
+                messages.eager_end_of_turn_message(
+                    result, transcription_num=utterance.num, form=self._form, facts=facts
+                )
+            )
+
+    def turn_resumed(self, utterance: Utterance, sample: int) -> None:
+        """Speech resumed at ``sample``: if an ``eager_end_of_turn`` went out for this pause, take it back."""
+        if utterance.eager_text is not None:
+            utterance.eager_text = None
+            self._messages.append(
+                messages.turn_resumed_message(transcription_num=utterance.num, time_s=sample / SAMPLE_RATE_HZ)
+            )
 
     def warning(self, text: str) -> None:
         """Something the session does differently from what was asked (a setting clamped); the session goes on."""

@@ -155,6 +155,9 @@ class SessionConfig:
     streaming: StreamingOptions = StreamingOptions()
     whisper: WhisperOptions = WhisperOptions()
     send_vad_events: bool = False
+    send_turn_events: bool = False
+    """Eager end of turn (opt-in): the text of a pause's speculative final as ``eager_end_of_turn``, then
+    ``turn_resumed`` if speech resumes, and finals saying whether they differ from it (voice agents)."""
     include_timing_info: bool = False
     """Transcripts carry ``timing_info``, the time each stage took."""
     stream_id: str | None = None
@@ -339,6 +342,7 @@ def _build(values: dict[str, Any], warnings: tuple[str, ...], sections: tuple[tu
         streaming=StreamingOptions(**pick("streaming")),
         whisper=WhisperOptions(**whisper),
         send_vad_events=values.get("send_vad_events", False),
+        send_turn_events=values.get("send_turn_events", False),
         include_timing_info=values.get("include_timing_info", False),
         stream_id=values.get("stream_id"),
         warnings=warnings,

@@ -122,6 +122,7 @@ SAMPLING_FIELDS = (
 
 TOP_LEVEL_FIELDS = (
     Field("send_vad_events", (), bool, "send_vad_events"),
+    Field("send_turn_events", (), bool, "send_turn_events"),
     Field("include_timing_info", (), bool, "include_timing_info"),
     Field("stream_id", (), str, "stream_id", nullable=True),
     # Baseten types these Dict and passes them to its diarization; nothing here reads them but their size.
