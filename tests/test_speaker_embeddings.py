@@ -132,3 +132,11 @@ def test_the_engine_embeds_a_final_beside_its_decode_with_the_bundled_model() ->
     assert np.linalg.norm(vector) == pytest.approx(1.0, abs=1e-5)
     np.testing.assert_allclose(vector, embedder.embed(utterance), atol=1e-5)  # the utterance alone, no context
     assert result.times.speaker_embedding_s is not None and result.times.decode_s is not None
+
+
+def test_a_pool_shut_down_under_a_start_leaves_the_final_unlabelled_and_raises_nothing() -> None:
+    speakers = SpeakerEmbeddings(LengthEmbedder(), threshold=0.5, max_speakers=4, max_wait_s=60.0)
+    speakers.start([(_request(RequestKind.FINAL, np.zeros(800, dtype=np.float32)), None)])
+    assert speakers._pool is not None
+    speakers._pool.shutdown()  # as a close() racing a start would leave it
+    assert speakers.start([(_request(RequestKind.FINAL, np.zeros(800, dtype=np.float32)), None)]) == [None]

@@ -68,7 +68,11 @@ class SpeakerEmbeddings:
         if self._pool is None:
             self._pool = ThreadPoolExecutor(self.threads, thread_name_prefix="speaker-embedding")
         run = context.copy().run if context is not None else _call  # the session's id in its log lines
-        return self._pool.submit(run, self._embed, audio)
+        try:
+            return self._pool.submit(run, self._embed, audio)
+        except RuntimeError:  # closed meanwhile (the engine stopping): the decode goes on, unlabelled
+            logger.warning("speaker embeddings are stopped: final unlabelled")
+            return None
 
     def _embed(self, audio: np.ndarray) -> Embedding:
         started = time.perf_counter()
