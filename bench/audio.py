@@ -19,6 +19,8 @@ import numpy as np
 import soundfile
 import soxr
 
+from whisper_stream.audio.silero import SileroVadModel
+from whisper_stream.audio.vad import FRAME_SAMPLES
 from whisper_stream.samples import SAMPLE_RATE_HZ
 
 REPO = Path(__file__).resolve().parents[1]
@@ -175,3 +177,24 @@ def build_stream(
 
 def reference_text(stream: Stream) -> str:
     return " ".join(u.clip.reference for u in stream.utterances)
+
+
+SPEECH_PROBABILITY = 0.5
+"""silero's own default threshold: a 32 ms frame at or above it is speech."""
+
+
+@cache
+def silero_speech_end_s(path: Path) -> float:
+    """The end of the last 32 ms frame silero scores as speech (p >= 0.5) in the clean clip, in clip seconds."""
+    scorer = vad_model().new_scorer()
+    audio = load_16k(path)
+    end_s = 0.0
+    for offset in range(0, audio.size - FRAME_SAMPLES + 1, FRAME_SAMPLES):
+        if scorer.score(audio[offset : offset + FRAME_SAMPLES]) >= SPEECH_PROBABILITY:
+            end_s = (offset + FRAME_SAMPLES) / SAMPLE_RATE_HZ
+    return end_s
+
+
+@cache
+def vad_model() -> SileroVadModel:
+    return SileroVadModel()

@@ -90,6 +90,11 @@ def build_parser() -> argparse.ArgumentParser:
     session.add_argument("--encoding", choices=ENCODINGS, default="pcm_s16le", help="wire encoding")
     session.add_argument("--sample-rate", type=int, default=16_000, metavar="HZ", help="wire sample rate, Hz (16000)")
     session.add_argument("--vad-events", action="store_true", help="ask for and show speech start/end")
+    session.add_argument(
+        "--turn-events",
+        action="store_true",
+        help="ask for and show eager end-of-turn texts (a pause's likely final) and turn resumptions",
+    )
     session.add_argument("--prefix", metavar="TEXT", help="text the first final continues (its first words)")
     session.add_argument("--translate", action="store_true", help="English text whatever the language spoken")
     session.add_argument("--diarize", action="store_true", help="ask for speaker labels: finals show S0:, S1:, ...")
@@ -175,6 +180,7 @@ def options_from_args(
             prompt=args.prompt,
             show_word_timestamps=args.word_timestamps,
             send_vad_events=args.vad_events,
+            send_turn_events=args.turn_events,
             prefix=args.prefix,
             translate=args.translate,
             enable_vad=not args.no_vad,
@@ -207,6 +213,7 @@ def options_from_args(
         timestamps=args.timestamps,
         show_partials=args.show_partials,
         show_vad_events=args.vad_events,
+        show_turn_events=args.turn_events,
         jsonl=args.jsonl,
         srt=args.srt,
         txt=args.txt,

@@ -26,6 +26,8 @@ class SessionConfig:
     prompt: str | None = None
     show_word_timestamps: bool = False
     send_vad_events: bool = False
+    send_turn_events: bool = False
+    """``eager_end_of_turn`` and ``turn_resumed`` messages (voice agents)."""
     prefix: str | None = None
     """Text the first final continues (``whisper_params.prefix``)."""
     translate: bool = False
@@ -81,6 +83,8 @@ class SessionConfig:
             message["whisper_params"] = whisper
         if self.send_vad_events:
             message["send_vad_events"] = True
+        if self.send_turn_events:
+            message["send_turn_events"] = True
         if self.max_speakers is not None:
             message["streaming_diarization_config"] = {"max_speakers": self.max_speakers}
         return message

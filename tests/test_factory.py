@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import time
+from pathlib import Path
 
 import ctranslate2
 import numpy as np
@@ -87,6 +88,17 @@ def test_a_transcriber_hook_given_as_a_file_builds_the_engine_from_settings(tmp_
         assert engine.options.max_batch_size == 1  # not a GPU: sized as a CPU replica
     finally:
         engine.stop()
+
+
+def test_the_simulated_accelerator_loads_by_file_path_and_again_when_load_is_retried() -> None:
+    # make bench-capacity's hook: a file that defines dataclasses and a metric (it failed to load by path, so
+    # truss retried load(), which then failed on the metric registered twice)
+    simulator = Path(__file__).resolve().parents[1] / "bench" / "simulated_accelerator.py"
+    settings = Settings(whisper_model="simulated:large-v3-turbo:H100", transcriber=f"{simulator}:from_settings")
+    first = factory.load_custom_transcriber(settings)
+    again = factory.load_custom_transcriber(settings)
+    assert first.name == again.name == "simulated:large-v3-turbo:H100"  # type: ignore[attr-defined]
+    assert type(first) is type(again)
 
 
 @pytest.mark.parametrize(

@@ -277,3 +277,9 @@ def test_module_entry_point_prints_help() -> None:
     )
     assert done.returncode == 0
     assert "--model-id" in done.stdout and "exit codes" in done.stdout
+
+
+def test_the_cli_asks_for_turn_events_with_turn_events() -> None:
+    options = parse("--url", "ws://127.0.0.1:1/ws", "--turn-events")
+    assert options.streamer.session.to_message()["send_turn_events"] is True and options.output.show_turn_events
+    assert "send_turn_events" not in parse("--url", "ws://127.0.0.1:1/ws").streamer.session.to_message()

@@ -85,6 +85,17 @@ def test_vad_events_only_when_asked() -> None:
     assert loud.getvalue() == "[speech started 00:03.25]\n"
 
 
+def test_turn_events_only_when_asked_and_never_taken_for_a_final() -> None:
+    eager = {"type": "eager_end_of_turn", "transcription_num": 2, "transcript": " Book a table. ", "segments": []}
+    resumed = {"type": "turn_resumed", "transcription_num": 2, "time_s": 4.5}
+    quiet, loud = io.StringIO(), io.StringIO()
+    for message in (eager, resumed):
+        show(Display(quiet, tty=False), message)
+        show(Display(loud, tty=False, show_turn_events=True), message)
+    assert quiet.getvalue() == ""
+    assert loud.getvalue() == "[eager end of turn] Book a table.\n[turn resumed 00:04.50]\n"
+
+
 def test_clock_format() -> None:
     assert format_clock(0) == "00:00.00"
     assert format_clock(59.999) == "01:00.00"

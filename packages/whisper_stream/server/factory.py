@@ -6,7 +6,9 @@ import importlib
 import importlib.util
 import logging
 import os
+import sys
 import time
+import types
 from pathlib import Path
 
 import numpy as np
@@ -72,17 +74,36 @@ def load_custom_transcriber(settings: Settings) -> Transcriber:
     if not target or not name:
         raise ValueError(f"WHISPER_TRANSCRIBER must be <module or file.py>:<function>, got {settings.transcriber!r}")
     if target.endswith(".py"):
-        spec = importlib.util.spec_from_file_location(Path(target).stem, target)
-        if spec is None or spec.loader is None or not Path(target).is_file():
-            raise ValueError(f"WHISPER_TRANSCRIBER: no Python file at {target}")
-        module = importlib.util.module_from_spec(spec)
-        spec.loader.exec_module(module)
+        module_name = f"_whisper_transcriber_{Path(target).stem}"
+        module = _module_of_file(Path(target))  # loaded already (an earlier try of load()): its metrics exist
+        if module is None:
+            spec = importlib.util.spec_from_file_location(module_name, target)
+            if spec is None or spec.loader is None or not Path(target).is_file():
+                raise ValueError(f"WHISPER_TRANSCRIBER: no Python file at {target}")
+            module = importlib.util.module_from_spec(spec)
+            sys.modules[module_name] = module  # before it runs: dataclasses look their module up there
+            try:
+                spec.loader.exec_module(module)
+            except BaseException:
+                del sys.modules[module_name]
+                raise
     else:
         module = importlib.import_module(target)
     build = getattr(module, name, None)
     if not callable(build):
         raise ValueError(f"WHISPER_TRANSCRIBER: {target} has no function {name!r}")
     return build(settings)
+
+
+def _module_of_file(path: Path) -> types.ModuleType | None:
+    """The module already imported from ``path``, under whatever name, if any."""
+    if not path.is_file():
+        return None
+    for module in list(sys.modules.values()):
+        file = getattr(module, "__file__", None)
+        if file and Path(file).resolve() == path.resolve():
+            return module
+    return None
 
 
 def _start(settings: Settings, transcriber: Transcriber, vad_model: SileroVadModel, *, on_gpu: bool) -> Engine:
