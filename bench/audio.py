@@ -56,6 +56,9 @@ class Utterance:
     end_s: float
     speech_start_s: float
     speech_end_s: float
+    silero_end_s: float | None = None
+    """Where silero (p >= 0.5, 32 ms frames) last hears speech in the clean clip: the field's end of speech
+    (Artificial Analysis' AA-WER Streaming measures latency from it); None: not computed."""
 
 
 @dataclass(frozen=True)
@@ -165,7 +168,16 @@ def build_stream(
             continue
         start_s = position / SAMPLE_RATE_HZ
         speech_start, speech_end = speech_bounds_s(clip.path)
-        utterances.append(Utterance(clip, start_s, start_s + clip_s, start_s + speech_start, start_s + speech_end))
+        utterances.append(
+            Utterance(
+                clip,
+                start_s,
+                start_s + clip_s,
+                start_s + speech_start,
+                start_s + speech_end,
+                start_s + silero_speech_end_s(clip.path),
+            )
+        )
         pieces.append(audio)
         position += audio.size
         if position / SAMPLE_RATE_HZ >= lead_s + budget:

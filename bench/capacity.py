@@ -51,7 +51,7 @@ from websockets.exceptions import ConnectionClosed
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from bench.audio import DEFAULT_DATA_DIR, build_stream, load_clips, silero_speech_end_s
+from bench.audio import DEFAULT_DATA_DIR, build_stream, load_clips
 from bench.capacity_metrics import Scrape, histogram_quantile, scrape
 from bench.systems.base import HOST, free_port, run_server, to_pcm16
 from tests.stream_client import SEED_CONFIG
@@ -121,7 +121,7 @@ def prepare_sessions(count: int, duration_s: float, data_dir: Path, min_silence_
         stream = build_stream(clips, duration_s, rotate=index * 7, seed=index, tail_s=2.0)
         audio = stream.audio
         frames = [to_pcm16(audio[i : i + FRAME_SAMPLES]) for i in range(0, audio.size, FRAME_SAMPLES)]
-        ends_s = [u.start_s + silero_speech_end_s(u.clip.path) for u in stream.utterances]
+        ends_s = [u.silero_end_s if u.silero_end_s is not None else u.speech_end_s for u in stream.utterances]
         start_s = float(rng.uniform(0.0, 2.0))
         sessions.append(SessionLoad(frames, start_s, ends_s, min_silence_ms / 1000))
     return sessions

@@ -45,7 +45,7 @@ sys.path[:0] = [str(REPO), str(REPO / "packages")]
 
 import numpy as np  # noqa: E402
 
-from bench.audio import Stream, silero_speech_end_s, vad_model  # noqa: E402
+from bench.audio import Stream, vad_model  # noqa: E402
 from bench.finals_wer import corpus_wer, offline_texts, per_utterance, streams  # noqa: E402
 from bench.simulated_accelerator import SimulatedTranscriber  # noqa: E402
 from whisper_stream.audio.vad import FRAME_SAMPLES  # noqa: E402
@@ -168,7 +168,7 @@ def replay(
 
 
 def speech_ends_s(stream: Stream) -> list[float]:
-    return [u.start_s + silero_speech_end_s(u.clip.path) for u in stream.utterances]
+    return [u.silero_end_s if u.silero_end_s is not None else u.speech_end_s for u in stream.utterances]
 
 
 def finals(run: Replay) -> list[tuple[float, dict[str, Any]]]:
@@ -187,14 +187,16 @@ def end_of_speech_latencies_s(run: Replay, ends_s: list[float]) -> list[float]:
     return out
 
 
-def finalize_latencies_s(run: Replay) -> list[float]:
-    """Per finalize: the time to the next final marked ``from_finalize`` sent at or after it."""
-    answers = sorted(t for t, m in finals(run) if m["from_finalize"])
-    out = []
+def finalize_latencies_s(run: Replay) -> tuple[list[float], int]:
+    """Per finalize: the time to the next final marked ``from_finalize`` sent at or after it; and how many of
+    those answers carry words (the others are empty: the VAD had ended the utterance and sent its final)."""
+    answers = sorted((t, bool(m["transcript"])) for t, m in finals(run) if m["from_finalize"])
+    out, with_words = [], 0
     for at_s in run.finalize_s:
-        later = [t for t in answers if t >= at_s]
-        out.append(later[0] - at_s if later else float("inf"))
-    return out
+        later = [(t, words) for t, words in answers if t >= at_s]
+        out.append(later[0][0] - at_s if later else float("inf"))
+        with_words += bool(later) and later[0][1]
+    return out, with_words
 
 
 def eager_summary(run: Replay) -> tuple[int, int, float, int]:
@@ -247,12 +249,12 @@ def main() -> None:
                 min_silence_ms=min_silence_ms,
                 finalize_at_s=[e + CLIENT_VAD_STOP_S for e in ends_s],
             )
-            fin = finalize_latencies_s(answered)
+            fin, fin_words = finalize_latencies_s(answered)
             with_eager, equal, lead_s, resumed = eager_summary(run)
             print(
                 f"| {min_silence_ms} | {corpus_wer(references, texts):.2%} | {len(finals(run))}"
                 f" | {pct(eos, 50)} / {pct(eos, 95)} / {pct(eos, 100)}"
-                f" | {pct(fin, 50)} / {pct(fin, 95)} / {pct(fin, 100)}"
+                f" | {pct(fin, 50)} / {pct(fin, 95)} / {pct(fin, 100)} ({fin_words}/{len(fin)} with words)"
                 f" | {equal}/{with_eager} | {lead_s:.3f} | {resumed} |",
                 flush=True,
             )
