@@ -29,9 +29,15 @@ def format_clock(seconds: float) -> str:
 
 
 def format_final(final: Final, *, timestamps: bool) -> str:
+    text = speaker_text(final.text, final.speaker)
     if timestamps and final.start_s is not None and final.end_s is not None:
-        return f"[{format_clock(final.start_s)} → {format_clock(final.end_s)}] {final.text}"
-    return final.text
+        return f"[{format_clock(final.start_s)} → {format_clock(final.end_s)}] {text}"
+    return text
+
+
+def speaker_text(text: str, speaker: str | None) -> str:
+    """``S0: text`` when the server said who spoke (``--diarize``), else the text alone."""
+    return text if speaker is None else f"S{speaker}: {text}"
 
 
 class Display:

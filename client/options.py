@@ -40,6 +40,10 @@ class SessionConfig:
     repetition_penalty: float | None = None
     no_repeat_ngram_size: int | None = None
     max_new_tokens: int | None = None
+    diarize: bool = False
+    """Speaker labels on the finals (``whisper_params.enable_diarization``), where the server has a speaker model."""
+    max_speakers: int | None = None
+    """With ``diarize``: at most this many speakers (``streaming_diarization_config.max_speakers``)."""
 
     def __post_init__(self) -> None:
         problems = list(_problems(self))
@@ -69,6 +73,7 @@ class SessionConfig:
             output_language="en" if self.translate else None,
             enable_vad=None if self.enable_vad else False,
             whisper_sampling_params=self._sampling() or None,
+            enable_diarization=self.diarize or None,
         )
         message: dict[str, Any] = {}
         if vad:
@@ -80,6 +85,8 @@ class SessionConfig:
             message["send_vad_events"] = True
         if self.send_turn_events:
             message["send_turn_events"] = True
+        if self.max_speakers is not None:
+            message["streaming_diarization_config"] = {"max_speakers": self.max_speakers}
         return message
 
     def _sampling(self) -> dict[str, Any]:
@@ -135,6 +142,8 @@ def _problems(config: SessionConfig) -> list[str]:
         value = getattr(config, name)
         if value is not None and value <= 0:
             problems.append(f"{name} must be > 0")
+    if config.max_speakers is not None and not (config.diarize and config.max_speakers >= 1):
+        problems.append("max_speakers must be >= 1 and goes with diarize")
     for name in ("beam_width", "max_new_tokens"):
         value = getattr(config, name)
         if value is not None and value < 1:

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from client.display import CLEAR_LINE, Display, format_clock, format_final
+from client.display import CLEAR_LINE, Display, format_clock, format_final, speaker_text
 from client.messages import Final, Segment, parse_final
 from client.writers import JsonlWriter, srt_text, srt_timestamp, txt_text, write_srt, write_txt
 
@@ -162,3 +162,33 @@ def test_close_without_a_partial_writes_nothing(tty: bool) -> None:
     out = io.StringIO()
     Display(out, tty=tty).close()
     assert out.getvalue() == ""
+
+
+def labelled(text: str, start_s: float, end_s: float, speaker: str, num: int = 0) -> dict:
+    message = final_message(text, start_s, end_s, num)
+    message["segments"][0] |= {"speaker": speaker, "speaker_confidence": 0.9}
+    return message
+
+
+def test_speakers_show_on_the_final_lines_the_txt_and_the_srt_when_the_server_labels_them() -> None:
+    finals = [parse_final(labelled("Hello.", 0.0, 1.0, "0")), parse_final(labelled("Hi.", 1.5, 2.0, "1", num=1))]
+    finals.append(parse_final(final_message("Unlabelled.", 2.5, 3.0, num=2)))
+    assert [f.speaker for f in finals] == ["0", "1", None]
+    assert txt_text(finals) == "S0: Hello.\nS1: Hi.\nUnlabelled.\n"
+    srt = srt_text(finals)
+    assert "00:00:00,000 --> 00:00:01,000\nS0: Hello.\n" in srt and "\nS1: Hi.\n" in srt and "\nUnlabelled.\n" in srt
+    assert format_final(finals[1], timestamps=True) == "[00:01.50 → 00:02.00] S1: Hi."
+    out = io.StringIO()
+    display = Display(out, tty=True, columns=lambda: 80)
+    show(display, partial("hel"))
+    show(display, labelled("Hello.", 0.0, 1.0, "0"))
+    assert out.getvalue() == f"{CLEAR_LINE}hel{CLEAR_LINE}S0: Hello.\n"
+    assert speaker_text("x", None) == "x"
+
+
+def test_the_jsonl_keeps_the_speaker_fields_as_sent(tmp_path: Path) -> None:
+    writer = JsonlWriter(tmp_path / "out.jsonl")
+    writer.write(labelled("Hello.", 0.0, 1.0, "0"))
+    writer.close()
+    [line] = (tmp_path / "out.jsonl").read_text().splitlines()
+    assert json.loads(line)["segments"][0]["speaker"] == "0"

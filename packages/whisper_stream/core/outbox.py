@@ -5,6 +5,8 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
+from whisper_stream.core.speaker_labels import SpeakerLabeller, speaker_labeller
+from whisper_stream.core.speakers import SpeakerSettings
 from whisper_stream.core.utterances import Utterance
 from whisper_stream.protocol import messages
 from whisper_stream.protocol.config import SessionConfig
@@ -12,31 +14,45 @@ from whisper_stream.protocol.messages import TranscriptFacts, TranscriptFormat
 from whisper_stream.protocol.results import TranscriptionResult
 from whisper_stream.samples import SAMPLE_RATE_HZ
 
+__all__ = ["Outbox", "SpeakerSettings"]  # a session hands its outbox the server's speaker clustering defaults
+
 
 class Outbox:
     def __init__(
-        self, *, form: TranscriptFormat = TranscriptFormat(), vad_events: bool = False, turn_events: bool = False
+        self,
+        *,
+        form: TranscriptFormat = TranscriptFormat(),
+        vad_events: bool = False,
+        turn_events: bool = False,
+        speakers: SpeakerLabeller | None = None,
     ) -> None:
         self._form = form
         self._vad_events = vad_events
         self.turn_events = turn_events
+        self._speakers = speakers
         self._messages: list[dict[str, Any]] = []
         self.finals_sent = 0
         self.partials_sent = 0
         self._final_latencies_s: list[float] = []
 
     @classmethod
-    def for_config(cls, config: SessionConfig, *, warnings: Sequence[str] = ()) -> Outbox:
-        """The outbox of a session with ``config``: transcripts carry what its client asked for. ``warnings``
-        (settings the session clamped) go first."""
+    def for_config(
+        cls, config: SessionConfig, *, warnings: Sequence[str] = (), speakers: SpeakerSettings | None = None
+    ) -> Outbox:
+        """The outbox of a session with ``config``: transcripts carry what its client asked for, finals their
+        speaker if it asked and the server has a speaker model (``speakers``: its clustering defaults; None:
+        none, which a warning says). ``warnings`` (settings the session clamped) go first."""
         form = TranscriptFormat(
             word_timestamps=config.whisper.show_word_timestamps,
             beam_results=config.whisper.show_beam_results,
             pipeline_latency=config.streaming.include_pipeline_latency_metric,
             timing_info=config.include_timing_info,
         )
-        outbox = cls(form=form, vad_events=config.send_vad_events, turn_events=config.send_turn_events)
-        for text in warnings:
+        labeller, unlabelled = speaker_labeller(config, speakers)
+        outbox = cls(
+            form=form, vad_events=config.send_vad_events, turn_events=config.send_turn_events, speakers=labeller
+        )
+        for text in [*warnings, *unlabelled]:
             outbox.warning(text)
         return outbox
 
@@ -49,12 +65,16 @@ class Outbox:
         latency_s: float | None = None,
         facts: TranscriptFacts | None = None,
     ) -> None:
-        """A partial, or a final (``latency_s``: from the utterance's end until its final was ready)."""
-        self._messages.append(
-            messages.transcription_message(
-                result, is_final=is_final, transcription_num=num, form=self._form, facts=facts
-            )
+        """A partial, or a final (``latency_s``: from the utterance's end until its final was ready), labelled
+        with its speaker when the session asked for it."""
+        message = messages.transcription_message(
+            result, is_final=is_final, transcription_num=num, form=self._form, facts=facts
         )
+        if is_final and self._speakers is not None:
+            length_s = facts.audio_length_s if facts is not None else None
+            samples = round((length_s or 0.0) * SAMPLE_RATE_HZ)
+            message = self._speakers.label(message, result.speaker_embedding, utterance_samples=samples)
+        self._messages.append(message)
         if is_final:
             self.finals_sent += 1
             if latency_s is not None:

@@ -30,7 +30,7 @@ from whisper_stream.audio.vad import FRAME_SAMPLES, SpeechEnd, SpeechScorer, Spe
 from whisper_stream.core.arrivals import ArrivalLog
 from whisper_stream.core.buffer import SampleBuffer
 from whisper_stream.core.final_context import CONTEXT_S, FinalContext
-from whisper_stream.core.outbox import Outbox
+from whisper_stream.core.outbox import Outbox, SpeakerSettings
 from whisper_stream.core.partials import PartialPolicy
 from whisper_stream.core.prompting import SamplingLimits, decode_options, sampling_for
 from whisper_stream.core.request_book import RequestBook, TrackedRequest
@@ -67,6 +67,7 @@ class Session:
         early_finals: bool = True,
         context_s: float = CONTEXT_S,
         sampling_limits: SamplingLimits = SamplingLimits(),
+        speakers: SpeakerSettings | None = None,  # the server's speaker model's clustering; None: it has none
     ) -> None:
         self.config = config
         self._early_finals_enabled = early_finals
@@ -92,7 +93,7 @@ class Session:
         self._book = RequestBook()
         self._partial: TrackedRequest | None = None
         self._sampling, clamped = sampling_for(config, sampling_limits)
-        self._outbox = Outbox.for_config(config, warnings=clamped)
+        self._outbox = Outbox.for_config(config, warnings=clamped, speakers=speakers)
         self._arrivals = ArrivalLog()
         self._last_final: TranscriptionResult | None = None
         self._context = FinalContext(config.whisper.prompt, condition_on_previous, context_s=context_s)

@@ -171,7 +171,7 @@ def _timing_info(result: TranscriptionResult, facts: TranscriptFacts) -> dict[st
         "queue_wait_duration_s": times.queue_wait_s,
         "language_detection_duration_s": times.language_detection_s,
         "transcription_duration_s": times.decode_s,
-        "diarization_duration_s": None,
+        "diarization_duration_s": times.speaker_embedding_s,
         "speaker_assignment_duration_s": None,
         "total_duration_s": facts.latency_s,
     }
