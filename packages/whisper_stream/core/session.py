@@ -29,6 +29,7 @@ import numpy as np
 from whisper_stream.audio.vad import FRAME_SAMPLES, SpeechEnd, SpeechScorer, SpeechStart, VadGate
 from whisper_stream.core.arrivals import ArrivalLog
 from whisper_stream.core.buffer import SampleBuffer
+from whisper_stream.core.early_finals import EarlyFinals
 from whisper_stream.core.final_context import CONTEXT_S, FinalContext
 from whisper_stream.core.outbox import Outbox, SpeakerSettings
 from whisper_stream.core.partials import PartialPolicy
@@ -70,7 +71,6 @@ class Session:
         speakers: SpeakerSettings | None = None,  # the server's speaker model's clustering; None: it has none
     ) -> None:
         self.config = config
-        self._early_finals_enabled = early_finals
         self.state = SessionState.STREAMING
         self._scorer = scorer
         vad = config.vad
@@ -84,6 +84,7 @@ class Session:
         self._condition_on_previous = condition_on_previous
         self._max_utterance_samples = int(config.streaming.final_transcript_max_duration_s * SAMPLE_RATE_HZ)
         self._partials = PartialPolicy(config.streaming, min_speech_frames=self._min_speech_frames)
+        self._early = EarlyFinals(vad, enabled=early_finals, min_speech_frames=self._min_speech_frames)
         self._buffer = SampleBuffer()
         self._vad_position = 0
         self._last_audio_s: float | None = None
@@ -146,11 +147,8 @@ class Session:
         if self.state is not SessionState.STREAMING:
             return
         self._now_s = now_s
-        remainder = self._buffer.end - self._vad_position
-        if remainder > 0:  # score the last partial frame, zero-padded
-            frame = np.zeros(FRAME_SAMPLES, dtype=np.float32)
-            frame[:remainder] = self._buffer.view(self._vad_position, self._buffer.end)
-            self._score_frame(frame, frame_samples=remainder)
+        if (remainder := self._buffer.end - self._vad_position) > 0:  # score the last partial frame, zero-padded
+            self._score_frame(self._buffer.zero_padded(self._vad_position, FRAME_SAMPLES), frame_samples=remainder)
         if self._open is not None:
             self._open.end_of_audio_flush = True
         self._close_open(self._gate.force_end(self._buffer.end))
@@ -179,6 +177,7 @@ class Session:
             if self._open is not None:
                 facts = self._arrivals.facts(request.start_sample, request.end_sample, self._now_s)
                 self._outbox.eager_end_of_turn(self._open, tracked.result, facts)
+                self._maybe_end_sentence(self._open)
         self._maybe_close()
 
     def request_dropped(self, request_id: int) -> None:
@@ -272,15 +271,16 @@ class Session:
             self._outbox.turn_resumed(utterance, self._vad_position - FRAME_SAMPLES)
             return
         end = min(silence_start + self._gate.speech_pad_samples, self._buffer.end)
-        if (
-            utterance.final_request is None
-            and self._early_finals_enabled
-            and not utterance.early_final_refused
-            and utterance.num == self._ended.next_num  # speculate only in context: else the decoder is behind
-            and self._vad_position >= end
-            and utterance.speech_frames >= self._min_speech_frames
-        ):
+        in_order = utterance.num == self._ended.next_num
+        if self._early.should_ask(utterance, in_order=in_order, vad_position=self._vad_position, end_sample=end):
             utterance.final_request = self._request(RequestKind.EARLY_FINAL, utterance, end)
+        self._maybe_end_sentence(utterance)
+
+    def _maybe_end_sentence(self, utterance: Utterance) -> None:
+        """The sentence endpoint: the early final ends a sentence and the pause lasted long enough for it."""
+        silence_start, position = self._gate.silence_start_sample, self._vad_position
+        if self._early.sentence_over(utterance, silence_start=silence_start, vad_position=position):
+            self._close_open(self._gate.force_end(self._buffer.end))
 
     def _open_utterance(self, start_sample: int) -> None:
         start_sample = max(start_sample, self._buffer.start)
