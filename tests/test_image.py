@@ -131,7 +131,7 @@ def context(tmp_path_factory: pytest.TempPathFactory) -> Path:
     with pytest.MonkeyPatch.context() as patch:
         patch.setattr(truss_transfer, "create_basetenpointer_from_models", no_network_pointers)
         ServingImageBuilderContext.run(REPO).prepare_image_build_dir(build_dir)
-    assert [m.repo_id for m in calls] == ["Systran/faster-whisper-large-v3"]
+    assert [m.repo_id for m in calls] == ["Systran/faster-whisper-large-v3", "Wespeaker/wespeaker-voxceleb-resnet34-LM"]
     return build_dir
 
 
