@@ -74,7 +74,6 @@ class SessionLoad:
     start_s: float  # offset from the step's start
     speech_ends_s: list[float]  # stream time where each clip's speech ends (silero on the clean clip)
     min_silence_s: float
-    sentence_ms: int | None = None  # the clients' min_silence_after_sentence_ms (None: not sent)
     finals_latency_s: list[float] = field(default_factory=list)
     end_of_speech_latency_s: dict[int, float] = field(default_factory=dict)  # speech end index -> first final
     partials_latency_s: list[float] = field(default_factory=list)
@@ -114,9 +113,7 @@ class Step:
 # --------------------------------------------------------------------- load
 
 
-def prepare_sessions(
-    count: int, duration_s: float, data_dir: Path, min_silence_ms: int = 300, sentence_ms: int | None = None
-) -> list[SessionLoad]:
+def prepare_sessions(count: int, duration_s: float, data_dir: Path, min_silence_ms: int = 300) -> list[SessionLoad]:
     clips = load_clips(data_dir)
     rng = np.random.default_rng(count)
     sessions = []
@@ -126,15 +123,13 @@ def prepare_sessions(
         frames = [to_pcm16(audio[i : i + FRAME_SAMPLES]) for i in range(0, audio.size, FRAME_SAMPLES)]
         ends_s = [u.silero_end_s if u.silero_end_s is not None else u.speech_end_s for u in stream.utterances]
         start_s = float(rng.uniform(0.0, 2.0))
-        sessions.append(SessionLoad(frames, start_s, ends_s, min_silence_ms / 1000, sentence_ms))
+        sessions.append(SessionLoad(frames, start_s, ends_s, min_silence_ms / 1000))
     return sessions
 
 
-def session_config(min_silence_s: float, sentence_ms: int | None = None) -> dict[str, Any]:
-    """The seed's config, with the client's endpoint silence (and sentence endpoint)."""
+def session_config(min_silence_s: float) -> dict[str, Any]:
+    """The seed's config, with the client's endpoint silence."""
     vad = {**SEED_CONFIG.get("vad_params", {}), "min_silence_duration_ms": round(min_silence_s * 1000)}
-    if sentence_ms is not None:
-        vad["min_silence_after_sentence_ms"] = sentence_ms
     return {**SEED_CONFIG, "vad_params": vad}
 
 
@@ -160,7 +155,7 @@ async def _session(url: str, load: SessionLoad, index: int, sockets: list[Client
     await asyncio.sleep(max(t0 + load.start_s - time.monotonic() - 0.5, 0))
     try:
         async with connect(url, max_size=None, open_timeout=30, ping_interval=None) as websocket:
-            await websocket.send(json.dumps(session_config(load.min_silence_s, load.sentence_ms)))
+            await websocket.send(json.dumps(session_config(load.min_silence_s)))
             sockets[index] = websocket
             start = t0 + load.start_s
             async for raw in websocket:
@@ -340,7 +335,6 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--out", type=Path, default=RESULTS / "capacity.json")
     parser.add_argument("--env", action="append", default=[], help="extra server env, NAME=VALUE")
     parser.add_argument("--min-silence-ms", type=int, default=300, help="the clients' min_silence_duration_ms")
-    parser.add_argument("--sentence-ms", type=int, help="the clients' min_silence_after_sentence_ms (default: none)")
     args = parser.parse_args(argv)
     counts = [int(x) for x in args.sessions.split(",")]
     os.sched_setaffinity(0, {int(args.client_core)})
@@ -359,9 +353,7 @@ def main(argv: list[str] | None = None) -> int:
     with run_server(cmd, RESULTS / "capacity-server.log", port, env=env, ready=_ready) as server:
         url, metrics_url = f"ws://{HOST}:{port}/v1/websocket", f"http://{HOST}:{port}/metrics"
         for count in counts:
-            sessions = prepare_sessions(
-                count, args.step_duration_s, args.data_dir, args.min_silence_ms, args.sentence_ms
-            )
+            sessions = prepare_sessions(count, args.step_duration_s, args.data_dir, args.min_silence_ms)
             step = measure_step(url, metrics_url, server.pid, sessions, args.profile)
             steps.append(step)
             print(format_row(step), flush=True)

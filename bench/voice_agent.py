@@ -1,8 +1,6 @@
 """Voice-agent latency, measured as the field measures it, beside WER, per endpoint silence: the trade-off curve.
 
-    .venv/bin/python bench/voice_agent.py --sets bench,test_other --min-silence-ms 100,150,200,300,300/150 --device h100
-
-``300/150``: ``min_silence_duration_ms`` 300 with the sentence endpoint (``min_silence_after_sentence_ms``) at 150.
+    .venv/bin/python bench/voice_agent.py --sets bench,test_other --min-silence-ms 100,150,200,300 --device h100
 
 Each stream is replayed through the real Session, with the real silero VAD and real tiny.en decodes (beam 1,
 the local run's finals in context), on a simulated clock: audio arrives in real time in 32 ms frames and one
@@ -109,10 +107,9 @@ def replay(
     device: str,
     *,
     min_silence_ms: int,
-    sentence_ms: int | None = None,
     finalize_at_s: list[float] | None = None,
 ) -> Replay:
-    vad = {"min_silence_duration_ms": min_silence_ms, "min_silence_after_sentence_ms": sentence_ms}
+    vad = {"min_silence_duration_ms": min_silence_ms}
     config = config_from_dict(
         {
             "streaming_vad_config": vad,
@@ -231,11 +228,7 @@ def pct(values: list[float], q: float) -> str:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--sets", default="bench,test_other")
-    parser.add_argument(
-        "--min-silence-ms",
-        default="100,150,200,300",
-        help="endpoints, comma-separated; LONG/SHORT: min_silence_duration_ms LONG with the sentence endpoint SHORT",
-    )
+    parser.add_argument("--min-silence-ms", default="100,150,200,300", help="endpoints, comma-separated")
     parser.add_argument("--device", choices=("h100", "cpu"), default="h100")
     args = parser.parse_args()
     decode = Decoder()
@@ -251,18 +244,16 @@ def main() -> None:
             " | turn_resumed |"
         )
         print("|---|---|---|---|---|---|---|---|")
-        for endpoint in args.min_silence_ms.split(","):
-            min_silence_ms, _, short = endpoint.partition("/")
-            endpoints = {"min_silence_ms": int(min_silence_ms), "sentence_ms": int(short) if short else None}
-            run = replay(stream, decode, args.device, **endpoints)
+        for min_silence_ms in [int(m) for m in args.min_silence_ms.split(",")]:
+            run = replay(stream, decode, args.device, min_silence_ms=min_silence_ms)
             texts = per_utterance(stream, [m for _, m in finals(run) if m["transcript"]])
             eos = end_of_speech_latencies_s(run, ends_s)
             finalize_at_s = [e + CLIENT_VAD_STOP_S for e in ends_s]
-            answered = replay(stream, decode, args.device, **endpoints, finalize_at_s=finalize_at_s)
+            answered = replay(stream, decode, args.device, min_silence_ms=min_silence_ms, finalize_at_s=finalize_at_s)
             fin, fin_words = finalize_latencies_s(answered)
             with_eager, equal, lead_s, resumed = eager_summary(run)
             print(
-                f"| {endpoint} | {corpus_wer(references, texts):.2%} | {len(finals(run))}"
+                f"| {min_silence_ms} | {corpus_wer(references, texts):.2%} | {len(finals(run))}"
                 f" | {pct(eos, 50)} / {pct(eos, 95)} / {pct(eos, 100)}"
                 f" | {pct(fin, 50)} / {pct(fin, 95)} / {pct(fin, 100)} ({fin_words}/{len(fin)} with words)"
                 f" | {equal}/{with_eager} | {lead_s:.3f} | {resumed} |",

@@ -84,7 +84,7 @@ class Session:
         self._condition_on_previous = condition_on_previous
         self._max_utterance_samples = int(config.streaming.final_transcript_max_duration_s * SAMPLE_RATE_HZ)
         self._partials = PartialPolicy(config.streaming, min_speech_frames=self._min_speech_frames)
-        self._early = EarlyFinals(vad, enabled=early_finals, min_speech_frames=self._min_speech_frames)
+        self._early = EarlyFinals(enabled=early_finals, min_speech_frames=self._min_speech_frames)
         self._buffer = SampleBuffer()
         self._vad_position = 0
         self._last_audio_s: float | None = None
@@ -177,7 +177,6 @@ class Session:
             if self._open is not None:
                 facts = self._arrivals.facts(request.start_sample, request.end_sample, self._now_s)
                 self._outbox.eager_end_of_turn(self._open, tracked.result, facts)
-                self._maybe_end_sentence(self._open)
         self._maybe_close()
 
     def request_dropped(self, request_id: int) -> None:
@@ -274,13 +273,6 @@ class Session:
         in_order = utterance.num == self._ended.next_num
         if self._early.should_ask(utterance, in_order=in_order, vad_position=self._vad_position, end_sample=end):
             utterance.final_request = self._request(RequestKind.EARLY_FINAL, utterance, end)
-        self._maybe_end_sentence(utterance)
-
-    def _maybe_end_sentence(self, utterance: Utterance) -> None:
-        """The sentence endpoint: the early final ends a sentence and the pause lasted long enough for it."""
-        silence_start, position = self._gate.silence_start_sample, self._vad_position
-        if self._early.sentence_over(utterance, silence_start=silence_start, vad_position=position):
-            self._close_open(self._gate.force_end(self._buffer.end))
 
     def _open_utterance(self, start_sample: int) -> None:
         start_sample = max(start_sample, self._buffer.start)

@@ -81,9 +81,6 @@ class VadOptions:
     min_silence_duration_ms: int = 300
     speech_pad_ms: int = 30
     min_speech_duration_ms: int = 100
-    min_silence_after_sentence_ms: int | None = None
-    """The sentence endpoint (opt-in): a pause after words that end a sentence ends the utterance after this
-    shorter silence (``core/early_finals.py``); None: every pause waits ``min_silence_duration_ms``."""
 
 
 @dataclass(frozen=True)
