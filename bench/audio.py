@@ -19,6 +19,8 @@ import numpy as np
 import soundfile
 import soxr
 
+from whisper_stream.audio.silero import SileroVadModel
+from whisper_stream.audio.vad import FRAME_SAMPLES
 from whisper_stream.samples import SAMPLE_RATE_HZ
 
 REPO = Path(__file__).resolve().parents[1]
@@ -54,6 +56,9 @@ class Utterance:
     end_s: float
     speech_start_s: float
     speech_end_s: float
+    silero_end_s: float | None = None
+    """Where silero (p >= 0.5, 32 ms frames) last hears speech in the clean clip: the field's end of speech
+    (Artificial Analysis' AA-WER Streaming measures latency from it); None: not computed."""
 
 
 @dataclass(frozen=True)
@@ -163,7 +168,16 @@ def build_stream(
             continue
         start_s = position / SAMPLE_RATE_HZ
         speech_start, speech_end = speech_bounds_s(clip.path)
-        utterances.append(Utterance(clip, start_s, start_s + clip_s, start_s + speech_start, start_s + speech_end))
+        utterances.append(
+            Utterance(
+                clip,
+                start_s,
+                start_s + clip_s,
+                start_s + speech_start,
+                start_s + speech_end,
+                start_s + silero_speech_end_s(clip.path),
+            )
+        )
         pieces.append(audio)
         position += audio.size
         if position / SAMPLE_RATE_HZ >= lead_s + budget:
@@ -175,3 +189,24 @@ def build_stream(
 
 def reference_text(stream: Stream) -> str:
     return " ".join(u.clip.reference for u in stream.utterances)
+
+
+SPEECH_PROBABILITY = 0.5
+"""silero's own default threshold: a 32 ms frame at or above it is speech."""
+
+
+@cache
+def silero_speech_end_s(path: Path) -> float:
+    """The end of the last 32 ms frame silero scores as speech (p >= 0.5) in the clean clip, in clip seconds."""
+    scorer = vad_model().new_scorer()
+    audio = load_16k(path)
+    end_s = 0.0
+    for offset in range(0, audio.size - FRAME_SAMPLES + 1, FRAME_SAMPLES):
+        if scorer.score(audio[offset : offset + FRAME_SAMPLES]) >= SPEECH_PROBABILITY:
+            end_s = (offset + FRAME_SAMPLES) / SAMPLE_RATE_HZ
+    return end_s
+
+
+@cache
+def vad_model() -> SileroVadModel:
+    return SileroVadModel()

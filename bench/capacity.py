@@ -61,8 +61,9 @@ RESULTS = REPO / "bench" / "results"
 SIMULATED_ACCELERATOR = f"{REPO / 'bench' / 'simulated_accelerator.py'}:from_settings"
 FRAME_SAMPLES = 512
 FRAME_S = FRAME_SAMPLES / 16_000
-MIN_SILENCE_S = 0.3
 SPEECH_PAD_S = 0.03
+COVER_S = 0.3
+"""A final covers an end of speech when its span starts before it and reaches within this of it."""
 HOLD_EXCESS_P95_S = 0.25
 HOLD_LOOP_LAG_P99_S = 0.05
 
@@ -71,7 +72,11 @@ HOLD_LOOP_LAG_P99_S = 0.05
 class SessionLoad:
     frames: list[bytes]
     start_s: float  # offset from the step's start
+    speech_ends_s: list[float]  # stream time where each clip's speech ends (silero on the clean clip)
+    min_silence_s: float
+    sentence_ms: int | None = None  # the clients' min_silence_after_sentence_ms (None: not sent)
     finals_latency_s: list[float] = field(default_factory=list)
+    end_of_speech_latency_s: dict[int, float] = field(default_factory=dict)  # speech end index -> first final
     partials_latency_s: list[float] = field(default_factory=list)
     error: str | None = None
     sent: int = 0
@@ -86,6 +91,9 @@ class Step:
     partials: int
     final_p50_s: float
     final_p95_s: float
+    end_of_speech_p50_s: float
+    end_of_speech_p95_s: float
+    end_of_speech_max_s: float
     device_final_p50_s: float
     device_final_p95_s: float
     excess_p50_s: float
@@ -106,7 +114,9 @@ class Step:
 # --------------------------------------------------------------------- load
 
 
-def prepare_sessions(count: int, duration_s: float, data_dir: Path) -> list[SessionLoad]:
+def prepare_sessions(
+    count: int, duration_s: float, data_dir: Path, min_silence_ms: int = 300, sentence_ms: int | None = None
+) -> list[SessionLoad]:
     clips = load_clips(data_dir)
     rng = np.random.default_rng(count)
     sessions = []
@@ -114,8 +124,18 @@ def prepare_sessions(count: int, duration_s: float, data_dir: Path) -> list[Sess
         stream = build_stream(clips, duration_s, rotate=index * 7, seed=index, tail_s=2.0)
         audio = stream.audio
         frames = [to_pcm16(audio[i : i + FRAME_SAMPLES]) for i in range(0, audio.size, FRAME_SAMPLES)]
-        sessions.append(SessionLoad(frames, start_s=float(rng.uniform(0.0, 2.0))))
+        ends_s = [u.silero_end_s if u.silero_end_s is not None else u.speech_end_s for u in stream.utterances]
+        start_s = float(rng.uniform(0.0, 2.0))
+        sessions.append(SessionLoad(frames, start_s, ends_s, min_silence_ms / 1000, sentence_ms))
     return sessions
+
+
+def session_config(min_silence_s: float, sentence_ms: int | None = None) -> dict[str, Any]:
+    """The seed's config, with the client's endpoint silence (and sentence endpoint)."""
+    vad = {**SEED_CONFIG.get("vad_params", {}), "min_silence_duration_ms": round(min_silence_s * 1000)}
+    if sentence_ms is not None:
+        vad["min_silence_after_sentence_ms"] = sentence_ms
+    return {**SEED_CONFIG, "vad_params": vad}
 
 
 async def run_step(url: str, sessions: list[SessionLoad]) -> list[float]:
@@ -140,7 +160,7 @@ async def _session(url: str, load: SessionLoad, index: int, sockets: list[Client
     await asyncio.sleep(max(t0 + load.start_s - time.monotonic() - 0.5, 0))
     try:
         async with connect(url, max_size=None, open_timeout=30, ping_interval=None) as websocket:
-            await websocket.send(json.dumps(SEED_CONFIG))
+            await websocket.send(json.dumps(session_config(load.min_silence_s, load.sentence_ms)))
             sockets[index] = websocket
             start = t0 + load.start_s
             async for raw in websocket:
@@ -162,8 +182,12 @@ def _record(load: SessionLoad, message: dict[str, Any], now_s: float) -> None:
         return
     end_s = max(s["end_time"] for s in message["segments"])
     if message["is_final"]:
-        decided_s = end_s - SPEECH_PAD_S + MIN_SILENCE_S  # the server could know speech ended here
+        decided_s = end_s - SPEECH_PAD_S + load.min_silence_s  # the server could know speech ended here
         load.finals_latency_s.append(now_s - _sent_s(load, decided_s))
+        start_s = min(s["start_time"] for s in message["segments"])
+        for index, speech_end_s in enumerate(load.speech_ends_s):  # the field's figure: from the end of speech
+            if index not in load.end_of_speech_latency_s and start_s <= speech_end_s <= end_s + COVER_S:
+                load.end_of_speech_latency_s[index] = now_s - _sent_s(load, speech_end_s)
     else:
         load.partials_latency_s.append(now_s - _sent_s(load, end_s))
 
@@ -224,6 +248,8 @@ def summarise(
     top: list[str],
 ) -> Step:
     finals = np.array([x for s in sessions for x in s.finals_latency_s]) if sessions else np.zeros(0)
+    sent_ends = [(s, i) for s in sessions for i, e in enumerate(s.speech_ends_s) if e < len(s.sent_at_s) * FRAME_S]
+    eos = np.array([s.end_of_speech_latency_s.get(i, np.inf) for s, i in sent_ends])  # inf: no final covered it
     partials = np.array([x for s in sessions for x in s.partials_latency_s])
     device = after.histogram_delta(before, "whisper_stream_simulated_device_seconds", {"kind": "final"})
     loop_lag = after.histogram_delta(before, "whisper_stream_event_loop_lag_seconds", {})
@@ -241,6 +267,9 @@ def summarise(
         partials=int(partials.size),
         final_p50_s=_pct(finals, 50),
         final_p95_s=final_p95,
+        end_of_speech_p50_s=_pct(eos, 50),
+        end_of_speech_p95_s=_pct(eos, 95),
+        end_of_speech_max_s=float(eos.max()) if eos.size else float("nan"),
         device_final_p50_s=histogram_quantile(device, 0.5),
         device_final_p95_s=device_p95,
         excess_p50_s=_pct(finals, 50) - histogram_quantile(device, 0.5),
@@ -310,6 +339,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--data-dir", type=Path, default=DEFAULT_DATA_DIR)
     parser.add_argument("--out", type=Path, default=RESULTS / "capacity.json")
     parser.add_argument("--env", action="append", default=[], help="extra server env, NAME=VALUE")
+    parser.add_argument("--min-silence-ms", type=int, default=300, help="the clients' min_silence_duration_ms")
+    parser.add_argument("--sentence-ms", type=int, help="the clients' min_silence_after_sentence_ms (default: none)")
     args = parser.parse_args(argv)
     counts = [int(x) for x in args.sessions.split(",")]
     os.sched_setaffinity(0, {int(args.client_core)})
@@ -328,7 +359,9 @@ def main(argv: list[str] | None = None) -> int:
     with run_server(cmd, RESULTS / "capacity-server.log", port, env=env, ready=_ready) as server:
         url, metrics_url = f"ws://{HOST}:{port}/v1/websocket", f"http://{HOST}:{port}/metrics"
         for count in counts:
-            sessions = prepare_sessions(count, args.step_duration_s, args.data_dir)
+            sessions = prepare_sessions(
+                count, args.step_duration_s, args.data_dir, args.min_silence_ms, args.sentence_ms
+            )
             step = measure_step(url, metrics_url, server.pid, sessions, args.profile)
             steps.append(step)
             print(format_row(step), flush=True)
@@ -356,8 +389,8 @@ def write_result(path: Path, model: str, step_duration_s: float, steps: list[Ste
 
 
 HEADER = (
-    "sessions load  finals p50/p95 s  device p95  excess p95  partial p95  partials/s/sess  "
-    "cpu ms/sess/s  loop p99  client p99  batches  errors held"
+    "sessions load  finals p50/p95 s  end of speech->final p50/p95/max s  device p95  excess p95  partial p95  "
+    "partials/s/sess  cpu ms/sess/s  loop p99  client p99  batches  errors held"
 )
 
 
@@ -365,6 +398,7 @@ def format_row(step: Step) -> str:
     batches = ",".join(f"{k}:{v:.0f}" for k, v in step.batch_sizes.items() if v)
     return (
         f"{step.sessions:8d} {step.load_1min:4.1f}  {step.final_p50_s:6.2f}/{step.final_p95_s:5.2f}  "
+        f"{step.end_of_speech_p50_s:6.2f}/{step.end_of_speech_p95_s:5.2f}/{step.end_of_speech_max_s:5.2f}  "
         f"{step.device_final_p95_s:10.2f}  {step.excess_p95_s:10.2f}  {step.partial_p95_s:11.2f}  "
         f"{step.partials_per_session_s:15.2f}  {step.server_cpu_ms_per_session_s:13.1f}  "
         f"{step.loop_lag_p99_s:8.3f}  {step.client_lag_p99_s:10.3f}  {batches}  {len(step.errors)} "

@@ -29,6 +29,8 @@ from bench.systems.base import Event, StreamRun
 
 _WIDEN_S = 0.25
 _MAX_REQUIRED_OVERLAP_S = 1.0
+COVER_S = 0.3
+"""A final covers an end of speech when its span reaches within this of it (Whisper's ends run early or late)."""
 # An utterance's "last words": this many of its normalised reference words, or all of them if fewer.
 TAIL_WORDS = 3
 
@@ -81,6 +83,8 @@ class UtteranceScore:
     missed: bool = False
     truncated: bool = False
     aligned_text: str = ""
+    end_of_speech_final_s: float | None = None
+    """The field's figure: the first final covering silero's end of speech minus it (None: none covers it)."""
 
     def as_dict(self) -> dict[str, Any]:
         return {k: (round(v, 3) if isinstance(v, float) else v) for k, v in self.__dict__.items()}
@@ -106,6 +110,11 @@ def score_utterances(stream: Stream, run: StreamRun, speed: float) -> list[Utter
         last_final = max((e.wall_s for e in events if e.is_final), default=None)
         if covered.missed or covered.truncated:
             last_final = None  # its last words never came as a final: missed, not early
+        field_end_s = utterance.silero_end_s
+        first_final = None
+        if field_end_s is not None:
+            covering = [e.wall_s for e in run.events if e.is_final and _covers_end(e, field_end_s)]
+            first_final = min(covering, default=None)
         scores.append(
             UtteranceScore(
                 utterance.clip.name,
@@ -118,9 +127,17 @@ def score_utterances(stream: Stream, run: StreamRun, speed: float) -> list[Utter
                 covered.missed,
                 covered.truncated,
                 covered.aligned_text,
+                None if first_final is None or field_end_s is None else first_final - field_end_s / speed,
             )
         )
     return scores
+
+
+def _covers_end(event: Event, end_s: float) -> bool:
+    """A final with text whose span starts before ``end_s`` and reaches within ``COVER_S`` of it."""
+    if event.start_s is None or event.end_s is None or not event.text.strip():
+        return False
+    return event.start_s <= end_s and event.end_s >= end_s - COVER_S
 
 
 def coverage_summary(scores: Sequence[UtteranceScore]) -> dict[str, int]:

@@ -217,6 +217,7 @@ def measure(
         "audio_s": round(audio_s, 2),
         "first_text_latency": metrics.latency_summary([u.first_text_latency_s for ss in scores for u in ss]),
         "final_latency": metrics.latency_summary([u.final_latency_s for ss in scores for u in ss]),
+        "end_of_speech_final_latency": metrics.latency_summary([u.end_of_speech_final_s for ss in scores for u in ss]),
         "coverage": metrics.coverage_summary([u for ss in scores for u in ss]),
         # per stream, averaged over the step's streams
         "partials_per_speech_s": round(sum(partial_rates) / len(partial_rates), 3),

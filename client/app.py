@@ -59,6 +59,7 @@ async def run(options: CliOptions, *, out: TextIO | None = None, source: AudioSo
         show_partials=options.output.show_partials,
         timestamps=options.output.timestamps,
         show_vad_events=options.output.show_vad_events,
+        show_turn_events=options.output.show_turn_events,
     )
     stop = asyncio.Event()
     finals: list[Final] = []  # kept here too, so a cancelled run still writes them

@@ -90,8 +90,15 @@ def build_parser() -> argparse.ArgumentParser:
     session.add_argument("--encoding", choices=ENCODINGS, default="pcm_s16le", help="wire encoding")
     session.add_argument("--sample-rate", type=int, default=16_000, metavar="HZ", help="wire sample rate, Hz (16000)")
     session.add_argument("--vad-events", action="store_true", help="ask for and show speech start/end")
+    session.add_argument(
+        "--turn-events",
+        action="store_true",
+        help="ask for and show eager end-of-turn texts (a pause's likely final) and turn resumptions",
+    )
     session.add_argument("--prefix", metavar="TEXT", help="text the first final continues (its first words)")
     session.add_argument("--translate", action="store_true", help="English text whatever the language spoken")
+    session.add_argument("--diarize", action="store_true", help="ask for speaker labels: finals show S0:, S1:, ...")
+    session.add_argument("--max-speakers", type=_positive_int, metavar="N", help="with --diarize: at most N speakers")
     session.add_argument(
         "--no-vad", action="store_true", help="no VAD on the server: a final every --max-utterance-s and at the end"
     )
@@ -154,6 +161,8 @@ def options_from_args(
         parser.error("give --speed or --fast, not both")
     if args.reconnect < 0:
         parser.error("--reconnect must be >= 0")
+    if args.max_speakers is not None and not args.diarize:
+        parser.error("--max-speakers goes with --diarize")
     for path in (args.jsonl, args.srt, args.txt):  # a transcript must not be lost at the end
         if path is not None and not path.parent.is_dir():
             parser.error(f"cannot write {path}: no folder {path.parent}")
@@ -171,6 +180,7 @@ def options_from_args(
             prompt=args.prompt,
             show_word_timestamps=args.word_timestamps,
             send_vad_events=args.vad_events,
+            send_turn_events=args.turn_events,
             prefix=args.prefix,
             translate=args.translate,
             enable_vad=not args.no_vad,
@@ -180,6 +190,8 @@ def options_from_args(
             repetition_penalty=args.repetition_penalty,
             no_repeat_ngram_size=args.no_repeat_ngram_size,
             max_new_tokens=args.max_new_tokens,
+            diarize=args.diarize,
+            max_speakers=args.max_speakers,
         )
     except ValueError as exc:
         parser.error(str(exc))
@@ -201,6 +213,7 @@ def options_from_args(
         timestamps=args.timestamps,
         show_partials=args.show_partials,
         show_vad_events=args.vad_events,
+        show_turn_events=args.turn_events,
         jsonl=args.jsonl,
         srt=args.srt,
         txt=args.txt,

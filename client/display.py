@@ -29,9 +29,15 @@ def format_clock(seconds: float) -> str:
 
 
 def format_final(final: Final, *, timestamps: bool) -> str:
+    text = speaker_text(final.text, final.speaker)
     if timestamps and final.start_s is not None and final.end_s is not None:
-        return f"[{format_clock(final.start_s)} → {format_clock(final.end_s)}] {final.text}"
-    return final.text
+        return f"[{format_clock(final.start_s)} → {format_clock(final.end_s)}] {text}"
+    return text
+
+
+def speaker_text(text: str, speaker: str | None) -> str:
+    """``S0: text`` when the server said who spoke (``--diarize``), else the text alone."""
+    return text if speaker is None else f"S{speaker}: {text}"
 
 
 class Display:
@@ -43,6 +49,7 @@ class Display:
         show_partials: bool = False,
         timestamps: bool = False,
         show_vad_events: bool = False,
+        show_turn_events: bool = False,
         columns: Callable[[], int] = lambda: shutil.get_terminal_size().columns,
     ) -> None:
         self.out = out
@@ -50,6 +57,7 @@ class Display:
         self.show_partials = show_partials
         self.timestamps = timestamps
         self.show_vad_events = show_vad_events
+        self.show_turn_events = show_turn_events
         self._columns = columns
         self._partial_shown = False
 
@@ -63,6 +71,12 @@ class Display:
             time_s = message.get("time_s")
             when = f" {format_clock(float(time_s))}" if isinstance(time_s, int | float) else ""
             self._line(f"[{VAD_EVENTS[message['type']]}{when}]")
+        elif message.get("type") == "eager_end_of_turn" and self.show_turn_events:
+            self._line(f"[eager end of turn] {str(message.get('transcript') or '').strip()}")
+        elif message.get("type") == "turn_resumed" and self.show_turn_events:
+            time_s = message.get("time_s")
+            when = f" {format_clock(float(time_s))}" if isinstance(time_s, int | float) else ""
+            self._line(f"[turn resumed{when}]")
 
     def partial(self, text: str) -> None:
         if self.tty:

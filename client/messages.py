@@ -11,6 +11,8 @@ class Segment:
     text: str
     start_s: float
     end_s: float
+    speaker: str | None = None
+    """Who said it (``"0"``, ``"1"``, ...), when the session asked for speaker labels and the server gave one."""
 
 
 @dataclass(frozen=True)
@@ -31,6 +33,11 @@ class Final:
     @property
     def end_s(self) -> float | None:
         return self.segments[-1].end_s if self.segments else None
+
+    @property
+    def speaker(self) -> str | None:
+        """The speaker of its first labelled segment (the server gives a final one speaker)."""
+        return next((segment.speaker for segment in self.segments if segment.speaker is not None), None)
 
 
 @dataclass
@@ -68,6 +75,7 @@ def _segment(raw: Any, offset_s: float) -> Segment | None:
             text=str(raw.get("text") or "").strip(),
             start_s=float(raw["start_time"]) + offset_s,
             end_s=float(raw["end_time"]) + offset_s,
+            speaker=None if raw.get("speaker") is None else str(raw["speaker"]),
         )
     except (AttributeError, KeyError, TypeError, ValueError):
         return None

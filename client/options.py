@@ -26,6 +26,8 @@ class SessionConfig:
     prompt: str | None = None
     show_word_timestamps: bool = False
     send_vad_events: bool = False
+    send_turn_events: bool = False
+    """``eager_end_of_turn`` and ``turn_resumed`` messages (voice agents)."""
     prefix: str | None = None
     """Text the first final continues (``whisper_params.prefix``)."""
     translate: bool = False
@@ -38,6 +40,10 @@ class SessionConfig:
     repetition_penalty: float | None = None
     no_repeat_ngram_size: int | None = None
     max_new_tokens: int | None = None
+    diarize: bool = False
+    """Speaker labels on the finals (``whisper_params.enable_diarization``), where the server has a speaker model."""
+    max_speakers: int | None = None
+    """With ``diarize``: at most this many speakers (``streaming_diarization_config.max_speakers``)."""
 
     def __post_init__(self) -> None:
         problems = list(_problems(self))
@@ -67,6 +73,7 @@ class SessionConfig:
             output_language="en" if self.translate else None,
             enable_vad=None if self.enable_vad else False,
             whisper_sampling_params=self._sampling() or None,
+            enable_diarization=self.diarize or None,
         )
         message: dict[str, Any] = {}
         if vad:
@@ -76,6 +83,10 @@ class SessionConfig:
             message["whisper_params"] = whisper
         if self.send_vad_events:
             message["send_vad_events"] = True
+        if self.send_turn_events:
+            message["send_turn_events"] = True
+        if self.max_speakers is not None:
+            message["streaming_diarization_config"] = {"max_speakers": self.max_speakers}
         return message
 
     def _sampling(self) -> dict[str, Any]:
@@ -131,6 +142,8 @@ def _problems(config: SessionConfig) -> list[str]:
         value = getattr(config, name)
         if value is not None and value <= 0:
             problems.append(f"{name} must be > 0")
+    if config.max_speakers is not None and not (config.diarize and config.max_speakers >= 1):
+        problems.append("max_speakers must be >= 1 and goes with diarize")
     for name in ("beam_width", "max_new_tokens"):
         value = getattr(config, name)
         if value is not None and value < 1:

@@ -25,6 +25,7 @@ class OutputOptions:
     timestamps: bool = False
     show_partials: bool = False
     show_vad_events: bool = False
+    show_turn_events: bool = False
     jsonl: Path | None = None
     srt: Path | None = None
     txt: Path | None = None

@@ -8,6 +8,7 @@ from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
+from client.display import speaker_text
 from client.messages import Final
 
 logger = logging.getLogger(__name__)
@@ -46,14 +47,15 @@ def srt_text(finals: Iterable[Final]) -> str:
         for segment in final.segments:
             if segment.text:
                 end_s = max(segment.end_s, segment.start_s)
-                cues.append(f"{srt_timestamp(segment.start_s)} --> {srt_timestamp(end_s)}\n{segment.text}\n")
+                text = speaker_text(segment.text, segment.speaker)
+                cues.append(f"{srt_timestamp(segment.start_s)} --> {srt_timestamp(end_s)}\n{text}\n")
     if untimed:
         logger.warning("SRT: left out %d final(s) that came without segment times", untimed)
     return "\n".join(f"{number}\n{cue}" for number, cue in enumerate(cues, start=1))
 
 
 def txt_text(finals: Iterable[Final]) -> str:
-    lines = [final.text for final in finals if final.text]
+    lines = [speaker_text(final.text, final.speaker) for final in finals if final.text]
     return "".join(f"{line}\n" for line in lines)
 
 

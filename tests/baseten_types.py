@@ -107,6 +107,7 @@ OURS = {
         "transcript": (str, ...),
         "confidence": (float, ...),
         "from_finalize": (bool, False),
+        "differs_from_eager": (bool | None, None),
     },
     "timing_info": {"queue_wait_duration_s": (float | None, None)},
 }

@@ -11,7 +11,16 @@ from tests.local_server import LocalServer, start_server
 REPO = Path(__file__).resolve().parents[1]
 
 # The local run of the production Truss: bundled tiny.en on the CPU, truss's own server.
-SERVER_ENV = {"WHISPER_MODEL": "bundled", "WHISPER_DEVICE": "cpu", "MAX_SESSIONS": "6", "IDLE_TIMEOUT_S": "20"}
+# The bundled speaker test model for the sessions that ask for labels, a final waiting for its embedding as long
+# as it takes: on a loaded machine a label must not depend on the clock.
+SERVER_ENV = {
+    "WHISPER_MODEL": "bundled",
+    "WHISPER_DEVICE": "cpu",
+    "MAX_SESSIONS": "6",
+    "IDLE_TIMEOUT_S": "20",
+    "DIARIZATION_MODEL": "bundled",
+    "DIARIZATION_MAX_WAIT_MS": "3600000",
+}
 
 
 @pytest.fixture(scope="session")

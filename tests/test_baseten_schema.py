@@ -123,6 +123,7 @@ def test_every_field_at_a_non_default_value_is_accepted_and_taken() -> None:
     assert whisper.use_missing_chunk_retry and whisper.missing_chunk_wpm_threshold == 80
     assert whisper.language_options == ("de", "en") and whisper.show_word_timestamps
     assert whisper.diarization.requested and whisper.diarization.diarization_granularity == "word"
+    assert whisper.diarization.speakers.max_speakers == 2
     assert (streaming.encoding, streaming.sample_rate_hz, streaming.final_transcript_max_duration_s) == (
         "pcm_mulaw",
         8000,
@@ -135,15 +136,13 @@ def test_every_field_at_a_non_default_value_is_accepted_and_taken() -> None:
     for no_effect in (
         "language_detection_only",
         "use_dynamic_preprocessing",
-        "enable_diarization",
-        "diarization_granularity",
         "beam_search_diversity_rate",
         "prioritize_latency",
-        "diarization_config",
-        "streaming_diarization_config",
+        "diarization_config: accepted, no effect",
         "enable_chunk_level_language_detection",  # with a fixed audio_language
     ):
         assert no_effect in said, no_effect
+    assert "enable_diarization" not in said and "diarization_granularity" not in said  # speaker labels: done
 
 
 def test_the_same_fields_in_the_older_layout() -> None:

@@ -273,3 +273,19 @@ def test_a_run_that_swept_one_stream_claims_no_capacity() -> None:
     assert {t["name"]: t for t in targets.evaluate(results, 300, [1, 2, 4, 6], 1.5)}[
         "≥ 6 real-time streams with p95 final ≤ 1.5 s (beam 1)"
     ]["met"] is False
+
+
+def test_the_fields_latency_runs_from_silero_s_end_of_speech_to_the_first_final_covering_it() -> None:
+    clip = Clip("set", Path("clip0.flac"), REFS[0], 5.0)
+    stream = Stream(np.zeros(16_000 * 8, np.float32), (Utterance(clip, 0.5, 5.5, 1.0, 4.2, silero_end_s=4.0),))
+    run = StreamRun(
+        [
+            Event(3.0, "the quick brown", True, 1.0, 2.5),  # an earlier piece: ends before the end of speech
+            Event(4.3, "fox jumps over the lazy dog", True, 2.6, 4.1),  # the first to cover it
+            Event(6.0, "fox jumps over the lazy dog again", True, 2.6, 4.1),
+        ]
+    )
+    [score] = metrics.score_utterances(stream, run, speed=1.0)
+    assert score.end_of_speech_final_s == pytest.approx(0.3)
+    assert score.final_latency_s == pytest.approx(6.0 - 4.2)  # make bench's own: the last final, energy's end
+    assert metrics.score_utterances(stream, StreamRun([run.events[0]]), speed=1.0)[0].end_of_speech_final_s is None

@@ -637,8 +637,9 @@ def test_vad_threshold_inside_range_has_no_warning() -> None:
 
 
 KNOWN_TOP_LEVEL = (
-    "diarization_config, include_timing_info, send_vad_events, stream_id, streaming_diarization_config, "
-    "streaming_params, streaming_vad_config, streaming_whisper_params, vad_params, whisper_params"
+    "diarization_config, include_timing_info, send_turn_events, send_vad_events, stream_id, "
+    "streaming_diarization_config, streaming_params, streaming_vad_config, streaming_whisper_params, vad_params, "
+    "whisper_params"
 )
 
 

@@ -1,5 +1,6 @@
 """Tests for the fields Baseten's current runtime types added (protocol/config_fields.py and what config.py
-builds of them): sampling, prefix, output language, VAD off, retry, beam results, diarization, top-level fields.
+builds of them): sampling, prefix, output language, VAD off, retry, beam results, top-level fields
+(diarization's: tests/test_diarization_config.py).
 
 Conformance with Baseten's own pydantic types is tests/test_baseten_schema.py; these are the rules one by one.
 """
@@ -12,7 +13,6 @@ from typing import Any
 import pytest
 
 from whisper_stream.protocol.config import (
-    DiarizationOptions,
     SamplingOptions,
     SessionConfig,
     WhisperOptions,
@@ -214,43 +214,6 @@ def test_prioritize_latency_false_is_accepted_with_a_warning() -> None:
     assert config.warnings == (
         "streaming_params.prioritize_latency: accepted, no effect: finals always come first here",
     )
-
-
-@pytest.mark.parametrize(
-    "name",
-    [
-        "enable_diarization",
-        "enable_word_level_diarization",
-        "enable_sentence_level_diarization",
-        "enable_final_diarization",
-    ],
-)
-def test_diarization_switches_are_accepted_with_a_warning(name: str) -> None:
-    config = parse({"whisper_params": {name: True}})
-    assert getattr(config.whisper.diarization, name) is True and config.whisper.diarization.requested
-    assert config.warnings == (
-        f"whisper_params.{name}: accepted, no effect: diarization is not implemented here; no speaker labels are sent",
-    )
-    assert parse({"whisper_params": {name: False}}).warnings == ()
-
-
-def test_diarization_granularity_choices() -> None:
-    assert parse({"whisper_params": {"diarization_granularity": "sentence"}}).warnings == ()
-    config = parse({"whisper_params": {"diarization_granularity": "split_segment"}})
-    assert config.whisper.diarization == DiarizationOptions(diarization_granularity="split_segment")
-    assert len(config.warnings) == 1 and "diarization is not implemented here" in config.warnings[0]
-    error = config_error({"whisper_params": {"diarization_granularity": "paragraph"}})
-    assert error.field == "whisper_params.diarization_granularity"
-    assert "must be one of word, segment, sentence, split_segment" in str(error)
-
-
-@pytest.mark.parametrize("name", ["streaming_diarization_config", "diarization_config"])
-def test_top_level_diarization_configs(name: str) -> None:
-    assert parse({name: {}}).warnings == ()
-    [warning] = parse({name: {"min_speakers": 2}}).warnings
-    assert warning.startswith(f"{name}: accepted, no effect: diarization is not implemented here")
-    error = config_error({name: [1]})
-    assert error.field == name and "must be an object, got array" in str(error)
 
 
 def test_stream_id_is_kept_for_the_logs() -> None:

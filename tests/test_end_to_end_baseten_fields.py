@@ -192,3 +192,52 @@ def test_too_few_words_a_minute_are_decoded_again(ws_url: str, server: LocalServ
     result = run(ws_url, jfk(), config)
     assert wer(JFK_REFERENCE, result.text) <= MAX_WER, result.text
     assert server.log_text().count("words a minute, under 1000") - before >= len(result.finals) >= 1
+
+
+def test_turn_events_and_a_finalize_with_nothing_to_finalize_on_real_speech(ws_url: str) -> None:
+    """A voice agent's turn: "And so my fellow Americans" in real time with turn events, a pause, then a
+    finalize once every final is sent. min_silence 6 s: the early final of the pause (tiny.en: 0.3 s idle, 3-5 s
+    seen here with the load average at 8) has that long to come back as an eager end of turn before the silence
+    confirms it."""
+    from websockets.asyncio.client import connect
+
+    config = {
+        "streaming_vad_config": {"min_silence_duration_ms": 6000},
+        "streaming_params": {"enable_partial_transcripts": False},
+        "send_turn_events": True,
+    }
+    pcm = to_pcm16(np.concatenate([jfk()[: int(2.3 * SR)], np.zeros(7 * SR, np.float32)]))
+
+    async def session() -> list[dict[str, Any]]:
+        received: list[dict[str, Any]] = []
+        async with connect(ws_url, max_size=None) as websocket:
+            await websocket.send(json.dumps(config))
+
+            async def send() -> None:
+                start = asyncio.get_running_loop().time()
+                for offset in range(0, len(pcm), 1024):
+                    await websocket.send(pcm[offset : offset + 1024])
+                    due = start + (offset + 1024) / 2 / SR
+                    await asyncio.sleep(max(0.0, due - asyncio.get_running_loop().time()))
+
+            sender = asyncio.create_task(send())
+            async for raw in websocket:
+                message = json.loads(raw)
+                received.append(message)
+                if message.get("type") == "transcription" and message["is_final"] and message["transcript"]:
+                    await sender  # every word is sent and final: nothing is left to finalize
+                    await websocket.send(json.dumps({"type": "finalize"}))
+                elif message.get("from_finalize"):
+                    await websocket.send(json.dumps({"terminate_session": True}))
+        return received
+
+    messages = asyncio.run(asyncio.wait_for(session(), timeout=120))
+    kinds = [m["type"] for m in messages]
+    assert kinds == ["eager_end_of_turn", "transcription", "transcription", "session_end"], kinds
+    eager, spoken, answer = messages[:3]
+    assert "fellow" in spoken["transcript"].lower(), spoken["transcript"]  # (tiny.en hears "And so am I ...")
+    assert (eager["transcript"], spoken["differs_from_eager"]) == (spoken["transcript"], False)  # one decode
+    assert (answer["transcript"], answer["from_finalize"]) == ("", True)  # answered, though nothing was left
+    assert answer["transcription_num"] == spoken["transcription_num"] + 1
+    for message in (spoken, answer):
+        baseten.StreamingWhisperResult.model_validate(message)

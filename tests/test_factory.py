@@ -4,12 +4,14 @@ from __future__ import annotations
 
 import logging
 import time
+from pathlib import Path
 
 import ctranslate2
 import numpy as np
 import pytest
 
 from tests.fakes import EchoTranscriber
+from whisper_stream.audio.speaker_embedding import ModelNotFoundError
 from whisper_stream.audio.vad import FRAME_SAMPLES
 from whisper_stream.inference.device import DeviceUnavailableError
 from whisper_stream.inference.model_source import bundled_tiny_en_path
@@ -88,6 +90,17 @@ def test_a_transcriber_hook_given_as_a_file_builds_the_engine_from_settings(tmp_
         engine.stop()
 
 
+def test_the_simulated_accelerator_loads_by_file_path_and_again_when_load_is_retried() -> None:
+    # make bench-capacity's hook: a file that defines dataclasses and a metric (it failed to load by path, so
+    # truss retried load(), which then failed on the metric registered twice)
+    simulator = Path(__file__).resolve().parents[1] / "bench" / "simulated_accelerator.py"
+    settings = Settings(whisper_model="simulated:large-v3-turbo:H100", transcriber=f"{simulator}:from_settings")
+    first = factory.load_custom_transcriber(settings)
+    again = factory.load_custom_transcriber(settings)
+    assert first.name == again.name == "simulated:large-v3-turbo:H100"  # type: ignore[attr-defined]
+    assert type(first) is type(again)
+
+
 @pytest.mark.parametrize(
     ("spec", "message"),
     [
@@ -99,3 +112,34 @@ def test_a_transcriber_hook_given_as_a_file_builds_the_engine_from_settings(tmp_
 def test_a_wrong_transcriber_hook_fails_load_naming_what_is_wrong(spec: str, message: str) -> None:
     with pytest.raises(ValueError, match=message):
         factory.build_engine(Settings(transcriber=spec))
+
+
+def test_a_speaker_model_is_loaded_when_diarization_model_names_one(caplog: pytest.LogCaptureFixture) -> None:
+    settings = Settings(
+        transcriber="tests.test_factory:_echo",
+        diarization_model="bundled",
+        diarization_threshold=0.6,
+        diarization_max_speakers=3,
+        diarization_max_wait_ms=250,
+    )
+    with caplog.at_level(logging.INFO, logger="whisper_stream.server.factory"):
+        engine = factory.build_engine(settings)
+    try:
+        speakers = engine.speakers
+        assert speakers is not None and speakers.embedder.dimension == 256
+        assert (speakers.threshold, speakers.max_speakers, speakers.max_wait_s, speakers.threads) == (0.6, 3, 0.25, 1)
+    finally:
+        engine.stop()
+    assert any(r.getMessage().startswith("speaker model bundled (DVectorEmbedder), 256-d") for r in caplog.records)
+    without = factory.build_engine(Settings(transcriber="tests.test_factory:_echo"))
+    assert without.speakers is None
+    without.stop()
+
+
+def test_a_missing_speaker_model_fails_load_naming_it(tmp_path) -> None:
+    with pytest.raises(ModelNotFoundError, match=f"DIARIZATION_MODEL='{tmp_path}': no voxceleb_resnet34_LM.onnx"):
+        factory.build_engine(Settings(transcriber="tests.test_factory:_echo", diarization_model=str(tmp_path)))
+
+
+def _echo(settings: Settings) -> EchoTranscriber:
+    return EchoTranscriber()

@@ -136,7 +136,7 @@ def context(tmp_path_factory: pytest.TempPathFactory) -> Path:
         # 2-core CI run. Nothing here reads it; what is copied is decided by the ignore patterns alone.
         patch.setattr(serving_image_builder, "directory_content_hash", lambda *_args, **_kwargs: "not-hashed")
         ServingImageBuilderContext.run(REPO).prepare_image_build_dir(build_dir)
-    assert [m.repo_id for m in calls] == ["Systran/faster-whisper-large-v3"]
+    assert [m.repo_id for m in calls] == ["Systran/faster-whisper-large-v3", "Wespeaker/wespeaker-voxceleb-resnet34-LM"]
     return build_dir
 
 

@@ -58,8 +58,33 @@ def test_a_finalize_with_nothing_open_marks_the_last_final_still_to_come() -> No
     session.finalize(1.5)  # the VAD already ended it; its final is not sent yet
     [final] = finals(answer(session))
     assert final["from_finalize"] is True
-    session.finalize(2.0)  # nothing open, nothing to come: nothing to mark
-    assert answer(session) == []
+    session.finalize(2.0)  # nothing open, nothing to come: an empty final answers it, at once
+
+
+def test_a_finalize_with_nothing_to_finalize_is_answered_at_once_with_an_empty_final() -> None:
+    session = session_for({"streaming_params": {"enable_partial_transcripts": False}})
+    feed(session, np.concatenate([tone_s(1.0), silence_s(0.5)]))
+    [spoken] = finals(answer(session))
+    session.finalize(1.6)  # everything said is sent: nothing left to finalize
+    assert session.requests_to_run() == []  # no decode for it
+    [empty] = finals(session.messages_to_send())
+    assert empty["from_finalize"] is True and empty["transcript"] == "" and empty["segments"] == []
+    assert empty["transcription_num"] == spoken["transcription_num"] + 1
+    session.finalize(1.7)  # and again: each finalize with nothing to finalize gets its own answer
+    [again] = finals(session.messages_to_send())
+    assert again["from_finalize"] is True and again["transcription_num"] == empty["transcription_num"] + 1
+    feed(session, np.concatenate([tone_s(1.0), silence_s(0.5)]), start_s=2.0)  # numbering goes on after them
+    [later] = finals(answer(session))
+    assert later["transcription_num"] == again["transcription_num"] + 1 and later["transcript"]
+    session.end_of_stream(4.0)
+    assert session.messages_to_send()[-1]["finals_sent"] == 4
+
+
+def test_a_finalize_before_any_audio_is_answered() -> None:
+    session = session_for({})
+    session.finalize(0.0)
+    [final] = finals(session.messages_to_send())
+    assert final["from_finalize"] is True and final["transcription_num"] == 0
 
 
 def test_a_finalize_on_noise_is_answered_with_an_empty_final() -> None:

@@ -248,7 +248,26 @@ def test_bad_number_from_metadata_names_the_variable() -> None:
 
 @pytest.mark.parametrize("name", FLOAT_VARIABLES)
 def test_float_variables_accept_fractions(name: str) -> None:
-    assert field_of(Settings.from_env({name: "2.5"}), VARIABLES[name].field) == 2.5
+    fraction = 0.25 if name == "DIARIZATION_THRESHOLD" else 2.5  # a cosine similarity is at most 0.99 here
+    assert field_of(Settings.from_env({name: str(fraction)}), VARIABLES[name].field) == fraction
+
+
+def test_diarization_settings_are_range_checked() -> None:
+    settings = Settings.from_env(
+        {"DIARIZATION_MODEL": "bundled", "DIARIZATION_THRESHOLD": "0.6", "DIARIZATION_MAX_SPEAKERS": "4"}
+    )
+    assert (settings.diarization_model, settings.diarization_threshold, settings.diarization_max_speakers) == (
+        "bundled",
+        0.6,
+        4,
+    )
+    for name, raw in (
+        ("DIARIZATION_THRESHOLD", "1"),
+        ("DIARIZATION_MAX_SPEAKERS", "0"),
+        ("DIARIZATION_MAX_SPEAKERS", "33"),
+    ):
+        with pytest.raises(ValueError, match=name):
+            Settings.from_env({name: raw})
 
 
 def test_whitespace_around_numbers_accepted() -> None:

@@ -96,6 +96,7 @@ _GPU_ONLY_METADATA = (
     "max_sessions",
     "final_context_s",
     "final_context_form",
+    "diarization_model",  # a model_cache folder (WeSpeaker); DIARIZATION_MODEL=bundled for the test model
 )
 
 

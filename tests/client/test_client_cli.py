@@ -149,6 +149,16 @@ def test_decoding_prefix_translate_and_no_vad_land_in_the_config_json() -> None:
     ] == {"whisper_sampling_params": {"beam_width": 2}}
 
 
+def test_diarize_asks_for_speaker_labels_and_max_speakers_caps_them() -> None:
+    message = parse("--url", "ws://127.0.0.1:1/ws", "--diarize", "--max-speakers", "3").streamer.session.to_message()
+    assert message["whisper_params"] == {"enable_diarization": True}
+    assert message["streaming_diarization_config"] == {"max_speakers": 3}
+    plain = parse("--url", "ws://127.0.0.1:1/ws", "--diarize").streamer.session.to_message()
+    assert plain["whisper_params"] == {"enable_diarization": True} and "streaming_diarization_config" not in plain
+    with pytest.raises(ValueError, match="max_speakers must be >= 1 and goes with diarize"):
+        SessionConfig(max_speakers=2)
+
+
 def test_source_and_output_options(tmp_path: Path) -> None:
     audio = tmp_path / "a.wav"
     options = parse("--url", "ws://127.0.0.1:1/ws", "--file", str(audio), "--fast", "--srt", "o.srt", "--timestamps")
@@ -186,6 +196,8 @@ def test_source_and_output_options(tmp_path: Path) -> None:
         (("--url", "ws://h/ws", "--temperatures", "0,3"), "temperatures"),
         (("--url", "ws://h/ws", "--repetition-penalty", "0"), "repetition_penalty"),
         (("--url", "ws://h/ws", "--no-repeat-ngram-size", "-2"), "no_repeat_ngram_size"),
+        (("--url", "ws://h/ws", "--max-speakers", "2"), "--max-speakers goes with --diarize"),
+        (("--url", "ws://h/ws", "--diarize", "--max-speakers", "0"), "must be > 0"),
     ],
 )
 def test_bad_arguments_are_usage_errors(capsys, argv, fragment) -> None:
@@ -265,3 +277,9 @@ def test_module_entry_point_prints_help() -> None:
     )
     assert done.returncode == 0
     assert "--model-id" in done.stdout and "exit codes" in done.stdout
+
+
+def test_the_cli_asks_for_turn_events_with_turn_events() -> None:
+    options = parse("--url", "ws://127.0.0.1:1/ws", "--turn-events")
+    assert options.streamer.session.to_message()["send_turn_events"] is True and options.output.show_turn_events
+    assert "send_turn_events" not in parse("--url", "ws://127.0.0.1:1/ws").streamer.session.to_message()

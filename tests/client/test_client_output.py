@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from client.display import CLEAR_LINE, Display, format_clock, format_final
+from client.display import CLEAR_LINE, Display, format_clock, format_final, speaker_text
 from client.messages import Final, Segment, parse_final
 from client.writers import JsonlWriter, srt_text, srt_timestamp, txt_text, write_srt, write_txt
 
@@ -85,6 +85,17 @@ def test_vad_events_only_when_asked() -> None:
     assert loud.getvalue() == "[speech started 00:03.25]\n"
 
 
+def test_turn_events_only_when_asked_and_never_taken_for_a_final() -> None:
+    eager = {"type": "eager_end_of_turn", "transcription_num": 2, "transcript": " Book a table. ", "segments": []}
+    resumed = {"type": "turn_resumed", "transcription_num": 2, "time_s": 4.5}
+    quiet, loud = io.StringIO(), io.StringIO()
+    for message in (eager, resumed):
+        show(Display(quiet, tty=False), message)
+        show(Display(loud, tty=False, show_turn_events=True), message)
+    assert quiet.getvalue() == ""
+    assert loud.getvalue() == "[eager end of turn] Book a table.\n[turn resumed 00:04.50]\n"
+
+
 def test_clock_format() -> None:
     assert format_clock(0) == "00:00.00"
     assert format_clock(59.999) == "01:00.00"
@@ -151,3 +162,33 @@ def test_close_without_a_partial_writes_nothing(tty: bool) -> None:
     out = io.StringIO()
     Display(out, tty=tty).close()
     assert out.getvalue() == ""
+
+
+def labelled(text: str, start_s: float, end_s: float, speaker: str, num: int = 0) -> dict:
+    message = final_message(text, start_s, end_s, num)
+    message["segments"][0] |= {"speaker": speaker, "speaker_confidence": 0.9}
+    return message
+
+
+def test_speakers_show_on_the_final_lines_the_txt_and_the_srt_when_the_server_labels_them() -> None:
+    finals = [parse_final(labelled("Hello.", 0.0, 1.0, "0")), parse_final(labelled("Hi.", 1.5, 2.0, "1", num=1))]
+    finals.append(parse_final(final_message("Unlabelled.", 2.5, 3.0, num=2)))
+    assert [f.speaker for f in finals] == ["0", "1", None]
+    assert txt_text(finals) == "S0: Hello.\nS1: Hi.\nUnlabelled.\n"
+    srt = srt_text(finals)
+    assert "00:00:00,000 --> 00:00:01,000\nS0: Hello.\n" in srt and "\nS1: Hi.\n" in srt and "\nUnlabelled.\n" in srt
+    assert format_final(finals[1], timestamps=True) == "[00:01.50 → 00:02.00] S1: Hi."
+    out = io.StringIO()
+    display = Display(out, tty=True, columns=lambda: 80)
+    show(display, partial("hel"))
+    show(display, labelled("Hello.", 0.0, 1.0, "0"))
+    assert out.getvalue() == f"{CLEAR_LINE}hel{CLEAR_LINE}S0: Hello.\n"
+    assert speaker_text("x", None) == "x"
+
+
+def test_the_jsonl_keeps_the_speaker_fields_as_sent(tmp_path: Path) -> None:
+    writer = JsonlWriter(tmp_path / "out.jsonl")
+    writer.write(labelled("Hello.", 0.0, 1.0, "0"))
+    writer.close()
+    [line] = (tmp_path / "out.jsonl").read_text().splitlines()
+    assert json.loads(line)["segments"][0]["speaker"] == "0"

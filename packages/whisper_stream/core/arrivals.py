@@ -58,4 +58,7 @@ class ArrivalLog:
             endpointing_s=None if arrived_s is None else max(utterance.ended_s - arrived_s, 0.0),
             from_finalize=utterance.from_finalize,
             end_of_audio_flush=utterance.end_of_audio_flush,
+            differs_from_eager=None
+            if utterance.eager_text is None
+            else utterance.final_result.text != utterance.eager_text,
         )

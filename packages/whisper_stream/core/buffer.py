@@ -50,6 +50,13 @@ class SampleBuffer:
     def copy(self, start: int, end: int) -> np.ndarray:
         return self.view(start, end).copy()
 
+    def zero_padded(self, start: int, length: int) -> np.ndarray:
+        """A copy of ``length`` samples from ``start``, zeros past the end of what the buffer holds."""
+        out = np.zeros(length, dtype=np.float32)
+        held = self.view(start, min(start + length, self.end))
+        out[: held.size] = held
+        return out
+
     def drop_before(self, position: int) -> None:
         """Forget every sample before absolute index ``position``."""
         drop = min(max(position - self.start, 0), self._size)

@@ -53,6 +53,7 @@ def decode_options(
         history=(carried.text[-PROMPT_HISTORY_CHARS:].strip() or None) if carried is not None else None,
         prefix=(whisper.prefix.strip() or None) if with_prefix else None,
         sampling=sampling,
+        speaker_embedding=whisper.diarization.requested,
     )
 
 

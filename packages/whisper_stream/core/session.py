@@ -29,9 +29,10 @@ import numpy as np
 from whisper_stream.audio.vad import FRAME_SAMPLES, SpeechEnd, SpeechScorer, SpeechStart, VadGate
 from whisper_stream.core.arrivals import ArrivalLog
 from whisper_stream.core.buffer import SampleBuffer
+from whisper_stream.core.early_finals import EarlyFinals
 from whisper_stream.core.final_context import CONTEXT_S, FinalContext
-from whisper_stream.core.outbox import Outbox
-from whisper_stream.core.partials import PartialPacer
+from whisper_stream.core.outbox import Outbox, SpeakerSettings
+from whisper_stream.core.partials import PartialPolicy
 from whisper_stream.core.prompting import SamplingLimits, decode_options, sampling_for
 from whisper_stream.core.request_book import RequestBook, TrackedRequest
 from whisper_stream.core.utterances import EndedUtterances, Utterance
@@ -41,7 +42,6 @@ from whisper_stream.protocol.errors import ProtocolError
 from whisper_stream.protocol.results import TranscriptionResult
 from whisper_stream.samples import SAMPLE_RATE_HZ
 
-MIN_PARTIAL_SAMPLES = SAMPLE_RATE_HZ * 3 // 10
 INPUT_STALL_MARGIN_S = 0.5
 """A client that stops sending has stopped talking: once no audio arrived for ``min_silence_duration_ms``
 plus this margin, the open utterance is finalised as if silence had come. The margin absorbs network
@@ -68,9 +68,9 @@ class Session:
         early_finals: bool = True,
         context_s: float = CONTEXT_S,
         sampling_limits: SamplingLimits = SamplingLimits(),
+        speakers: SpeakerSettings | None = None,  # the server's speaker model's clustering; None: it has none
     ) -> None:
         self.config = config
-        self._early_finals_enabled = early_finals
         self.state = SessionState.STREAMING
         self._scorer = scorer
         vad = config.vad
@@ -83,7 +83,8 @@ class Session:
         self._stall_s = vad.min_silence_duration_ms / 1000 + INPUT_STALL_MARGIN_S
         self._condition_on_previous = condition_on_previous
         self._max_utterance_samples = int(config.streaming.final_transcript_max_duration_s * SAMPLE_RATE_HZ)
-        self._pacer = PartialPacer(config.streaming.partial_transcript_interval_s)
+        self._partials = PartialPolicy(config.streaming, min_speech_frames=self._min_speech_frames)
+        self._early = EarlyFinals(vad, enabled=early_finals, min_speech_frames=self._min_speech_frames)
         self._buffer = SampleBuffer()
         self._vad_position = 0
         self._last_audio_s: float | None = None
@@ -93,7 +94,7 @@ class Session:
         self._book = RequestBook()
         self._partial: TrackedRequest | None = None
         self._sampling, clamped = sampling_for(config, sampling_limits)
-        self._outbox = Outbox.for_config(config, warnings=clamped)
+        self._outbox = Outbox.for_config(config, warnings=clamped, speakers=speakers)
         self._arrivals = ArrivalLog()
         self._last_final: TranscriptionResult | None = None
         self._context = FinalContext(config.whisper.prompt, condition_on_previous, context_s=context_s)
@@ -117,14 +118,22 @@ class Session:
         self._trim_buffer()
 
     def finalize(self, now_s: float) -> None:
-        """Make the current utterance final now; its final (or, none open, the last one to come) answers it."""
+        """Make the current utterance final now; its final (none open: the last one to come; none at all: an
+        empty final, so a client waiting for the answer never hangs) answers it, marked ``from_finalize``.
+
+        In a pause, the utterance ends where the silence wait would have ended it: the early final already
+        decoding covers exactly that, so the answer costs no second decode."""
         if self.state is not SessionState.STREAMING:
             raise ProtocolError("finalize received after end of stream")
         self._now_s = now_s
         answer = self._open or self._ended.latest()
-        if answer is not None:
-            answer.from_finalize = True
+        if answer is None:
+            end = self._buffer.end
+            answer = Utterance(next(self._utterance_numbers), end, end_sample=end, ended_s=now_s, too_short=True)
+            self._ended.add(answer)
+        answer.from_finalize = True
         self._close_open(self._gate.force_end(self._buffer.end))
+        self._send_ready_finals()
 
     def tick(self, now_s: float) -> None:
         """Time passed without input: finalise an utterance whose audio stopped coming (see ``next_deadline_s``)."""
@@ -138,11 +147,8 @@ class Session:
         if self.state is not SessionState.STREAMING:
             return
         self._now_s = now_s
-        remainder = self._buffer.end - self._vad_position
-        if remainder > 0:  # score the last partial frame, zero-padded
-            frame = np.zeros(FRAME_SAMPLES, dtype=np.float32)
-            frame[:remainder] = self._buffer.view(self._vad_position, self._buffer.end)
-            self._score_frame(frame, frame_samples=remainder)
+        if (remainder := self._buffer.end - self._vad_position) > 0:  # score the last partial frame, zero-padded
+            self._score_frame(self._buffer.zero_padded(self._vad_position, FRAME_SAMPLES), frame_samples=remainder)
         if self._open is not None:
             self._open.end_of_audio_flush = True
         self._close_open(self._gate.force_end(self._buffer.end))
@@ -162,12 +168,16 @@ class Session:
         self._now_s = self._now_s if now_s is None else now_s
         if request.kind is RequestKind.PARTIAL:
             self._partial = None
-            self._pacer.answered(self._now_s)
+            self._partials.pacer.answered(self._now_s)
             self._maybe_emit_partial(request, tracked.result)
         elif request.transcription_num in self._ended:
             self._send_ready_finals()
         else:  # an early final of the open utterance: show it while we wait to see if the silence lasts
             self._maybe_emit_partial(request, tracked.result)
+            if self._open is not None:
+                facts = self._arrivals.facts(request.start_sample, request.end_sample, self._now_s)
+                self._outbox.eager_end_of_turn(self._open, tracked.result, facts)
+                self._maybe_end_sentence(self._open)
         self._maybe_close()
 
     def request_dropped(self, request_id: int) -> None:
@@ -244,9 +254,7 @@ class Session:
         utterance = self._open
         if utterance is None:
             return
-        utterance.frame_probabilities.append((frame_start, probability))
-        if probability >= self._gate.threshold:
-            utterance.speech_frames += 1
+        utterance.heard(frame_start, probability, speech=probability >= self._gate.threshold)
         if self._vad_position - utterance.start_sample >= self._max_utterance_samples:
             self._split_long_utterance()
         elif self._open is not None:
@@ -260,17 +268,19 @@ class Session:
             if utterance.final_request is not None:
                 self._book.withdraw(utterance.final_request)
                 utterance.final_request = None
+            self._outbox.turn_resumed(utterance, self._vad_position - FRAME_SAMPLES)
             return
         end = min(silence_start + self._gate.speech_pad_samples, self._buffer.end)
-        if (
-            utterance.final_request is None
-            and self._early_finals_enabled
-            and not utterance.early_final_refused
-            and utterance.num == self._ended.next_num  # speculate only in context: else the decoder is behind
-            and self._vad_position >= end
-            and utterance.speech_frames >= self._min_speech_frames
-        ):
+        in_order = utterance.num == self._ended.next_num
+        if self._early.should_ask(utterance, in_order=in_order, vad_position=self._vad_position, end_sample=end):
             utterance.final_request = self._request(RequestKind.EARLY_FINAL, utterance, end)
+        self._maybe_end_sentence(utterance)
+
+    def _maybe_end_sentence(self, utterance: Utterance) -> None:
+        """The sentence endpoint: the early final ends a sentence and the pause lasted long enough for it."""
+        silence_start, position = self._gate.silence_start_sample, self._vad_position
+        if self._early.sentence_over(utterance, silence_start=silence_start, vad_position=position):
+            self._close_open(self._gate.force_end(self._buffer.end))
 
     def _open_utterance(self, start_sample: int) -> None:
         start_sample = max(start_sample, self._buffer.start)
@@ -309,14 +319,13 @@ class Session:
         """At the length cap, cut at the least speech-like frame of the second half."""
         utterance = self._open
         assert utterance is not None
-        half = utterance.start_sample + self._max_utterance_samples // 2
-        cut = utterance.quietest_frame(half)
+        cut = utterance.quietest_frame(utterance.start_sample + self._max_utterance_samples // 2)
         cut = self._vad_position if cut is None else cut
-        tail = [(start, p) for start, p in utterance.frame_probabilities if start >= cut]
         self._close_open(SpeechEnd(cut), reopen=True)
-        if self._open is not None:
-            self._open.frame_probabilities.extend(tail)
-            self._open.speech_frames = sum(p >= self._gate.threshold for _, p in tail)
+        if self._open is not None:  # the frames after the cut belong to the utterance that goes on
+            for start, probability in utterance.frame_probabilities:
+                if start >= cut:
+                    self._open.heard(start, probability, speech=probability >= self._gate.threshold)
 
     # ------------------------------------------------------------- requests
 
@@ -336,33 +345,22 @@ class Session:
     def _maybe_request_partial(self, now_s: float) -> None:
         utterance = self._open
         if (
-            utterance is None
-            or not self.config.streaming.enable_partial_transcripts
-            or self._partial is not None
-            or self._gate.silence_start_sample is not None
-            or utterance.num != self._ended.next_num
-            or utterance.speech_frames < self._min_speech_frames
-            or not self._pacer.due(now_s)
+            utterance is not None
+            and self._partial is None
+            and self._partials.should_request(
+                utterance,
+                in_order=utterance.num == self._ended.next_num,
+                paused=self._gate.silence_start_sample is not None,
+                end_sample=self._buffer.end,
+                now_s=now_s,
+            )
         ):
-            return
-        length = self._buffer.end - utterance.start_sample
-        grown = length - utterance.last_partial_samples
-        if length < MIN_PARTIAL_SAMPLES or grown < self._pacer.interval_s * SAMPLE_RATE_HZ:
-            return
-        utterance.last_partial_samples = length
-        self._pacer.requested(now_s)
-        self._partial = self._request(RequestKind.PARTIAL, utterance, self._buffer.end)
+            self._partial = self._request(RequestKind.PARTIAL, utterance, self._buffer.end)
 
     def _maybe_emit_partial(self, request: TranscriptionRequest, result: TranscriptionResult) -> None:
-        utterance, num = self._open, request.transcription_num
-        if (
-            self.config.streaming.enable_partial_transcripts
-            and utterance is not None
-            and utterance.num == num == self._ended.next_num
-            and result.text
-            and not (self.config.streaming.skip_partial_if_hallucination and result.possible_hallucination)
-        ):
-            utterance.partials_shown = True
+        num = request.transcription_num
+        in_order = self._open is not None and self._open.num == num == self._ended.next_num
+        if self._partials.should_show(self._open, result, in_order=in_order):
             facts = self._arrivals.facts(request.start_sample, request.end_sample, self._now_s)
             self._outbox.transcription(result, num, is_final=False, facts=facts)
 

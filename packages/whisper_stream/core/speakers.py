@@ -32,6 +32,15 @@ DEFAULT_MIN_UPDATE_DURATION_S = 1.0
 
 
 @dataclass(frozen=True)
+class SpeakerSettings:
+    """How one session clusters its speakers: the server's defaults for its model, or the client's overrides."""
+
+    threshold: float = DEFAULT_THRESHOLD
+    max_speakers: int = DEFAULT_MAX_SPEAKERS
+    min_update_duration_s: float = DEFAULT_MIN_UPDATE_DURATION_S
+
+
+@dataclass(frozen=True)
 class SpeakerAssignment:
     speaker: str
     """``"0"``, ``"1"``, …: the order in which the session first heard each speaker."""
@@ -84,6 +93,14 @@ class OnlineSpeakers:
         self.max_speakers = max_speakers
         self.min_update_duration_s = min_update_duration_s
         self._speakers: list[_Speaker] = []
+
+    @classmethod
+    def with_settings(cls, settings: SpeakerSettings) -> OnlineSpeakers:
+        return cls(
+            threshold=settings.threshold,
+            max_speakers=settings.max_speakers,
+            min_update_duration_s=settings.min_update_duration_s,
+        )
 
     @property
     def speaker_count(self) -> int:

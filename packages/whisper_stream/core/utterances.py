@@ -31,6 +31,8 @@ class Utterance:
     """Its final answers a client's ``finalize``: it is marked so, and sent even if empty."""
     end_of_audio_flush: bool = False
     """It was open at the end of stream: its final is part of the flush of the buffered audio."""
+    eager_text: str | None = None
+    """The text of the ``eager_end_of_turn`` sent for its current pause (None: none, or speech resumed)."""
 
     @property
     def final_ready(self) -> bool:
@@ -41,6 +43,11 @@ class Utterance:
         if self.final_request is None or self.final_request.result is None:
             return TranscriptionResult.empty()
         return self.final_request.result
+
+    def heard(self, frame_start_sample: int, probability: float, *, speech: bool) -> None:
+        """One more frame of its audio scored by the VAD (``speech``: at or over the gate's threshold)."""
+        self.frame_probabilities.append((frame_start_sample, probability))
+        self.speech_frames += speech
 
     def quietest_frame(self, from_sample: int) -> int | None:
         """Start of the least speech-like frame from ``from_sample`` on (ties: the latest), if any."""

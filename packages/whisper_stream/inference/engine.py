@@ -19,7 +19,8 @@ Results come back as ``concurrent.futures.Future`` objects, usable from any
 event loop. A session can withdraw a queued request (``cancel``: it leaves the
 queue at once, so it blocks nothing) or promote a speculative final to a final
 (``promote``). A worker never dies: whatever a decode raises is set on the
-futures of that decode.
+futures of that decode. With a speaker model (``speaker_embeddings``), finals that ask for it are embedded
+beside their decode, and their results carry who said them.
 """
 
 from __future__ import annotations
@@ -42,6 +43,7 @@ from whisper_stream.audio.vad import SpeechScorer
 from whisper_stream.inference.finals_load import FinalsLoad
 from whisper_stream.inference.partial_budget import PartialBudget
 from whisper_stream.inference.requests import RequestKind, TranscriptionRequest
+from whisper_stream.inference.speaker_embeddings import Embedding, SpeakerEmbeddings
 from whisper_stream.inference.transcriber import Transcriber
 from whisper_stream.protocol.errors import ServerBusyError
 from whisper_stream.protocol.results import TranscriptionResult
@@ -90,8 +92,11 @@ class Engine:
         options: EngineOptions = EngineOptions(),
         *,
         clock: Callable[[], float] = time.monotonic,
+        speakers: SpeakerEmbeddings | None = None,
     ) -> None:
         self.transcriber = transcriber
+        self.speakers = speakers
+        """The replica's speaker model, if it has one (``DIARIZATION_MODEL``)."""
         self.options = options
         self._clock = clock
         self._partial_budget = PartialBudget(share=options.partial_share, workers=options.decode_workers, clock=clock)
@@ -134,6 +139,8 @@ class Engine:
         for thread in self._threads:
             thread.join()
         self._threads = []
+        if self.speakers is not None:
+            self.speakers.close()
 
     @property
     def running(self) -> bool:
@@ -295,7 +302,8 @@ class Engine:
         """Decode a batch and resolve its futures, whatever happens: a worker never dies with work unresolved."""
         started = self._clock()
         try:
-            self._run_batch(batch)
+            embeddings = None if self.speakers is None else self.speakers.start([(j.request, j.context) for j in batch])
+            self._run_batch(batch, embeddings)
         finally:
             final, seconds = batch[0].request.kind.is_final, self._clock() - started
             with self._lock:
@@ -303,7 +311,8 @@ class Engine:
                 if final:
                     self._finals_load.spent(seconds)
 
-    def _run_batch(self, batch: list[_Job]) -> None:
+    def _run_batch(self, batch: list[_Job], embeddings: list[Future[Embedding] | None] | None = None) -> None:
+        """``embeddings``: of the speakers of the batch's finals, started beside the decode (``speakers.start``)."""
         final = batch[0].request.kind.is_final
         started = time.perf_counter()
         try:
@@ -313,8 +322,8 @@ class Engine:
         except Exception as exc:
             if len(batch) > 1:  # one session's bad utterance must not fail the others batched with it
                 logger.warning("a batch of %d decodes failed (%r); decoding them one by one", len(batch), exc)
-                for job in batch:
-                    self._run_batch([job])
+                for i, job in enumerate(batch):
+                    self._run_batch([job], None if embeddings is None else embeddings[i : i + 1])
                 return
             _set_exception(batch[0].future, exc)  # handed to the session that asked; the worker lives on
             return
@@ -323,6 +332,8 @@ class Engine:
                 _set_exception(job.future, exc)
             return
         decode_s = time.perf_counter() - started
+        if self.speakers is not None and embeddings is not None:  # waits for them at most speakers.max_wait_s
+            results = self.speakers.attach(results, embeddings)
         for job, result in zip(batch, results, strict=True):
             if not job.future.done():
                 times = dataclasses.replace(result.times, queue_wait_s=started - job.queued_at_s, decode_s=decode_s)

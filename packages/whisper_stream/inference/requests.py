@@ -112,6 +112,9 @@ class DecodeOptions:
     starts with (faster-whisper's ``prefix``)."""
     sampling: Sampling = Sampling()
     """How to search, the task, and what to return besides the text."""
+    speaker_embedding: bool = False
+    """A final's result also carries its utterance's speaker embedding, where the engine has a speaker model
+    (``speaker_embeddings``): the session labels its finals with who said them."""
 
     def without_context(self, audio: np.ndarray) -> tuple[np.ndarray, DecodeOptions]:
         """``audio`` (context, then utterance) and these options for the same decode of the utterance alone.

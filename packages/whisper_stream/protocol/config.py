@@ -12,9 +12,9 @@ out-of-range values raise ``ConfigError`` naming the field as ``section.field``.
 
 What Baseten's runtime accepts is accepted, so that its clients work unmodified:
 BCP-47 language tags (reduced to Whisper's code, see ``languages``), sampling
-parameters, a prefix, translation into English, diarization settings. What is
-accepted but not done here (diarization, dynamic preprocessing, ...) gets a
-warning (``SessionConfig.warnings``, which the server sends as
+parameters, a prefix, translation into English, diarization settings
+(``diarization_config``). What is accepted but not done here (dynamic
+preprocessing, ...) gets a warning (``SessionConfig.warnings``, which the server sends as
 ``{"type": "warning"}`` messages), never a silent no-op. An unknown *top-level*
 field is not an error: it is ignored with a warning, unless it looks like a typo
 of a known name, which is an error.
@@ -41,6 +41,7 @@ from whisper_stream.protocol.config_fields import (
     field_in,
     json_type,
 )
+from whisper_stream.protocol.diarization_config import DiarizationOptions, diarization_options, diarization_warnings
 from whisper_stream.protocol.errors import ConfigError
 from whisper_stream.protocol.json_text import load_json, utf8_length_over
 from whisper_stream.protocol.languages import AUTO
@@ -80,6 +81,9 @@ class VadOptions:
     min_silence_duration_ms: int = 300
     speech_pad_ms: int = 30
     min_speech_duration_ms: int = 100
+    min_silence_after_sentence_ms: int | None = None
+    """The sentence endpoint (opt-in): a pause after words that end a sentence ends the utterance after this
+    shorter silence (``core/early_finals.py``); None: every pause waits ``min_silence_duration_ms``."""
 
 
 @dataclass(frozen=True)
@@ -109,26 +113,6 @@ class SamplingOptions:
     no_repeat_ngram_size: int | None = None
     sampling_temperatures: tuple[float, ...] | None = None
     max_new_tokens: int | None = None
-
-
-@dataclass(frozen=True)
-class DiarizationOptions:
-    """Accepted for Baseten compatibility; diarization is not implemented here (a warning says so)."""
-
-    enable_diarization: bool | None = None
-    diarization_granularity: str = "sentence"
-    enable_word_level_diarization: bool = False
-    enable_sentence_level_diarization: bool = False
-    enable_final_diarization: bool = False
-
-    @property
-    def requested(self) -> bool:
-        return bool(
-            self.enable_diarization
-            or self.enable_word_level_diarization
-            or self.enable_sentence_level_diarization
-            or self.enable_final_diarization
-        )
 
 
 @dataclass(frozen=True)
@@ -174,6 +158,9 @@ class SessionConfig:
     streaming: StreamingOptions = StreamingOptions()
     whisper: WhisperOptions = WhisperOptions()
     send_vad_events: bool = False
+    send_turn_events: bool = False
+    """Eager end of turn (opt-in): the text of a pause's speculative final as ``eager_end_of_turn``, then
+    ``turn_resumed`` if speech resumes, and finals saying whether they differ from it (voice agents)."""
     include_timing_info: bool = False
     """Transcripts carry ``timing_info``, the time each stage took."""
     stream_id: str | None = None
@@ -195,7 +182,6 @@ _NO_EFFECT_YET = {
     "whisper.language_detection_only": "language detection alone is not implemented here; full transcripts are sent",
     "whisper.use_dynamic_preprocessing": "dynamic range compression is not implemented here; audio is used as sent",
 }
-_NO_DIARIZATION = "accepted, no effect: diarization is not implemented here; no speaker labels are sent"
 # How close an unknown top-level name must be to a known one to be taken for a typo of it.
 _TYPO_SIMILARITY = 0.8
 
@@ -326,27 +312,8 @@ def _warnings_for(values: dict[str, Any], seen_in: dict[str, str]) -> list[str]:
             f"{path('whisper.sampling')}.beam_search_diversity_rate: accepted, no effect: CTranslate2's beam search "
             "has no diversity rate"
         )
-    warnings.extend(_diarization_warnings(values, path))
+    warnings.extend(diarization_warnings(values, path))
     warnings.extend(_threshold_warnings(values, seen_in))
-    return warnings
-
-
-def _diarization_warnings(values: dict[str, Any], path: Any) -> list[str]:
-    warnings = [
-        f"{path(attribute)}: {_NO_DIARIZATION}"
-        for attribute in (
-            "whisper.diarization.enable_diarization",
-            "whisper.diarization.enable_word_level_diarization",
-            "whisper.diarization.enable_sentence_level_diarization",
-            "whisper.diarization.enable_final_diarization",
-        )
-        if values.get(attribute)
-    ]
-    if values.get("whisper.diarization.diarization_granularity", "sentence") != "sentence":
-        warnings.append(f"{path('whisper.diarization.diarization_granularity')}: {_NO_DIARIZATION}")
-    for name in ("streaming_diarization_config", "diarization_config"):
-        if values.get(name):  # an empty object asks for nothing
-            warnings.append(f"{name}: {_NO_DIARIZATION}")
     return warnings
 
 
@@ -371,12 +338,14 @@ def _build(values: dict[str, Any], warnings: tuple[str, ...], sections: tuple[tu
     def nested(prefix: str) -> dict[str, Any]:
         return {k.rsplit(".", 1)[1]: v for k, v in values.items() if k.startswith(prefix + ".")}
 
-    whisper = pick("whisper") | {"diarization": DiarizationOptions(**nested("whisper.diarization"))}
+    diarization = diarization_options(nested("whisper.diarization"), values.get("streaming_diarization_config"))
+    whisper = pick("whisper") | {"diarization": diarization}
     return SessionConfig(
         vad=VadOptions(**pick("vad")),
         streaming=StreamingOptions(**pick("streaming")),
         whisper=WhisperOptions(**whisper),
         send_vad_events=values.get("send_vad_events", False),
+        send_turn_events=values.get("send_turn_events", False),
         include_timing_info=values.get("include_timing_info", False),
         stream_id=values.get("stream_id"),
         warnings=warnings,

@@ -70,6 +70,15 @@ FIELDS = (
     Field("min_silence_duration_ms", VAD_SECTIONS, int, "vad.min_silence_duration_ms", 32, 10_000),
     Field("speech_pad_ms", VAD_SECTIONS, int, "vad.speech_pad_ms", 0, 2_000),
     Field("min_speech_duration_ms", VAD_SECTIONS, int, "vad.min_speech_duration_ms", 0, 10_000),
+    Field(
+        "min_silence_after_sentence_ms",
+        VAD_SECTIONS,
+        int,
+        "vad.min_silence_after_sentence_ms",
+        32,
+        10_000,
+        nullable=True,
+    ),
     _stream("encoding", str),
     Field("sample_rate", STREAM_SECTIONS, int, "streaming.sample_rate_hz", MIN_SAMPLE_RATE_HZ, MAX_SAMPLE_RATE_HZ),
     _stream("enable_partial_transcripts", bool),
@@ -122,6 +131,7 @@ SAMPLING_FIELDS = (
 
 TOP_LEVEL_FIELDS = (
     Field("send_vad_events", (), bool, "send_vad_events"),
+    Field("send_turn_events", (), bool, "send_turn_events"),
     Field("include_timing_info", (), bool, "include_timing_info"),
     Field("stream_id", (), str, "stream_id", nullable=True),
     # Baseten types these Dict and passes them to its diarization; nothing here reads them but their size.

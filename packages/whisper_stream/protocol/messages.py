@@ -96,6 +96,9 @@ class TranscriptFacts:
     """The final that answers a ``finalize`` (Deepgram's name for it)."""
     end_of_audio_flush: bool = False
     """A final of the audio still buffered at the end of stream (``terminate_session``, idle, shutdown, a limit)."""
+    differs_from_eager: bool | None = None
+    """With turn events: whether the final's text differs from the ``eager_end_of_turn`` sent for it (None:
+    none was sent, or speech resumed after it)."""
 
 
 def transcription_message(
@@ -125,6 +128,8 @@ def transcription_message(
     if is_final:
         message["is_end_of_audio_flush"] = facts.end_of_audio_flush
         message["from_finalize"] = facts.from_finalize
+        if facts.differs_from_eager is not None:
+            message["differs_from_eager"] = facts.differs_from_eager
     if form.pipeline_latency:
         message["pipeline_latency"] = None if facts.latency_s is None else round(max(facts.latency_s, 0.0), 3)
     if form.timing_info:
@@ -166,7 +171,7 @@ def _timing_info(result: TranscriptionResult, facts: TranscriptFacts) -> dict[st
         "queue_wait_duration_s": times.queue_wait_s,
         "language_detection_duration_s": times.language_detection_s,
         "transcription_duration_s": times.decode_s,
-        "diarization_duration_s": None,
+        "diarization_duration_s": times.speaker_embedding_s,
         "speaker_assignment_duration_s": None,
         "total_duration_s": facts.latency_s,
     }
@@ -179,6 +184,21 @@ def _optional(name: str, value: float | None, digits: int) -> dict[str, float]:
 
 def vad_event_message(kind: str, time_s: float) -> dict[str, Any]:
     return {"type": kind, "time_s": round(time_s, 3)}
+
+
+def eager_end_of_turn_message(
+    result: TranscriptionResult, *, transcription_num: int, form: TranscriptFormat, facts: TranscriptFacts
+) -> dict[str, Any]:
+    """The speaker paused: the utterance's text so far, decoded as its final would be (a partial's fields,
+    ``type`` ``eager_end_of_turn``, no ``is_final``). Its final, or ``turn_resumed``, follows."""
+    message = transcription_message(result, is_final=False, transcription_num=transcription_num, form=form, facts=facts)
+    del message["is_final"]
+    return {**message, "type": "eager_end_of_turn"}
+
+
+def turn_resumed_message(*, transcription_num: int, time_s: float) -> dict[str, Any]:
+    """Speech resumed after an ``eager_end_of_turn`` of utterance ``transcription_num``: drop what it started."""
+    return {"type": "turn_resumed", "transcription_num": transcription_num, "time_s": round(time_s, 3)}
 
 
 def session_end_message(

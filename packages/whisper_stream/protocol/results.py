@@ -38,6 +38,8 @@ class DecodeTimes:
     """Detecting the language (one encoder pass of the batch), with ``audio_language: auto``."""
     decode_s: float | None = None
     """The Whisper call the request was decoded in (its whole batch, detection included)."""
+    speaker_embedding_s: float | None = None
+    """Embedding the utterance's speaker (beside the decode, on another thread), when it was asked for."""
 
 
 @dataclass(frozen=True)
@@ -52,6 +54,9 @@ class TranscriptionResult:
     """How sure detection was of ``language_code`` (None: the language was fixed, not detected)."""
     times: DecodeTimes = field(default=DecodeTimes(), compare=False)
     """Measured, not decoded: two results with the same words are equal whatever their decodes took."""
+    speaker_embedding: tuple[float, ...] | None = field(default=None, compare=False, repr=False)
+    """Who said it, as a vector (unit norm) of the replica's speaker model, for a final whose session asked
+    for speaker labels (``DecodeOptions.speaker_embedding``); None: not asked, no model, or not in time."""
 
     @classmethod
     def empty(cls, language_code: str = "") -> TranscriptionResult:

@@ -23,6 +23,7 @@ import numpy as np
 from whisper_stream import metrics
 from whisper_stream.audio.decoding import AudioDecoder
 from whisper_stream.core.session import Session, SessionState
+from whisper_stream.core.speakers import SpeakerSettings
 from whisper_stream.inference.engine import Engine, EngineStoppedError
 from whisper_stream.inference.requests import TranscriptionRequest
 from whisper_stream.protocol import messages
@@ -109,9 +110,13 @@ class SessionRunner:
         self.frames = AudioFrames(
             AudioDecoder(config.streaming.encoding, config.streaming.sample_rate_hz), self.engine.new_scorer()
         )
-        limits = self.limits
+        limits, speakers = self.limits, self.engine.speakers
         self.session = Session(
-            config, self.frames.scorer, context_s=limits.final_context_s, sampling_limits=limits.sampling
+            config,
+            self.frames.scorer,
+            context_s=limits.final_context_s,
+            sampling_limits=limits.sampling,
+            speakers=None if speakers is None else SpeakerSettings(speakers.threshold, speakers.max_speakers),
         )
         await self._flush_outbox(self.session)  # what the session clamped, right after the config's warnings
         self.log.info(

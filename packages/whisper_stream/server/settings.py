@@ -23,6 +23,12 @@
 | MAX_BEAM_SIZE         | 5                               | largest beam a client may ask for         |
 | ALLOWED_ORIGINS       | -                               | local server: web origins whose pages may |
 |                       |                                 | connect (comma-separated; * for any)      |
+| DIARIZATION_MODEL     | - (no speaker labels)           | speaker model: bundled (the test model),  |
+|                       |                                 | a WeSpeaker directory or an .onnx file    |
+| DIARIZATION_THRESHOLD | 0.55                            | cosine similarity to join a known speaker |
+| DIARIZATION_MAX_SPEAKERS | 8                            | speakers a session finds at most          |
+| DIARIZATION_MAX_WAIT_MS | 500                           | a final waits this long at most after its |
+|                       |                                 | decode for its speaker, else unlabelled   |
 """
 
 from __future__ import annotations
@@ -34,6 +40,8 @@ from dataclasses import dataclass
 from typing import Any
 
 from whisper_stream.core.final_context import CONTEXT_S
+from whisper_stream.core.speakers import DEFAULT_MAX_SPEAKERS, DEFAULT_THRESHOLD
+from whisper_stream.protocol.diarization_config import MAX_SPEAKERS
 from whisper_stream.server.limits import Limits
 
 _TRUE = frozenset({"1", "true", "yes", "on"})
@@ -56,6 +64,12 @@ class Settings:
     context_form: str = "forced"
     allowed_origins: tuple[str, ...] = ()
     """Local server only: web origins whose pages may connect (``origin.OriginCheck``); ``*`` for any."""
+    diarization_model: str = ""
+    """``bundled``, a WeSpeaker directory or an ``.onnx`` file: sessions may ask for speaker labels. Empty: none."""
+    diarization_threshold: float = DEFAULT_THRESHOLD
+    diarization_max_speakers: int = DEFAULT_MAX_SPEAKERS
+    diarization_max_wait_ms: int = 500
+    """How long a final's result waits after its decode for its speaker embedding; later, it goes unlabelled."""
     limits: Limits = Limits()
 
     @classmethod
@@ -113,6 +127,12 @@ class Settings:
             transcriber=get("WHISPER_TRANSCRIBER"),
             context_form=choice("FINAL_CONTEXT_FORM", "forced", ("forced", "prompted")),
             allowed_origins=words("ALLOWED_ORIGINS"),
+            diarization_model=get("DIARIZATION_MODEL"),
+            diarization_threshold=number("DIARIZATION_THRESHOLD", DEFAULT_THRESHOLD, float, maximum=0.99),
+            diarization_max_speakers=number(
+                "DIARIZATION_MAX_SPEAKERS", DEFAULT_MAX_SPEAKERS, minimum=1, maximum=MAX_SPEAKERS
+            ),
+            diarization_max_wait_ms=number("DIARIZATION_MAX_WAIT_MS", 500, maximum=3_600_000),
             limits=Limits(
                 # truss's WebSocket layer refuses messages over 100 MiB before ours could take them (ws_layer)
                 max_frame_bytes=number("MAX_FRAME_BYTES", defaults.max_frame_bytes, minimum=1, maximum=100 << 20),
