@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import json
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -51,17 +52,27 @@ def to_pcm16(audio: np.ndarray) -> bytes:
     return (np.clip(audio, -1.0, 1.0) * 32767).astype("<i2").tobytes()
 
 
+Pace = Callable[[StreamResult], float | None]
+"""The speed to send the next frame at, from what came back so far (None: as fast as possible)."""
+
+
 async def stream(
     url: str,
     audio: np.ndarray,
     *,
     config: dict[str, Any] | None = None,
-    speed: float | None = None,
+    speed: float | Pace | None = None,
     frame_samples: int = 512,
     terminate: bool = True,
     timeout_s: float = 120.0,
+    until: Callable[[StreamResult], bool] | None = None,
 ) -> StreamResult:
-    """Send ``config`` then ``audio`` as pcm_s16le frames (real time × ``speed``, or as fast as possible)."""
+    """Send ``config`` then ``audio`` as pcm_s16le frames (real time × ``speed``, or as fast as possible).
+
+    ``speed`` may follow the replies (a ``Pace``: e.g. slowly until a partial came, then faster), and
+    ``until`` ends the audio early, before the next frame, once what came back holds what a test needs:
+    rules on the replies, never on the clock, so a slow machine only makes the stream run longer.
+    """
     pcm = to_pcm16(audio)
     frame_bytes = frame_samples * 2
     result = StreamResult()
@@ -71,12 +82,19 @@ async def stream(
 
         async def send() -> None:
             try:
+                due = start
                 for offset in range(0, len(pcm), frame_bytes):
-                    await websocket.send(pcm[offset : offset + frame_bytes])
-                    if speed:
-                        due = start + (offset + frame_bytes) / 2 / 16_000 / speed
+                    if until is not None and until(result):
+                        break
+                    frame = pcm[offset : offset + frame_bytes]
+                    await websocket.send(frame)
+                    result.audio_sent_s += len(frame) / 2 / 16_000
+                    now_speed = speed(result) if callable(speed) else speed
+                    if now_speed:
+                        due += len(frame) / 2 / 16_000 / now_speed
                         await asyncio.sleep(max(0.0, due - time.monotonic()))
-                result.audio_sent_s = len(pcm) / 2 / 16_000
+                    else:
+                        due = time.monotonic()
                 result.last_audio_at_s = time.monotonic() - start
                 if terminate:
                     await websocket.send(json.dumps({"terminate_session": True}))

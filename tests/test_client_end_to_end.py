@@ -38,7 +38,7 @@ def run_client(
 def test_cli_streams_a_file_and_writes_every_output(ws_url: str, tmp_path: Path) -> None:
     txt, jsonl, srt = tmp_path / "out.txt", tmp_path / "out.jsonl", tmp_path / "out.srt"
     done = run_client(
-        "client", "--url", ws_url, "--file", str(DEMO), "--speed", "4",
+        "client", "--url", ws_url, "--file", str(DEMO), "--speed", "8",
         "--txt", str(txt), "--jsonl", str(jsonl), "--srt", str(srt), "--timestamps",
     )  # fmt: skip
     assert done.returncode == 0, done.stderr

@@ -20,6 +20,7 @@ from tests.compat.conformance import (
     CLIENTS_DIR,
     REPO,
     SILENCE_MAX_S,
+    SPEED,
     check_transcript,
     counting_proxy,
     events_from,
@@ -41,7 +42,7 @@ def test_agent_stream_gets_every_final_on_one_connection(ws_url: str, tmp_path: 
     pcm.write_bytes(stream.pcm)
     env = {**os.environ, "NODE_PATH": str(NODE_MODULES)}
     with counting_proxy(ws_url) as proxy:
-        command = [node, str(DRIVER), proxy.ws_url(), str(pcm), "en-US", stream.tail, str(SILENCE_MAX_S)]
+        command = [node, str(DRIVER), proxy.ws_url(), str(pcm), "en-US", stream.tail, str(SILENCE_MAX_S), str(SPEED)]
         done = subprocess.run(command, capture_output=True, text=True, timeout=150, env=env, check=False)
     assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
     events = events_from(done.stdout)

@@ -17,6 +17,7 @@ from tests.compat.conformance import (
     CLIENTS_DIR,
     REPO,
     SILENCE_MAX_S,
+    SPEED,
     Stream,
     check_transcript,
     counting_proxy,
@@ -35,7 +36,8 @@ def run_driver(url: str, stream: Stream, tmp_path: Path, *args: str) -> list[dic
         pytest.fail(f"{PYTHON} is missing: run `make clients` (make test does)")
     pcm = tmp_path / "speech.pcm"
     pcm.write_bytes(stream.pcm)
-    command = [str(PYTHON), str(DRIVER), url, str(pcm), "--language", "en-US", "--tail", stream.tail, *args]
+    command = [str(PYTHON), str(DRIVER), url, str(pcm), "--language", "en-US", "--tail", stream.tail]
+    command += ["--speed", str(SPEED), *args]
     done = subprocess.run(command, capture_output=True, text=True, timeout=150, check=False)
     assert done.returncode == 0, done.stderr[-3000:]
     return events_from(done.stdout)
@@ -55,7 +57,8 @@ def test_end_input_without_terminate_still_gets_the_last_final(ws_url: str, tmp_
     """end_input() sends the last samples and keeps the socket open; it never sends terminate_session."""
     stream = speech()
     with counting_proxy(ws_url) as proxy:
-        events = run_driver(proxy.ws_url(), stream, tmp_path, "--end-input", "--wait-s", "15")
+        # the wait ends as soon as that final comes; the ceiling is for a loaded machine, as SILENCE_MAX_S
+        events = run_driver(proxy.ws_url(), stream, tmp_path, "--end-input", "--wait-s", str(SILENCE_MAX_S))
     check_transcript(events, stream)
     [ended] = [e["t_s"] for e in events if e["event"] == "input_ended"]
     assert any(e["event"] == "final" and e["t_s"] > ended for e in events), events

@@ -10,7 +10,7 @@ import asyncio
 
 import pytest
 
-from tests.compat.conformance import PIPECAT_WER_BOUND, SILENCE_MAX_S, check_transcript, counting_proxy, jfk
+from tests.compat.conformance import PIPECAT_WER_BOUND, SILENCE_MAX_S, SPEED, check_transcript, counting_proxy, jfk
 from tests.compat.pipecat_replay import replay
 
 pytestmark = pytest.mark.slow
@@ -19,7 +19,9 @@ pytestmark = pytest.mark.slow
 def test_pipeline_stream_gets_every_final_on_one_connection(ws_url: str) -> None:
     stream = jfk()
     with counting_proxy(ws_url) as proxy:
-        events = asyncio.run(replay(proxy.ws_url(), stream.pcm, tail=stream.tail, silence_max_s=SILENCE_MAX_S))
+        events = asyncio.run(
+            replay(proxy.ws_url(), stream.pcm, tail=stream.tail, silence_max_s=SILENCE_MAX_S, speed=SPEED)
+        )
     check_transcript(events, stream, wer_bound=PIPECAT_WER_BOUND)
     assert proxy.connections == 1, events
     # What it ignored: no error and no warning (its metadata is all accepted); empty transcripts are fine.

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import urllib.request
 from typing import Any
 
 import numpy as np
@@ -42,13 +43,32 @@ def run(url: str, audio: np.ndarray, config: dict[str, Any], **kwargs: Any) -> S
     return result
 
 
+def partial_decodes(server: LocalServer) -> float:
+    """How many partials the server has decoded so far (its /metrics), whether it sent them or not."""
+    from prometheus_client.parser import text_string_to_metric_families
+
+    with urllib.request.urlopen(f"{server.http_url}/metrics", timeout=30) as response:
+        text = response.read().decode()
+    return sum(
+        sample.value
+        for family in text_string_to_metric_families(text)
+        for sample in family.samples
+        if sample.name == "whisper_stream_decode_seconds_count" and sample.labels.get("kind") == "partial"
+    )
+
+
 # First in this module, False first: partials share one replica-wide budget of decoder time, which long finals
 # (the retry's below, this test's other case) leave spent for a while (partial_budget.py).
 @pytest.mark.parametrize("skip", [False, None])
-def test_partials_that_look_hallucinated_are_not_sent_unless_asked(ws_url: str, skip: bool | None) -> None:
+def test_partials_that_look_hallucinated_are_not_sent_unless_asked(server: LocalServer, skip: bool | None) -> None:
     """A repetition penalty under 1 makes tiny.en loop ("He hoped He hoped ..."): the guard calls that a
     hallucination, every time (measured on these clips at 0.3-8 s). Without VAD the utterance stays open for
-    the whole stream, so a partial's result, however slow, still finds it open."""
+    the whole stream, so a partial's result, however slow, still finds it open.
+
+    The stream ends once it has shown what it is for, at most after its 15.8 s as before: asked for them, three
+    partials received; by default, three partials decoded (the server's /metrics; one session has one partial
+    in flight, so the first two results had reached the session before the third was asked) and none sent.
+    """
     streaming: dict[str, Any] = {"partial_transcript_interval_s": 0.3}
     if skip is not None:
         streaming["skip_partial_if_hallucination"] = skip
@@ -58,8 +78,19 @@ def test_partials_that_look_hallucinated_are_not_sent_unless_asked(ws_url: str, 
         "streaming_params": streaming,
     }
     audio = np.concatenate([load_16k(u.path) for u in manifest("librispeech_clean")[:2]])  # 15.8 s
-    result = run(ws_url, audio, config, speed=1.2)
+    decoded_before, checked_at_s = partial_decodes(server), [0.0]
+
+    def shown(result: StreamResult) -> bool:
+        if skip is not None:
+            return len(result.partials) >= 3
+        if result.audio_sent_s - checked_at_s[0] < 0.25:  # /metrics once per 0.25 s of audio, not every frame
+            return False
+        checked_at_s[0] = result.audio_sent_s
+        return partial_decodes(server) - decoded_before >= 3
+
+    result = run(server.ws_url, audio, config, speed=1.2, until=shown)
     if skip is None:  # Baseten's default: not sent
+        assert partial_decodes(server) - decoded_before >= 1, "no partial decoded: the claim was not put to the test"
         assert result.partials == []
     else:
         assert result.partials and all(s["possible_hallucination"] for p in result.partials for s in p["segments"])

@@ -119,6 +119,7 @@ def test_lock_has_no_torch_no_cudnn_and_fits_the_wheel_budget() -> None:
 @pytest.fixture(scope="module")
 def context(tmp_path_factory: pytest.TempPathFactory) -> Path:
     import truss_transfer
+    from truss.contexts.image_builder import serving_image_builder
     from truss.contexts.image_builder.serving_image_builder import ServingImageBuilderContext
 
     calls = []
@@ -130,6 +131,10 @@ def context(tmp_path_factory: pytest.TempPathFactory) -> Path:
     build_dir = tmp_path_factory.mktemp("context")
     with pytest.MonkeyPatch.context() as patch:
         patch.setattr(truss_transfer, "create_basetenpointer_from_models", no_network_pointers)
+        # The Dockerfile's HASH_TRUSS (live-reload patches) hashes every file under the truss dir with none of
+        # .truss_ignore applied: in a clone that is .venv and .build's node_modules, ~59,000 files, 24 s of a
+        # 2-core CI run. Nothing here reads it; what is copied is decided by the ignore patterns alone.
+        patch.setattr(serving_image_builder, "directory_content_hash", lambda *_args, **_kwargs: "not-hashed")
         ServingImageBuilderContext.run(REPO).prepare_image_build_dir(build_dir)
     assert [m.repo_id for m in calls] == ["Systran/faster-whisper-large-v3", "Wespeaker/wespeaker-voxceleb-resnet34-LM"]
     return build_dir

@@ -118,7 +118,12 @@ def test_serves_websocket_from_emulated_image(echo_truss: Path, tmp_path: Path) 
     with local_server.start_server(echo_truss, build_dir=build_dir, ready_timeout=30) as server:
         assert server.port and server.port > 0
         assert _status(server.ready_url) == 200
-        assert f"serving on ws://127.0.0.1:{server.port}/v1/websocket" in server.log_text()
+        # printed by a poll up to 50 ms after load() is done (server_process._announce); readiness may be first
+        serving = f"serving on ws://127.0.0.1:{server.port}/v1/websocket"
+        deadline = time.monotonic() + 30
+        while serving not in server.log_text() and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert serving in server.log_text()
 
         replies = asyncio.run(_exchange(server.ws_url, ["hello", "world", "__info__"]))
         assert replies[:2] == ["cfg:hello", "cfg:world"]  # config.yaml env applied

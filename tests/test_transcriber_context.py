@@ -35,6 +35,15 @@ def transcriber() -> FasterWhisperTranscriber:
     return FasterWhisperTranscriber(resolve_model_source(""), TranscriberOptions(device="cpu", final_beam_size=1))
 
 
+@pytest.fixture(scope="module")
+def whole_clips(transcriber: FasterWhisperTranscriber) -> dict[str, TranscriptionResult]:
+    """Each clip decoded whole, with its words' times: no context, so the same for either context form.
+
+    Filled by the first test that asks for a clip (with beam 1, the module's transcriber options).
+    """
+    return {}
+
+
 def words_of(result: TranscriptionResult) -> list[Word]:
     return [w for s in result.segments for w in (s.words or ())]
 
@@ -70,11 +79,13 @@ def pause_cuts(audio: np.ndarray) -> list[int]:
 @pytest.mark.parametrize("form", list(ContextForm))
 @pytest.mark.parametrize("clip", CLIPS)
 def test_decoding_in_context_continues_where_the_words_before_end(
-    transcriber: FasterWhisperTranscriber, clip: str, form: ContextForm
+    transcriber: FasterWhisperTranscriber, whole_clips: dict[str, TranscriptionResult], clip: str, form: ContextForm
 ) -> None:
     transcriber.options = TranscriberOptions(device="cpu", final_beam_size=1, context_form=form)
     audio = load_16k(SPEECH_DIR / clip)
-    full = transcriber.transcribe(audio, DecodeOptions("en", None, True), final=True)
+    if clip not in whole_clips:
+        whole_clips[clip] = transcriber.transcribe(audio, DecodeOptions("en", None, True), final=True)
+    full = whole_clips[clip]
     words = words_of(full)
     assert "".join(w.word for w in words) == full.text.replace(" ", "")
     # the words before a pause: those the alignment starts before it (DTW stretches words over pauses)

@@ -31,6 +31,11 @@ PIPECAT_WER_BOUND = 0.35
 # The drivers stream silence after the speech until the last final arrives, for at most this long. On an idle
 # 2-core machine it comes within a few seconds; the ceiling is for a machine loaded by other work.
 SILENCE_MAX_S = 45.0
+# The drivers push audio at twice real time. The clients send what they are given as it comes, with no clock of
+# their own on the audio path (tests/compat/README.md), and what these tests check (no error, every final on one
+# connection, the last one arriving, the words) does not hang on the pace; the trailing silence goes at the same
+# speed, so it still ends the last utterance. Half the wait of real time.
+SPEED = 2.0
 
 
 @dataclass(frozen=True)

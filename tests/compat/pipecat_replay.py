@@ -53,8 +53,13 @@ CHUNK_BYTES = 1024  # the service re-chunks to 512 samples
 SAMPLE_RATE_HZ = 16_000
 
 
-async def replay(url: str, pcm: bytes, *, tail: str, silence_max_s: float = 20.0) -> list[dict[str, Any]]:
-    """Stream ``pcm`` then silence until a final containing ``tail`` arrives, then end as pipecat does."""
+async def replay(
+    url: str, pcm: bytes, *, tail: str, silence_max_s: float = 20.0, speed: float = 1.0
+) -> list[dict[str, Any]]:
+    """Stream ``pcm`` then silence until a final containing ``tail`` arrives, then end as pipecat does.
+
+    In real time, as pipecat's input frames come, or ``speed`` times faster (the service sends them as they come).
+    """
     start = time.monotonic()
     events: list[dict[str, Any]] = []
     tail_seen = asyncio.Event()
@@ -75,7 +80,8 @@ async def replay(url: str, pcm: bytes, *, tail: str, silence_max_s: float = 20.0
                 await websocket.send(bytes(buffer[:CHUNK_BYTES]))
                 del buffer[:CHUNK_BYTES]
             frames += 1
-            await asyncio.sleep(max(0.0, start + frames * PIPECAT_FRAME_BYTES / 2 / SAMPLE_RATE_HZ - time.monotonic()))
+            due = start + frames * PIPECAT_FRAME_BYTES / 2 / SAMPLE_RATE_HZ / speed
+            await asyncio.sleep(max(0.0, due - time.monotonic()))
 
         for offset in range(0, len(pcm), PIPECAT_FRAME_BYTES):
             await run_stt(pcm[offset : offset + PIPECAT_FRAME_BYTES])

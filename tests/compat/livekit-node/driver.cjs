@@ -1,9 +1,9 @@
 // Drive the unmodified @livekit/agents-plugin-baseten 1.3.0 streaming STT against a local server.
 //
-// node driver.cjs URL PCM_PATH LANGUAGE TAIL_WORDS SILENCE_MAX_S
+// node driver.cjs URL PCM_PATH LANGUAGE TAIL_WORDS SILENCE_MAX_S [SPEED]
 //   PCM_PATH: raw 16 kHz mono s16le. It is pushed as 10 ms AudioFrames (what a LiveKit room track
-//   yields) paced in real time; then, as room audio goes on in an agent, silence is pushed until a
-//   final containing TAIL_WORDS arrives (at most SILENCE_MAX_S). Then endInput(), which makes the
+//   yields) paced in real time, or SPEED times faster (the plugin sends frames as they come); then, as
+//   room audio goes on in an agent, silence is pushed until a final containing TAIL_WORDS arrives (at most SILENCE_MAX_S). Then endInput(), which makes the
 //   plugin close the socket at once, and close().
 // Prints one JSON object per line: {"event": "interim"|"final", "text", "t_s"}, {"event": "error"},
 // {"event": "input_ended"}, {"event": "done"}. t_s counts from the first frame.
@@ -15,7 +15,8 @@ const { initializeLogger, stt: sttTypes } = require('@livekit/agents');
 const { AudioFrame } = require('@livekit/rtc-node');
 const baseten = require('@livekit/agents-plugin-baseten');
 
-const [url, pcmPath, language, tailWords, silenceMaxS] = process.argv.slice(2);
+const [url, pcmPath, language, tailWords, silenceMaxS, speedArg] = process.argv.slice(2);
+const speed = Number(speedArg ?? '1');
 const SAMPLE_RATE = 16000;
 const FRAME_SAMPLES = 160; // 10 ms
 const start = Date.now();
@@ -31,7 +32,7 @@ async function pushPaced(stream, pcm) {
     const samples = pcm.slice(offset, offset + FRAME_SAMPLES);
     stream.pushFrame(new AudioFrame(samples, SAMPLE_RATE, 1, samples.length));
     framesSent += 1;
-    await sleep(start + (framesSent * FRAME_SAMPLES * 1000) / SAMPLE_RATE - Date.now());
+    await sleep(start + (framesSent * FRAME_SAMPLES * 1000) / SAMPLE_RATE / speed - Date.now());
   }
 }
 

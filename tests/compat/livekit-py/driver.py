@@ -3,9 +3,11 @@
 Runs in its own venv (.build/clients/livekit-py, see the Makefile), never in the project's .venv.
 
     python driver.py URL PCM_PATH --language en-US --tail "his matter" [--silence-max-s 20] [--end-input --wait-s 25]
+        [--speed 2]
 
 PCM_PATH is raw 16 kHz mono s16le, pushed as 10 ms ``livekit.rtc.AudioFrame``s (what a room track
-yields) paced in real time. Then, like an agent whose room audio goes on, silence is pushed until a
+yields) paced in real time, or ``--speed`` times faster (the plugin sends frames as they come, with no
+clock of its own). Then, like an agent whose room audio goes on, silence is pushed until a
 final containing ``--tail`` arrives (at most ``--silence-max-s``). With ``--end-input`` the driver
 instead calls ``end_input()`` right after the speech and waits up to ``--wait-s`` for that final.
 Either way it ends with ``aclose()``. One JSON object per line on stdout: ``{"event": "interim" |
@@ -42,12 +44,13 @@ def normalize(text: str) -> str:
     return " ".join(re.sub(r"[^a-z0-9' ]+", " ", text.lower()).split())
 
 
-async def push_paced(stream: agents_stt.SpeechStream, pcm: bytes, frames_sent: list[int]) -> None:
+async def push_paced(stream: agents_stt.SpeechStream, pcm: bytes, frames_sent: list[int], speed: float) -> None:
     for offset in range(0, len(pcm), FRAME_BYTES):
         chunk = pcm[offset : offset + FRAME_BYTES]
         stream.push_frame(rtc.AudioFrame(chunk, SAMPLE_RATE_HZ, 1, len(chunk) // 2))
         frames_sent[0] += 1
-        await asyncio.sleep(max(0.0, START + frames_sent[0] * FRAME_SAMPLES / SAMPLE_RATE_HZ - time.monotonic()))
+        due = START + frames_sent[0] * FRAME_SAMPLES / SAMPLE_RATE_HZ / speed
+        await asyncio.sleep(max(0.0, due - time.monotonic()))
 
 
 async def read_events(stream: agents_stt.SpeechStream, tail: str, tail_seen: asyncio.Event) -> None:
@@ -71,7 +74,7 @@ async def main(args: argparse.Namespace) -> None:
         tail_seen = asyncio.Event()
         reader = asyncio.create_task(read_events(stream, normalize(args.tail), tail_seen))
         frames_sent = [0]
-        await push_paced(stream, pcm, frames_sent)
+        await push_paced(stream, pcm, frames_sent, args.speed)
         if args.end_input:
             stream.end_input()
             emit("input_ended")
@@ -80,7 +83,7 @@ async def main(args: argparse.Namespace) -> None:
             silence = bytes(FRAME_BYTES)
             deadline = time.monotonic() + args.silence_max_s
             while not tail_seen.is_set() and time.monotonic() < deadline:
-                await push_paced(stream, silence, frames_sent)
+                await push_paced(stream, silence, frames_sent, args.speed)
             emit("silence_ended")
             wait_s = 1.0
         with contextlib.suppress(TimeoutError):
@@ -99,5 +102,6 @@ if __name__ == "__main__":
     parser.add_argument("--silence-max-s", type=float, default=20.0)
     parser.add_argument("--end-input", action="store_true")
     parser.add_argument("--wait-s", type=float, default=25.0)
+    parser.add_argument("--speed", type=float, default=1.0, help="times real time")
     asyncio.run(main(parser.parse_args()))
     sys.exit(0)
