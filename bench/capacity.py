@@ -53,6 +53,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from bench.audio import DEFAULT_DATA_DIR, build_stream, load_clips
 from bench.capacity_metrics import Scrape, histogram_quantile, scrape
+from bench.metrics import covers_end
 from bench.systems.base import HOST, free_port, run_server, to_pcm16
 from tests.stream_client import SEED_CONFIG
 
@@ -62,8 +63,6 @@ SIMULATED_ACCELERATOR = f"{REPO / 'bench' / 'simulated_accelerator.py'}:from_set
 FRAME_SAMPLES = 512
 FRAME_S = FRAME_SAMPLES / 16_000
 SPEECH_PAD_S = 0.03
-COVER_S = 0.3
-"""A final covers an end of speech when its span starts before it and reaches within this of it."""
 HOLD_EXCESS_P95_S = 0.25
 HOLD_LOOP_LAG_P99_S = 0.05
 
@@ -181,7 +180,7 @@ def _record(load: SessionLoad, message: dict[str, Any], now_s: float) -> None:
         load.finals_latency_s.append(now_s - _sent_s(load, decided_s))
         start_s = min(s["start_time"] for s in message["segments"])
         for index, speech_end_s in enumerate(load.speech_ends_s):  # the field's figure: from the end of speech
-            if index not in load.end_of_speech_latency_s and start_s <= speech_end_s <= end_s + COVER_S:
+            if index not in load.end_of_speech_latency_s and covers_end(start_s, end_s, speech_end_s):
                 load.end_of_speech_latency_s[index] = now_s - _sent_s(load, speech_end_s)
     else:
         load.partials_latency_s.append(now_s - _sent_s(load, end_s))

@@ -113,7 +113,7 @@ def score_utterances(stream: Stream, run: StreamRun, speed: float) -> list[Utter
         field_end_s = utterance.silero_end_s
         first_final = None
         if field_end_s is not None:
-            covering = [e.wall_s for e in run.events if e.is_final and _covers_end(e, field_end_s)]
+            covering = [e.wall_s for e in run.events if e.is_final and _final_covers_end(e, field_end_s)]
             first_final = min(covering, default=None)
         scores.append(
             UtteranceScore(
@@ -133,11 +133,17 @@ def score_utterances(stream: Stream, run: StreamRun, speed: float) -> list[Utter
     return scores
 
 
-def _covers_end(event: Event, end_s: float) -> bool:
-    """A final with text whose span starts before ``end_s`` and reaches within ``COVER_S`` of it."""
+def _final_covers_end(event: Event, end_s: float) -> bool:
+    """A final with text whose span covers the end of speech ``end_s`` (``covers_end``)."""
     if event.start_s is None or event.end_s is None or not event.text.strip():
         return False
-    return event.start_s <= end_s and event.end_s >= end_s - COVER_S
+    return covers_end(event.start_s, event.end_s, end_s)
+
+
+def covers_end(start_s: float, stop_s: float, speech_end_s: float) -> bool:
+    """Whether a final spanning ``start_s``-``stop_s`` covers the end of speech at ``speech_end_s``: it starts
+    before it and reaches within ``COVER_S`` of it (the field's first final after the end of speech)."""
+    return start_s <= speech_end_s and stop_s >= speech_end_s - COVER_S
 
 
 def coverage_summary(scores: Sequence[UtteranceScore]) -> dict[str, int]:

@@ -30,6 +30,7 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
+import functools
 import hashlib
 import heapq
 import os
@@ -47,6 +48,7 @@ import numpy as np  # noqa: E402
 
 from bench.audio import Stream, vad_model  # noqa: E402
 from bench.finals_wer import corpus_wer, offline_texts, per_utterance, streams  # noqa: E402
+from bench.metrics import covers_end  # noqa: E402
 from bench.simulated_accelerator import SimulatedTranscriber  # noqa: E402
 from whisper_stream.audio.vad import FRAME_SAMPLES  # noqa: E402
 from whisper_stream.core.session import Session, SessionState  # noqa: E402
@@ -58,8 +60,6 @@ from whisper_stream.samples import SAMPLE_RATE_HZ  # noqa: E402
 
 CACHE_DIR = REPO / "bench" / ".cache" / "voice_agent"
 FRAME_S = FRAME_SAMPLES / SAMPLE_RATE_HZ
-COVER_S = 0.3
-"""A final covers an end of speech when its span starts before it and reaches within this of it."""
 CLIENT_VAD_STOP_S = 0.2
 """When a client's own VAD sends ``finalize``: this long after the end of speech (pipecat's default stop)."""
 
@@ -93,6 +93,12 @@ class Decoder:
         self._path.write_bytes(pickle.dumps(self._cache))
 
 
+@functools.cache
+def _simulated_h100() -> SimulatedTranscriber:
+    """large-v3-turbo on one H100's cost model (built once: it reads the speech manifests)."""
+    return SimulatedTranscriber("large-v3-turbo", "H100", sleep=False, context_form=ContextForm.PROMPTED)
+
+
 @dataclasses.dataclass
 class Replay:
     """One replay's messages, each with the simulated time it was sent."""
@@ -118,7 +124,7 @@ def replay(
         }
     )
     session = Session(config, vad_model().new_scorer(), early_finals=True)
-    gpu = SimulatedTranscriber("large-v3-turbo", "H100", sleep=False, context_form=ContextForm.PROMPTED)
+    gpu = _simulated_h100()
     queue: deque[TranscriptionRequest] = deque()
     running: tuple[float, TranscriptionRequest, TranscriptionResult] | None = None
     sent: list[tuple[float, dict[str, Any]]] = []
@@ -188,7 +194,7 @@ def end_of_speech_latencies_s(run: Replay, ends_s: list[float]) -> list[float]:
     ]
     out = []
     for end_s in ends_s:
-        times = [t for t, start_s, stop_s in spans if start_s <= end_s and stop_s >= end_s - COVER_S]
+        times = [t for t, start_s, stop_s in spans if covers_end(start_s, stop_s, end_s)]
         out.append(min(times) - end_s if times else float("inf"))
     return out
 
