@@ -8,6 +8,7 @@ from typing import Any
 import pytest
 
 from tests.compat.pipecat_replay import DEFAULT_METADATA
+from tests.config_documents import config_error, parse
 from tests.stream_client import SEED_CONFIG
 from whisper_stream.protocol.config import (
     ENCODINGS,
@@ -23,16 +24,6 @@ from whisper_stream.protocol.config import (
 from whisper_stream.protocol.errors import AudioFormatConfigError, CloseCode, ConfigError, InvalidDataError
 
 SEED_EXAMPLE = SEED_CONFIG  # the seed example client's first message
-
-
-def parse(document: Any) -> SessionConfig:
-    return parse_session_config(json.dumps(document))
-
-
-def config_error(document: Any) -> ConfigError:
-    with pytest.raises(ConfigError) as info:
-        parse(document)
-    return info.value
 
 
 # --- accepted configs ------------------------------------------------------------------------------------------

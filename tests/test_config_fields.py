@@ -7,29 +7,15 @@ Conformance with Baseten's own pydantic types is tests/test_baseten_schema.py; t
 
 from __future__ import annotations
 
-import json
 from typing import Any
 
 import pytest
 
+from tests.config_documents import config_error, parse
 from whisper_stream.protocol.config import (
     SamplingOptions,
-    SessionConfig,
     WhisperOptions,
-    parse_session_config,
 )
-from whisper_stream.protocol.errors import ConfigError
-
-
-def parse(document: Any) -> SessionConfig:
-    return parse_session_config(json.dumps(document))
-
-
-def config_error(document: Any) -> ConfigError:
-    with pytest.raises(ConfigError) as info:
-        parse(document)
-    return info.value
-
 
 SAMPLING = {
     "beam_width": 3,

@@ -2,25 +2,12 @@
 
 from __future__ import annotations
 
-import json
 from typing import Any
 
 import pytest
 
-from whisper_stream.protocol.config import SessionConfig, parse_session_config
+from tests.config_documents import config_error, parse
 from whisper_stream.protocol.diarization_config import MAX_SPEAKERS, DiarizationOptions, SpeakerOverrides
-from whisper_stream.protocol.errors import ConfigError
-
-
-def parse(document: Any) -> SessionConfig:
-    return parse_session_config(json.dumps(document))
-
-
-def config_error(document: Any) -> ConfigError:
-    with pytest.raises(ConfigError) as info:
-        parse(document)
-    return info.value
-
 
 SWITCHES = [
     "enable_diarization",
