@@ -4,8 +4,8 @@ context in each form (forced prefix, prompted), back to back, on tiny.en or ``--
     .venv/bin/python bench/context_cost.py --reps 3 [--duration-s 0] [--model DIR]
 
 The stream is make bench's one-stream run (bench/audio.py, same seed, 180 s; ``--duration-s 0``: every
-clip of the bench sets once). Each clip is one final; its context is the
-clips before it that fit ``CONTEXT_S`` (whole clips and the pauses between them, as the session keeps
+clip of the bench sets once). Each clip is one final; its context is the clips before it that fit
+``--context-s`` (default ``CONTEXT_S``; whole clips and the pauses between them, as the session keeps
 them), its prefix their text decoded alone (what would have been sent). Times are the median of
 ``--reps`` decodes; alone and in context alternate so that the machine's load falls on both alike.
 Prints per final: context seconds, prefix tokens, decode seconds alone and in each form; then totals.
@@ -50,7 +50,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--duration-s", type=float, default=plan.DEFAULT_DURATION_S["bench"])
     parser.add_argument("--model", default="", help="a model directory; default: the bundled tiny.en")
+    parser.add_argument("--context-s", type=float, default=CONTEXT_S, help=f"a final's context, at most {CONTEXT_S:g}")
     args = parser.parse_args(argv)
+    context_s = min(args.context_s, CONTEXT_S)
 
     clips = load_clips()
     stream = build_stream(clips, args.duration_s or _whole_s(clips), seed=args.seed)
@@ -72,7 +74,7 @@ def main(argv: list[str] | None = None) -> int:
     for index, utterance in enumerate(stream.utterances):
         start, end = (int(t * SAMPLE_RATE_HZ) for t in (utterance.start_s, utterance.end_s))
         audio = stream.audio[start:end]
-        chosen = [final for final in sent if final[0] >= start - CONTEXT_S * SAMPLE_RATE_HZ]
+        chosen = [final for final in sent if final[0] >= start - context_s * SAMPLE_RATE_HZ]
         context_from = chosen[0][0] if chosen else start
         prefix = " ".join(text for _, _, text in chosen)
         in_context = dataclasses.replace(ALONE, context_samples=start - context_from, prefix=prefix or None)
@@ -94,7 +96,8 @@ def main(argv: list[str] | None = None) -> int:
         sent.append((start, end, alone_text))
     alone = totals["alone"]
     print(
-        f"total for {totals['speech']:.0f} s of speech ({args.model or 'tiny.en'}, beam {args.beam}): "
+        f"total for {totals['speech']:.0f} s of speech ({args.model or 'tiny.en'}, beam {args.beam},"
+        f" context {context_s:g} s): "
         + ", ".join(f"{way} {totals[way]:.2f} s (x{totals[way] / alone:.2f})" for way in ways)
         + "; decode s per speech s: "
         + ", ".join(f"{way} {totals[way] / totals['speech']:.3f}" for way in ways)

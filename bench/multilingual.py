@@ -34,7 +34,7 @@ sys.path[:0] = [str(REPO), str(REPO / "packages")]
 
 from bench import metrics  # noqa: E402
 from bench.audio import SAMPLE_RATE_HZ, Clip, Stream, build_stream, load_16k, load_clips  # noqa: E402
-from bench.systems.base import ModelSpec, StreamRun  # noqa: E402
+from bench.systems.base import ModelSpec, StreamRun, offline_whisper  # noqa: E402
 from bench.systems.ours import Ours, stream_to_ours  # noqa: E402
 from scripts.assemble_multilingual_model import assemble  # noqa: E402
 from tests.multilingual_speech import MULTILINGUAL_DIR, clips, error_rate, metric  # noqa: E402
@@ -115,9 +115,7 @@ def score(
 
 
 def offline_rates(model: ModelSpec, streams: dict[str, tuple[Stream, list[Clip]]], beam: int) -> dict[str, float]:
-    from faster_whisper import WhisperModel
-
-    whisper = WhisperModel(model.path, device="cpu", compute_type="int8", cpu_threads=model.cpu_threads)
+    whisper = offline_whisper(model.path, cpu_threads=model.cpu_threads)
     rates = {}
     for language, (stream, _) in streams.items():
         texts = []

@@ -54,6 +54,7 @@ from bench.phone_channel import (  # noqa: E402
     server_16k,
     server_frames_16k,
 )
+from bench.systems.base import offline_whisper  # noqa: E402
 from client.encoding import encode_float  # noqa: E402
 from whisper_stream.audio.decoding import AudioDecoder  # noqa: E402
 from whisper_stream.audio.silero import SileroScorer, SileroVadModel, scoring_rate_hz  # noqa: E402
@@ -199,9 +200,7 @@ class Offline:
         if path.exists():
             return str(json.loads(path.read_text())["text"])
         if self._whisper is None:
-            from faster_whisper import WhisperModel
-
-            self._whisper = WhisperModel(self.model_path, device="cpu", compute_type="int8", cpu_threads=2)
+            self._whisper = offline_whisper(self.model_path)
         segments, _ = self._whisper.transcribe(audio, language="en", beam_size=self.beam_size)
         text = " ".join(s.text.strip() for s in segments)
         path.parent.mkdir(parents=True, exist_ok=True)

@@ -39,6 +39,19 @@ class ModelSpec:
     name: str = "tiny.en"
 
 
+def offline_whisper(path: str, *, device: str = "cpu", compute_type: str = "int8", cpu_threads: int = 2) -> Any:
+    """faster-whisper's ``WhisperModel`` for an offline baseline, its tokenizer checked and repaired as the
+    server's is at load (``tokenizer_check``): the multilingual test model ships without Whisper's first BPE
+    merge, which garbles the previous text that ``transcribe`` conditions each window on."""
+    from faster_whisper import WhisperModel
+
+    from whisper_stream.inference.tokenizer_check import checked_tokenizer
+
+    whisper = WhisperModel(path, device=device, compute_type=compute_type, cpu_threads=cpu_threads)
+    whisper.hf_tokenizer, _ = checked_tokenizer(whisper.hf_tokenizer)
+    return whisper
+
+
 @dataclass(frozen=True)
 class Event:
     """One transcript update as the client saw it."""

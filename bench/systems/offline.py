@@ -13,13 +13,14 @@ from collections.abc import Iterable
 from typing import Any
 
 from bench.audio import Clip, load_16k
-from bench.systems.base import CACHE_DIR, ModelSpec, digest
+from bench.systems.base import CACHE_DIR, ModelSpec, digest, offline_whisper
 
 
 class Offline:
-    def __init__(self, model: ModelSpec, *, beam_size: int = 5) -> None:
+    def __init__(self, model: ModelSpec, *, beam_size: int = 5, language: str = "en") -> None:
         self.model = model
         self.beam_size = beam_size
+        self.language = language
         self._whisper: Any = None
         self.decode_s = 0.0
         self.audio_s = 0.0
@@ -47,14 +48,13 @@ class Offline:
         return out
 
     def _cache_path(self, clip: Clip) -> Any:
-        key = digest(self.model.path, self.model.device, self.model.compute_type, self.beam_size, clip.path)
+        language = () if self.language == "en" else (self.language,)
+        key = digest(self.model.path, self.model.device, self.model.compute_type, self.beam_size, clip.path, *language)
         return CACHE_DIR / "offline" / f"{key}.json"
 
     def _transcribe(self, clip: Clip) -> str:
         if self._whisper is None:
-            from faster_whisper import WhisperModel
-
-            self._whisper = WhisperModel(
+            self._whisper = offline_whisper(
                 self.model.path,
                 device=self.model.device,
                 compute_type=self.model.compute_type,
@@ -62,7 +62,7 @@ class Offline:
             )
         audio = load_16k(clip.path)
         started = time.perf_counter()
-        segments, _ = self._whisper.transcribe(audio, language="en", beam_size=self.beam_size)
+        segments, _ = self._whisper.transcribe(audio, language=self.language, beam_size=self.beam_size)
         text = " ".join(s.text.strip() for s in segments)
         self.decode_s += time.perf_counter() - started
         self.audio_s += audio.size / 16_000
