@@ -46,10 +46,16 @@ def test_partials_come_before_the_final_in_real_time(ws_url: str) -> None:
     utterance = manifest("librispeech_clean")[0]
     audio = with_pauses([load_16k(utterance.path)], pause_s=0.5)
     result = asyncio.run(stream(ws_url, audio, speed=1.0))
-    kinds = [(m["is_final"], m["transcription_num"]) for _, m in result.messages if m.get("type") == "transcription"]
+    replies = [(at_s, m) for at_s, m in result.messages if m.get("type") == "transcription"]
+    kinds = [(m["is_final"], m["transcription_num"]) for _, m in replies]
     first_final = kinds.index((True, kinds[0][1]))
-    assert first_final >= 2, kinds  # several partials for the 10 s utterance before its final
+    # At least one partial before the final, and the first while the speaker is still talking (before the
+    # client sent the utterance's last sample). How many more depends on how fast the machine decodes: the
+    # pacer spaces partials by twice their round trip, so a loaded machine sends fewer.
+    assert first_final >= 1, kinds
     assert all(num == kinds[0][1] for _, num in kinds[:first_final])
+    speech_end_s = audio.size / SR - 0.5
+    assert replies[0][0] < speech_end_s, replies[0]
     assert wer(utterance.reference, result.text) <= MAX_UTTERANCE_WER
 
 
