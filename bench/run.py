@@ -113,6 +113,9 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         metavar="KEY=VALUE",
         help="ours: server setting, e.g. DECODE_WORKERS=2",
     )
+    parser.add_argument(
+        "--ours-diarize", action="store_true", help="ours: every session asks for speaker labels (the bundled model)"
+    )
     parser.add_argument("--whisper-streaming-src", type=Path, help="its source tree (default: see bench/README.md)")
     parser.add_argument("--whisper-streaming-no-vac", action="store_true", help="run it without --vac")
     parser.add_argument("--profile", default="", help="comma list of systems to py-spy in an extra, unscored 60 s pass")
@@ -163,7 +166,9 @@ def model_spec(args: argparse.Namespace) -> ModelSpec:
 def make_system(row: plan.Row, model: ModelSpec, args: argparse.Namespace) -> Any:
     if row.system == "ours":
         env = dict(item.split("=", 1) for item in args.ours_env)
-        return Ours(model, min_silence_ms=row.min_silence_ms or 300, beam_size=row.beam_size, env=env)
+        return Ours(
+            model, min_silence_ms=row.min_silence_ms or 300, beam_size=row.beam_size, env=env, diarize=args.ours_diarize
+        )
     if row.system == "whisperlive":
         return WhisperLive(model, beam_size=row.beam_size)
     return WhisperStreaming(

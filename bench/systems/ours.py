@@ -39,12 +39,22 @@ class Ours:
     max_streams: int | None = None  # no limit of its own in the benchmark (MAX_SESSIONS is raised)
 
     def __init__(
-        self, model: ModelSpec, *, min_silence_ms: int = 300, beam_size: int = 0, env: dict[str, str] | None = None
+        self,
+        model: ModelSpec,
+        *,
+        min_silence_ms: int = 300,
+        beam_size: int = 0,
+        env: dict[str, str] | None = None,
+        diarize: bool = False,
     ) -> None:
         self.model = model
         self.min_silence_ms = min_silence_ms
         self.beam_size = beam_size
         self.env = env or {}
+        self.diarize = diarize
+        """Every session asks for speaker labels (``enable_diarization``); the server needs a speaker model."""
+        if diarize:
+            self.env.setdefault("DIARIZATION_MODEL", "bundled")
 
     @property
     def endpoint_silence_s(self) -> float:
@@ -97,7 +107,7 @@ class Ours:
     ) -> StreamRun:
         return await stream_to_ours(
             server.extra["url"], audio, speed=speed, frame_ms=frame_ms, timeout_s=timeout_s,
-            min_silence_ms=self.min_silence_ms,
+            min_silence_ms=self.min_silence_ms, diarize=self.diarize,
         )  # fmt: skip
 
 
@@ -111,6 +121,7 @@ async def stream_to_ours(
     min_silence_ms: int = 300,
     language: str = "en",
     word_timestamps: bool = False,
+    diarize: bool = False,
     on_transcription: Callable[[dict[str, Any]], None] | None = None,
 ) -> StreamRun:
     """Stream ``audio`` to our server paced at ``speed`` with the seed's config, then terminate; every
@@ -126,6 +137,7 @@ async def stream_to_ours(
             "enable_partial_transcripts": True,
             "audio_language": language,
             "show_word_timestamps": word_timestamps,
+            **({"enable_diarization": True} if diarize else {}),
         },
     }
     frame_samples = SAMPLE_RATE_HZ * frame_ms // 1000
