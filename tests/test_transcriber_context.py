@@ -13,6 +13,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
+from scripts.assemble_multilingual_model import assemble
 from tests.speech import SPEECH_DIR, load_16k, normalize
 from whisper_stream.inference.context_decoding import ContextForm, continues
 from whisper_stream.inference.model_source import resolve_model_source
@@ -116,6 +117,32 @@ def test_decoding_in_context_continues_where_the_words_before_end(
             for new, old in zip(new_words, words[count:], strict=True):
                 assert abs(new.start_s + cut / SR - old.start_s) < 0.3, (new, old)
     transcriber.options = TranscriberOptions(device="cpu", final_beam_size=1)
+
+
+@pytest.fixture(scope="module")
+def base() -> FasterWhisperTranscriber:
+    """The multilingual test model (Whisper base), its tokenizer repaired at load as the server's is."""
+    return FasterWhisperTranscriber(resolve_model_source(str(assemble())), TranscriberOptions(device="cpu"))
+
+
+@pytest.mark.parametrize("form", list(ContextForm))
+@pytest.mark.parametrize("model", ["tiny.en", "base"])
+def test_a_final_in_context_reads_as_its_own_sentence_on_real_speech(
+    request: pytest.FixtureRequest, transcriber: FasterWhisperTranscriber, model: str, form: ContextForm
+) -> None:
+    """After the final "And so my fellow Americans" (no full stop), `make demo MODEL=multilingual` sent the
+    next as ", ask not.": the decoder went on with the sentence before. A final starts as it would alone."""
+    audio = load_16k(SPEECH_DIR / "jfk.flac")
+    cut = pause_cuts(audio)[0]  # the pause after "Americans" (2.7 s)
+    decoder = transcriber if model == "tiny.en" else request.getfixturevalue("base")
+    decoder.options = TranscriberOptions(device="cpu", final_beam_size=1, context_form=form)
+    try:
+        options = DecodeOptions("en", None, False, context_samples=cut, prefix="And so my fellow Americans")
+        text = decoder.transcribe(audio, options, final=True).text
+    finally:
+        decoder.options = TranscriberOptions(device="cpu", final_beam_size=1)
+    assert text[:1].isalpha() and text[:1].isupper(), text
+    assert normalize(text).split()[:2] == ["ask", "not"], text
 
 
 def test_word_timestamps_never_change_the_words(transcriber: FasterWhisperTranscriber) -> None:
