@@ -302,8 +302,8 @@ def test_bad_warm_up_flag_names_the_variable() -> None:
 
 
 def test_the_context_form_is_forced_or_prompted() -> None:
-    assert Settings.from_env(environ={}).context_form == "forced"
-    assert Settings.from_env(environ={"FINAL_CONTEXT_FORM": "Prompted"}).context_form == "prompted"
+    assert Settings.from_env(environ={}).context_form == "prompted"
+    assert Settings.from_env(environ={"FINAL_CONTEXT_FORM": "Forced"}).context_form == "forced"
     with pytest.raises(ValueError, match="FINAL_CONTEXT_FORM must be one of forced, prompted"):
         Settings.from_env(environ={"FINAL_CONTEXT_FORM": "both"})
 

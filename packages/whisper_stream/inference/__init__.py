@@ -2,5 +2,5 @@
 ``Transcriber`` protocol (``transcriber``, the only module that imports it; ``context_decoding``,
 ``language_choice``), where the weights come from and what they run on (``model_source``, ``device``), and the
 ``Engine`` that shares one model between every session of a replica, batching their decodes (``engine``,
-``partial_budget``, ``finals_load``). Never imports the core's policy (``core``) or the server.
+``partial_budget``). Never imports the core's policy (``core``) or the server.
 """

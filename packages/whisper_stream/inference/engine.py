@@ -12,9 +12,8 @@ never waits behind a partial that started after it was requested. An early
 final (speculative) is only accepted while the finals and early finals waiting
 fit in the next batch (one pause after another would otherwise fill the decoder
 with speculative batches): under load the session asks for the final once the
-silence is confirmed. While other finals wait, or finals keep the decoder busy, a final is
-decoded without its context (``_shed_context``): under load, latency comes before the accuracy
-the context adds.
+silence is confirmed. A final keeps its context under any load: in the prompted form it costs
+about a decode alone (the sweeps in docs/performance.md measured no latency gained by shedding it).
 Results come back as ``concurrent.futures.Future`` objects, usable from any
 event loop. A session can withdraw a queued request (``cancel``: it leaves the
 queue at once, so it blocks nothing) or promote a speculative final to a final
@@ -40,7 +39,6 @@ from dataclasses import dataclass, field
 
 from whisper_stream import metrics
 from whisper_stream.audio.vad import SpeechScorer
-from whisper_stream.inference.finals_load import FinalsLoad
 from whisper_stream.inference.partial_budget import PartialBudget
 from whisper_stream.inference.requests import RequestKind, TranscriptionRequest
 from whisper_stream.inference.speaker_embeddings import Embedding, SpeakerEmbeddings
@@ -58,10 +56,6 @@ class EngineOptions:
     max_batch_size: int = 1
     partial_share: float = 0.5
     """Of the decoder time that finals leave idle, the most partials may take (all sessions together)."""
-    context_max_load: float = 0.4
-    """Finals decode alone while finals took at least this share of the decoder lately (``finals_load``).
-    On 2 CPU cores with tiny.en a stream's finals in context take ~8 %: 4 streams keep their context,
-    6 shed it (``bench/run.py`` sweeps in docs/performance.md)."""
 
 
 class EngineStoppedError(RuntimeError):
@@ -100,7 +94,6 @@ class Engine:
         self.options = options
         self._clock = clock
         self._partial_budget = PartialBudget(share=options.partial_share, workers=options.decode_workers, clock=clock)
-        self._finals_load = FinalsLoad(workers=options.decode_workers, clock=clock)
         self._scorer_factory = scorer_factory
         self._lock = threading.Lock()
         self._wakeup = threading.Condition(self._lock)
@@ -246,11 +239,8 @@ class Engine:
                 for job in batch:
                     del self._queued[job.future]
                     self._turns.left(job.owner)
-                # Running from here on (a later cancel() cannot stop it), or cancelled already: only the jobs that
-                # will run are shed of their context and counted in finals_without_context.
+                # Running from here on (a later cancel() cannot stop it), or cancelled already.
                 batch = [job for job in batch if job.future.set_running_or_notify_cancel()]
-                if batch:
-                    self._shed_context(batch)
             if batch:
                 self._run(batch)
 
@@ -277,28 +267,6 @@ class Engine:
             heapq.heapify(self._queue)
         return batch
 
-    def _shed_context(self, batch: list[_Job]) -> None:
-        """Lock held. Finals decode alone, without their context, when the decoder is behind or nearly:
-        another final waits, or finals took ``context_max_load`` of the decoder lately.
-
-        Context makes a final more accurate but its decode longer: CTranslate2 forces the words already
-        sent through the decoder one step per token, as many steps as generating them (bench/context_cost.py:
-        x1.7 for tiny.en on the CPU). Past a load that time turns into queueing for every final. (Shedding
-        after a final had waited 0.5 s was measured too, and made the 6-stream CPU step slower.)
-        """
-        if not batch[0].request.kind.is_final:
-            return
-        others_wait = any(
-            job.priority == RequestKind.FINAL.priority and not job.future.cancelled() for job in self._queue
-        )
-        if not others_wait and self._finals_load.share < self.options.context_max_load:
-            return
-        for job in batch:
-            alone = job.request.without_context()
-            if alone is not job.request:
-                job.request = alone
-                metrics.FINALS_WITHOUT_CONTEXT.inc()
-
     def _run(self, batch: list[_Job]) -> None:
         """Decode a batch and resolve its futures, whatever happens: a worker never dies with work unresolved."""
         started = self._clock()
@@ -309,8 +277,6 @@ class Engine:
             final, seconds = batch[0].request.kind.is_final, self._clock() - started
             with self._lock:
                 self._partial_budget.spent(final=final, seconds=seconds)
-                if final:
-                    self._finals_load.spent(seconds)
 
     def _run_batch(self, batch: list[_Job], embeddings: list[Future[Embedding] | None] | None = None) -> None:
         """``embeddings``: of the speakers of the batch's finals, started beside the decode (``speakers.start``)."""

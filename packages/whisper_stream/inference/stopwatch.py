@@ -1,5 +1,5 @@
-"""The time between two looks at a clock: what the engine's time-based meters (``PartialBudget``,
-``FinalsLoad``) advance by each time they are read or charged."""
+"""The time between two looks at a clock: what the engine's time-based meter (``PartialBudget``) advances by
+each time it is read or charged."""
 
 from __future__ import annotations
 

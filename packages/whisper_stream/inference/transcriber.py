@@ -71,7 +71,7 @@ class TranscriberOptions:
     final_beam_size: int = 5
     partial_beam_size: int = 1
     guard: HallucinationGuard = HallucinationGuard()
-    context_form: ContextForm = ContextForm.FORCED
+    context_form: ContextForm = ContextForm.PROMPTED
     fit_encoder_window: bool = False
     download_root: str | None = None
 

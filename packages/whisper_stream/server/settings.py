@@ -18,8 +18,8 @@
 | MAX_SESSION_S         | 14400                           | audio seconds per session                 |
 | IDLE_TIMEOUT_S        | 60                              | no message for this long: finals, 1000    |
 | FINAL_CONTEXT_S       | 29 (at most 29)                 | context of a final; 0: finals alone       |
-| FINAL_CONTEXT_FORM    | forced                          | forced: the context's words forced as the |
-|                       |                                 | decoder prefix; prompted: as the prompt   |
+| FINAL_CONTEXT_FORM    | prompted                        | prompted: the context's words as the      |
+|                       |                                 | prompt; forced: as the decoder prefix     |
 | MAX_BEAM_SIZE         | 5                               | largest beam a client may ask for         |
 | ALLOWED_ORIGINS       | -                               | local server: web origins whose pages may |
 |                       |                                 | connect (comma-separated; * for any)      |
@@ -61,7 +61,7 @@ class Settings:
     max_sessions: int = 0
     warm_up: bool = True
     transcriber: str = ""
-    context_form: str = "forced"
+    context_form: str = "prompted"
     allowed_origins: tuple[str, ...] = ()
     """Local server only: web origins whose pages may connect (``origin.OriginCheck``); ``*`` for any."""
     diarization_model: str = ""
@@ -125,7 +125,7 @@ class Settings:
             max_sessions=number("MAX_SESSIONS", 0),
             warm_up=flag("WHISPER_WARM_UP", True),
             transcriber=get("WHISPER_TRANSCRIBER"),
-            context_form=choice("FINAL_CONTEXT_FORM", "forced", ("forced", "prompted")),
+            context_form=choice("FINAL_CONTEXT_FORM", "prompted", ("forced", "prompted")),
             allowed_origins=words("ALLOWED_ORIGINS"),
             diarization_model=get("DIARIZATION_MODEL"),
             diarization_threshold=number("DIARIZATION_THRESHOLD", DEFAULT_THRESHOLD, float, maximum=0.99),
