@@ -15,6 +15,7 @@ from whisper_stream.inference.context_decoding import (
     new_tokens,
     own_sentence,
     previous_tokens,
+    repeats_what_was_said,
     same_start_of_transcript,
     without_repeated_start,
 )
@@ -111,3 +112,16 @@ def test_the_words_said_again_at_the_start_are_dropped_with_their_aligned_words(
     assert own[0].start_s == 1.0
     text, own = own_sentence("ask not what", words, "fellow Americans, ask", drop_repeated=False)
     assert text == "Ask not what" and own is not None and len(own) == 3
+
+
+def test_a_decode_in_context_that_copies_what_was_said_is_a_copy_not_speech() -> None:
+    """The multilingual test model, a short noisy tail of the Chinese stream decoded in context (bench/finals_wer.py
+    --sets zh): the first final came back word for word; alone, the tail decodes to nothing."""
+    said = "廣州市 佛地產 中間協會分析 甚至出現交易幾乎停滯的情況 悄悄垂直進空15米 該項目於2021年8月完工"
+    assert repeats_what_was_said(said, "廣州市 佛地產 中間協會分析 廣州市")
+    assert repeats_what_was_said(said, "在廣州市 佛地產 廣州市 佛地產 廣")
+    assert not repeats_what_was_said(said, "但直到2017年3月才開始通車")
+    jfk = "And so my fellow Americans, ask not what your country can do for you,"
+    assert repeats_what_was_said(jfk, "And so, my fellow Americans, ask not.")
+    assert not repeats_what_was_said(jfk, "ask what you can do for your country.")  # a few words said again: speech
+    assert not repeats_what_was_said(jfk, "Stop.")

@@ -32,6 +32,9 @@ from whisper_stream.samples import SAMPLE_RATE_HZ
 
 _CONTINUATION_CHECK_WORDS = 3
 _MAX_SECONDS_PER_WORD = 3.0
+_COPY_NGRAM = 8
+_COPY_NGRAM_UNSPACED = 4
+_COPY_SHARE = 0.8
 """Fewer words than one per this many seconds of utterance: the decoder stopped early (seen: an
 utterance of 20 words decoded in context as ".", the prefix's sentence ended and nothing more)."""
 MAX_TEXT_CONTEXT = 448
@@ -163,6 +166,38 @@ def continues(prefix: str, text: str, duration_s: float = 0.0) -> bool:
         return False
     tail = _words(prefix)[-_CONTINUATION_CHECK_WORDS:]
     return len(tail) < 2 or new[: len(tail)] != tail  # one word said again can be speech ("Stop. Stop!")
+
+
+def repeats_what_was_said(said: str, text: str) -> bool:
+    """Whether ``text`` is mostly words already said (``said``: the context's words and the history before
+    them) copied again: Whisper's prompt-copying hallucination. Seen on the multilingual test model decoding
+    a short noisy tail in context: the Chinese stream's first final came back word for word, where the tail
+    alone decodes to nothing. A stretch counts as copied when it is part of a run of ``_COPY_NGRAM`` letters
+    or digits that ``said`` holds (4 where the text has no spaces between words, as in Chinese; 8 else, about
+    two words), and ``text`` repeats when such stretches cover ``_COPY_SHARE`` of it. Speech that says a few
+    words again ("ask not what your country can do for you, ask what you can do") stays well below."""
+    new = _letters(text)
+    size = _COPY_NGRAM_UNSPACED if _unspaced_script(text) else _COPY_NGRAM
+    if len(new) < size:
+        return False
+    known = _letters(said)
+    seen = {known[i : i + size] for i in range(len(known) - size + 1)}
+    covered = [False] * len(new)
+    for i in range(len(new) - size + 1):
+        if new[i : i + size] in seen:
+            covered[i : i + size] = [True] * size
+    return sum(covered) >= _COPY_SHARE * len(new)
+
+
+def _letters(text: str) -> str:
+    return "".join(c for c in text.lower() if c.isalnum())
+
+
+def _unspaced_script(text: str) -> bool:
+    """Mostly CJK (no spaces between words; Whisper's spaces there mark pauses, not words)."""
+    letters = [c for c in text if c.isalnum()]
+    cjk = sum("\u3040" <= c <= "\u9fff" or "\uac00" <= c <= "\ud7af" for c in letters)
+    return 2 * cjk > len(letters)
 
 
 def without_repeated_start(prefix: str, text: str) -> str:

@@ -116,13 +116,18 @@ class DecodeOptions:
     """A final's result also carries its utterance's speaker embedding, where the engine has a speaker model
     (``speaker_embeddings``): the session labels its finals with who said them."""
 
-    def without_context(self, audio: np.ndarray) -> tuple[np.ndarray, DecodeOptions]:
+    def without_context(self, audio: np.ndarray, *, forget_said: bool = False) -> tuple[np.ndarray, DecodeOptions]:
         """``audio`` (context, then utterance) and these options for the same decode of the utterance alone.
 
         The context's words stay in the prompt: they move to the end of the history (the prompt keeps the
-        words nearest the utterance when it must cut)."""
-        history = " ".join(text for text in (self.history, self.prefix) if text) or None
+        words nearest the utterance when it must cut). ``forget_said``: neither stays, for a decode that
+        copied them (``context_decoding.repeats_what_was_said``)."""
+        history = None if forget_said else " ".join(text for text in (self.history, self.prefix) if text) or None
         return audio[self.context_samples :], dataclasses.replace(self, context_samples=0, prefix=None, history=history)
+
+    def said(self) -> str:
+        """What the session's finals already said, as far as this decode's prompt and prefix carry it."""
+        return " ".join(text for text in (self.history, self.prefix) if text)
 
     def utterance_s(self, audio: np.ndarray) -> float:
         """How long the utterance in ``audio`` is: what follows the context, what results cover."""

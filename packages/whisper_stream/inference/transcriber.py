@@ -21,6 +21,7 @@ from whisper_stream.inference.context_decoding import (
     max_length,
     new_tokens,
     own_sentence,
+    repeats_what_was_said,
     same_start_of_transcript,
     utterance_words,
 )
@@ -136,20 +137,27 @@ class FasterWhisperTranscriber:
         resolved, unsure, detected = self.with_languages(items, final=final)
         detection_s = time.perf_counter() - detecting if detected else None
         results: list[TranscriptionResult | None] = [None] * len(items)
+        copied: set[int] = set()
         direct = [i for i in range(len(resolved)) if i not in unsure]
         beam_size = self.options.final_beam_size if final else self.options.partial_beam_size
         for group in by_language(direct, resolved):
             decoded = self.decode([resolved[i] for i in group], beam_size=beam_size, word_timestamps=final)
             for i, (result, doubtful) in zip(group, decoded, strict=True):
                 results[i] = None if doubtful and (final or resolved[i][1].prefix) else result
+                if result.text and repeats_what_was_said(resolved[i][1].said(), result.text):
+                    copied.add(i)  # the prompt's words copied, not heard: decoded again without them
+                    results[i] = None
         start_with_client_prefixes(results, resolved)
         if final:
             retry_too_few_words(results, resolved)
         for i in unsure:  # no text beats text in the wrong language
             results[i] = TranscriptionResult.empty(resolved[i][1].language or "")
-        retry = [i for i, r in enumerate(results) if r is None and resolved[i][1].context_samples]
-        if retry:  # no continuation of the context: the utterance alone
-            alone = [options.without_context(audio) for audio, options in (resolved[i] for i in retry)]
+        retry = [i for i, r in enumerate(results) if r is None and (resolved[i][1].context_samples or i in copied)]
+        if retry:  # no continuation of the context: the utterance alone (and without the words it copied)
+            alone = [
+                options.without_context(audio, forget_said=i in copied)
+                for i, (audio, options) in ((i, resolved[i]) for i in retry)
+            ]
             for i, result in zip(retry, self.transcribe_batch(alone, final=final), strict=True):
                 results[i] = result
         done = [
