@@ -66,9 +66,11 @@ format: setup
 	$(PY) -m ruff format .
 	$(PY) -m ruff check --fix .
 
-# --durations: the slowest tests, in every CI log, so a test that grows (or a machine that slows) shows
+# --durations: the slowest tests, in every CI log, so a test that grows (or a machine that slows) shows.
+# -n 2 --dist loadfile: two workers, each test module on one of them (its module fixtures started once); each
+# worker starts its own real server. tests/conftest.py keeps OpenMP threads from spinning while they wait.
 test: setup lint clients
-	$(PY) -m pytest -q --durations=15
+	$(PY) -m pytest -q -n 2 --dist loadfile --durations=15
 
 test-fast: setup
 	$(PY) -m pytest -q -m "not slow"
