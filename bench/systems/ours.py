@@ -50,7 +50,7 @@ class Ours:
         self.model = model
         self.min_silence_ms = min_silence_ms
         self.beam_size = beam_size
-        self.env = env or {}
+        self.env = dict(env or {})  # its own: diarize adds to it
         self.diarize = diarize
         """Every session asks for speaker labels (``enable_diarization``); the server needs a speaker model."""
         if diarize:

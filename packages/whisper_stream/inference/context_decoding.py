@@ -32,11 +32,13 @@ from whisper_stream.samples import SAMPLE_RATE_HZ
 
 _CONTINUATION_CHECK_WORDS = 3
 _MAX_SECONDS_PER_WORD = 3.0
+"""Fewer words than one per this many seconds of utterance: the decoder stopped early (seen: an
+utterance of 20 words decoded in context as ".", the prefix's sentence ended and nothing more)."""
 _COPY_NGRAM = 8
 _COPY_NGRAM_UNSPACED = 4
 _COPY_SHARE = 0.8
-"""Fewer words than one per this many seconds of utterance: the decoder stopped early (seen: an
-utterance of 20 words decoded in context as ".", the prefix's sentence ended and nothing more)."""
+"""``repeats_what_was_said``: runs of this many letters (CJK: the unspaced size) that the words already said
+hold, covering this share of a decode's text, make it a copy."""
 MAX_TEXT_CONTEXT = 448
 """Whisper's decoder positions: prompt, start-of-transcript tokens and generated tokens together."""
 PROMPT_BUDGET_TOKENS = MAX_TEXT_CONTEXT // 2 - 1
@@ -176,21 +178,17 @@ def repeats_what_was_said(said: str, text: str) -> bool:
     or digits that ``said`` holds (4 where the text has no spaces between words, as in Chinese; 8 else, about
     two words), and ``text`` repeats when such stretches cover ``_COPY_SHARE`` of it. Speech that says a few
     words again ("ask not what your country can do for you, ask what you can do") stays well below."""
-    new = _letters(text)
+    new = "".join(_words(text))
     size = _COPY_NGRAM_UNSPACED if _unspaced_script(text) else _COPY_NGRAM
     if len(new) < size:
         return False
-    known = _letters(said)
+    known = "".join(_words(said))
     seen = {known[i : i + size] for i in range(len(known) - size + 1)}
     covered = [False] * len(new)
     for i in range(len(new) - size + 1):
         if new[i : i + size] in seen:
             covered[i : i + size] = [True] * size
     return sum(covered) >= _COPY_SHARE * len(new)
-
-
-def _letters(text: str) -> str:
-    return "".join(c for c in text.lower() if c.isalnum())
 
 
 def _unspaced_script(text: str) -> bool:
