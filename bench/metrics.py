@@ -146,6 +146,18 @@ def covers_end(start_s: float, stop_s: float, speech_end_s: float) -> bool:
     return start_s <= speech_end_s and stop_s >= speech_end_s - COVER_S
 
 
+def finalize_latencies(run: StreamRun) -> list[float | None]:
+    """For each ``finalize`` the client sent, in order: the seconds until the final marked ``from_finalize``
+    that answers it (the first such final after it not answering an earlier one); None where none came."""
+    answers = sorted(e.wall_s for e in run.events if e.is_final and e.from_finalize)
+    out: list[float | None] = []
+    for sent_s in run.finalizes_sent_s:
+        while answers and answers[0] < sent_s:
+            answers.pop(0)  # an answer to nothing the client sent since (or to the end of the stream)
+        out.append(answers.pop(0) - sent_s if answers else None)
+    return out
+
+
 def coverage_summary(scores: Sequence[UtteranceScore]) -> dict[str, int]:
     """Utterances whose words never came back (missed) or whose last words never did (truncated)."""
     return {

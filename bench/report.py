@@ -80,6 +80,7 @@ HEADLINE = (
     "CPU s/audio s",
     "peak RSS",
     "end of speech → first final p50/p95",
+    "finalize +0.2 s → final p50/p95",
     "streams @p95≤1.5s",
 )
 
@@ -91,7 +92,7 @@ def headline(results: dict[str, Any]) -> list[list[str]]:
         main = row.get("main")
         label = row.get("label", key).rsplit(", beam", 1)[0]
         if not main:
-            out.append([label, str(row.get("beam_size", "")), row.get("status", "not run")] + [""] * 14)
+            out.append([label, str(row.get("beam_size", "")), row.get("status", "not run")] + [""] * 15)
             continue
         offline = results.get("offline", {}).get(str(row["beam_size"]), {})
         final, coverage = main["final_latency"], main["coverage"]
@@ -117,6 +118,7 @@ def headline(results: dict[str, Any]) -> list[list[str]]:
                 fmt(main["cpu_s_per_audio_s"], "", 3),
                 fmt(main["peak_rss_mib"], " MiB", 0),
                 _field_latency_text(main),
+                _finalize_text(row.get("finalize")),
                 _capacity_text(row),
             ]
         )
@@ -129,6 +131,15 @@ def _field_latency_text(main: dict[str, Any]) -> str:
     if not field:
         return "-"
     return f"{fmt(field['p50_s'], 's')} / {fmt(field['p95_s'], 's')}"
+
+
+def _finalize_text(finalize: dict[str, Any] | None) -> str:
+    """The client's finalize (0.2 s after each end of speech) to the final answering it, where it was run."""
+    if not finalize:
+        return "-"
+    latency = finalize["finalize_final_latency"]
+    text = f"{fmt(latency['p50_s'], 's')} / {fmt(latency['p95_s'], 's')}"
+    return text + (f" ({latency['no_final']} unanswered)" if latency["no_final"] else "")
 
 
 def busiest_other_load(results: dict[str, Any]) -> float:

@@ -271,6 +271,29 @@ def score_main(
     return step
 
 
+FINALIZE_AFTER_S = 0.2
+"""When a voice agent's own VAD says stop after the end of speech (pipecat's default stop is 0.2 s)."""
+
+
+def finalize_pass(system: Ours, server: Any, work: Workload, args: argparse.Namespace) -> dict[str, Any]:
+    """The one-stream run again, the client sending ``finalize`` ``FINALIZE_AFTER_S`` after each end of speech
+    (silero's on the clean clip), as a voice agent does at its own VAD's stop: finalize -> the final that
+    answers it, with that run's WER (a finalize must not cost words)."""
+    ends_s = [u.silero_end_s + FINALIZE_AFTER_S for u in work.main.utterances if u.silero_end_s is not None]
+    run = asyncio.run(
+        system.stream(
+            server, work.main.audio, speed=args.speed, frame_ms=args.frame_ms,
+            timeout_s=work.main.duration_s / args.speed + 120, finalize_at_s=ends_s,
+        )
+    )  # fmt: skip
+    return {
+        "finalize_after_s": FINALIZE_AFTER_S,
+        "finalize_final_latency": metrics.latency_summary(metrics.finalize_latencies(run)),
+        "wer": metrics.corpus_wer([reference_text(work.main)], [metrics.hypothesis(run)]),
+        "errors": [run.error] if run.error else [],
+    }
+
+
 def run_row(row: plan.Row, args: argparse.Namespace, model: ModelSpec, work: Workload, results: dict) -> dict:
     """One row of the table: its own server, warmed up, the one-stream run, and the sweep if it is the row's."""
     system = make_system(row, model, args)
@@ -306,6 +329,10 @@ def run_row(row: plan.Row, args: argparse.Namespace, model: ModelSpec, work: Wor
                 f"{step['coverage']['truncated']} cpu/audio {step['cpu_s_per_audio_s']} errors {step['errors']}"
                 f" (other processes busy {step['other_processes_cpu_cores']} cores)"
             )
+            if row.sweep and isinstance(system, Ours):
+                log(f"[{row.key}] one stream again, finalize {FINALIZE_AFTER_S} s after each end of speech")
+                out["finalize"] = finalize_pass(system, server, work, args)
+                log(f"[{row.key}] finalize -> final {out['finalize']['finalize_final_latency']}")
             if row.sweep and row.system in args.profile.split(","):
                 # a pass of its own, so that py-spy's overhead stays out of the measured run
                 profile_to = args.out / f"profile_{row.system}.txt"

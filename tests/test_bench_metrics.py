@@ -289,3 +289,16 @@ def test_the_fields_latency_runs_from_silero_s_end_of_speech_to_the_first_final_
     assert score.end_of_speech_final_s == pytest.approx(0.3)
     assert score.final_latency_s == pytest.approx(6.0 - 4.2)  # make bench's own: the last final, energy's end
     assert metrics.score_utterances(stream, StreamRun([run.events[0]]), speed=1.0)[0].end_of_speech_final_s is None
+
+
+def test_each_finalize_is_timed_to_the_first_from_finalize_final_after_it() -> None:
+    run = StreamRun(
+        [
+            Event(1.0, "an answer to nothing the client sent", True, from_finalize=True),
+            Event(2.5, "the final the VAD sent", True),
+            Event(2.6, "the answer", True, from_finalize=True),
+            Event(5.4, "", True, from_finalize=True),  # nothing was open: an empty answer, at once
+        ],
+        finalizes_sent_s=[2.2, 5.3, 8.0],
+    )
+    assert metrics.finalize_latencies(run) == pytest.approx([0.4, 0.1, None])

@@ -62,6 +62,7 @@ class Event:
     start_s: float | None = None  # stream time the text covers, when the system says
     end_s: float | None = None
     flushed: bool = False  # a final only because the stream ended (not a final of the system's own)
+    from_finalize: bool = False  # the final that answers a client's finalize (ours only)
 
 
 @dataclass
@@ -70,6 +71,7 @@ class StreamRun:
     error: str | None = None
     send_lag_max_s: float = 0.0  # how far the sender fell behind the capture clock
     closed_s: float | None = None
+    finalizes_sent_s: list[float] = field(default_factory=list)  # client clock, each finalize the client sent
 
     @property
     def finals(self) -> list[Event]:

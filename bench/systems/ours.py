@@ -8,7 +8,7 @@ import json
 import sys
 import urllib.error
 import urllib.request
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -103,11 +103,18 @@ class Ours:
             yield server
 
     async def stream(
-        self, server: Server, audio: np.ndarray, *, speed: float, frame_ms: int, timeout_s: float
+        self,
+        server: Server,
+        audio: np.ndarray,
+        *,
+        speed: float,
+        frame_ms: int,
+        timeout_s: float,
+        finalize_at_s: Sequence[float] = (),
     ) -> StreamRun:
         return await stream_to_ours(
             server.extra["url"], audio, speed=speed, frame_ms=frame_ms, timeout_s=timeout_s,
-            min_silence_ms=self.min_silence_ms, diarize=self.diarize,
+            min_silence_ms=self.min_silence_ms, diarize=self.diarize, finalize_at_s=finalize_at_s,
         )  # fmt: skip
 
 
@@ -123,10 +130,12 @@ async def stream_to_ours(
     word_timestamps: bool = False,
     diarize: bool = False,
     on_transcription: Callable[[dict[str, Any]], None] | None = None,
+    finalize_at_s: Sequence[float] = (),
 ) -> StreamRun:
     """Stream ``audio`` to our server paced at ``speed`` with the seed's config, then terminate; every
-    transcript is an ``Event`` (``on_transcription`` sees each raw message too). The one client of every
-    bench that talks to our server."""
+    transcript is an ``Event`` (``on_transcription`` sees each raw message too). ``finalize_at_s``: stream
+    times at which the client sends ``finalize``, as a voice agent does at its own VAD's stop (each sent once
+    the audio up to it has been). The one client of every bench that talks to our server."""
     run = StreamRun()
     pacer = Pacer(speed)
     config = {
@@ -146,9 +155,15 @@ async def stream_to_ours(
             await websocket.send(json.dumps(config))
 
             async def send() -> None:
+                finalizes = iter(sorted(finalize_at_s))
+                due_s = next(finalizes, None)
                 with contextlib.suppress(ConnectionClosed):
                     async for chunk in pacer.frames(audio, frame_samples):
                         await websocket.send(to_pcm16(chunk))
+                        while due_s is not None and due_s / speed <= pacer.now():
+                            await websocket.send(json.dumps({"type": "finalize"}))
+                            run.finalizes_sent_s.append(pacer.now())
+                            due_s = next(finalizes, None)
                     await websocket.send(json.dumps({"terminate_session": True}))
 
             sender = asyncio.create_task(send())
@@ -161,7 +176,12 @@ async def stream_to_ours(
                     if kind != "transcription":
                         continue
                     start_s, end_s = _span(message)
-                    run.events.append(Event(pacer.now(), message["transcript"], message["is_final"], start_s, end_s))
+                    run.events.append(
+                        Event(
+                            pacer.now(), message["transcript"], message["is_final"], start_s, end_s,
+                            from_finalize=bool(message.get("from_finalize")),
+                        )
+                    )  # fmt: skip
                     if on_transcription is not None:
                         on_transcription(message)
             finally:
