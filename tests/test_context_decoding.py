@@ -106,6 +106,9 @@ def test_the_words_said_again_at_the_start_are_dropped_with_their_aligned_words(
     assert without_repeated_start("my fellow Americans, ask", "ask not what") == "not what"
     assert without_repeated_start("my fellow Americans", "Americans ask") == "ask"
     assert without_repeated_start("my fellow", "not this") == "not this"
+    # the last phrase whole, heard again (test-other, beam 5, prompted)
+    said = "Imply that these. The stories regarding Joseph."
+    assert without_repeated_start(said, "The stories regarding Joseph. They traditional") == "They traditional"
     words = tuple(Word(w, float(i), i + 0.5, 0.9) for i, w in enumerate(["ask", "not", "what"]))
     text, own = own_sentence("ask not what", words, "fellow Americans, ask", drop_repeated=True)
     assert text == "Not what" and own is not None and [w.word for w in own] == ["Not", "what"]

@@ -31,6 +31,9 @@ from whisper_stream.protocol.results import Word
 from whisper_stream.samples import SAMPLE_RATE_HZ
 
 _CONTINUATION_CHECK_WORDS = 3
+_REPEATED_START_MAX_WORDS = 8
+"""``without_repeated_start`` drops at most this many of the prefix's last words said again (seen on
+test-other at beam 5: the previous final's whole "The stories regarding Joseph." heard again first)."""
 _MAX_SECONDS_PER_WORD = 3.0
 """Fewer words than one per this many seconds of utterance: the decoder stopped early (seen: an
 utterance of 20 words decoded in context as ".", the prefix's sentence ended and nothing more)."""
@@ -199,10 +202,11 @@ def _unspaced_script(text: str) -> bool:
 
 
 def without_repeated_start(prefix: str, text: str) -> str:
-    """``text`` without the prefix's last words at its start (up to ``_CONTINUATION_CHECK_WORDS``), the longest
+    """``text`` without the prefix's last words at its start (up to ``_REPEATED_START_MAX_WORDS``), the longest
     such overlap: in the prompted form the decoder starts at a timestamp, and may hear again the end of a word
-    that ends just before it ("…fellow Americans ask" + "ask not what…"). The forced form needs none of this."""
-    tail = _words(prefix)[-_CONTINUATION_CHECK_WORDS:]
+    that ends just before it ("…fellow Americans ask" + "ask not what…"), or the last phrase whole. The forced
+    form needs none of this."""
+    tail = _words(prefix)[-_REPEATED_START_MAX_WORDS:]
     pieces = text.split()
     for count in range(min(len(tail), len(pieces)), 0, -1):
         if _words(" ".join(pieces[:count])) == tail[-count:]:
