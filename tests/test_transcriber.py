@@ -64,6 +64,19 @@ def test_silence_and_noise_give_no_words(transcriber: FasterWhisperTranscriber) 
         assert transcriber.transcribe(audio, ENGLISH, final=True).text == ""
 
 
+def test_a_punctuation_loop_in_the_history_does_not_loop_the_next_decode(
+    transcriber: FasterWhisperTranscriber, clips: list
+) -> None:
+    # Seen on the bench stream (prompted, 8 s of context): a final ended in 40 dots, and prompted with it every
+    # later decode of the session answered with dots alone, so every later utterance was lost.
+    audio, reference = clips[0]
+    looped = replace(ENGLISH, history="That thereby beauty's rose might never die." + " ." * 40)
+    for final in (True, False):
+        text = transcriber.transcribe(audio, looped, final=final).text
+        assert wer(reference, text) <= 0.2, text
+        assert ". . ." not in text
+
+
 # ---------------------------------------------------------------- languages (no model)
 
 

@@ -18,7 +18,7 @@ from typing import Any
 import numpy as np
 
 from whisper_stream.inference.context_decoding import max_new_tokens as max_new_tokens_for
-from whisper_stream.inference.hallucination import HallucinationGuard
+from whisper_stream.inference.hallucination import HallucinationGuard, without_punctuation_runs
 from whisper_stream.protocol.results import Segment, TranscriptionResult
 from whisper_stream.samples import SAMPLE_RATE_HZ
 
@@ -99,7 +99,7 @@ def decode_once(
     kept: list[Segment] = []
     log_probs: list[float] = []
     for segment in segments:
-        text = segment.text.strip()
+        text, looped = without_punctuation_runs(segment.text.strip())
         if not text or guard.repetitive(segment.compression_ratio):
             continue
         if guard.silence(segment.no_speech_prob, segment.avg_logprob):
@@ -112,7 +112,8 @@ def decode_once(
                 start_s,
                 min(max(float(segment.end), start_s), duration_s),
                 log_prob=log_prob,
-                possible_hallucination=guard.low_confidence(log_prob),  # a repetitive one was dropped above
+                # a repetitive one was dropped above; a punctuation loop is cut out of the text
+                possible_hallucination=looped or guard.low_confidence(log_prob),
                 beam_results=(text,) if beam_results else None,  # this path keeps no n-best
             )
         )

@@ -26,7 +26,7 @@ from whisper_stream.inference.context_decoding import (
     utterance_words,
 )
 from whisper_stream.inference.fallback import transcribe_with_fallback
-from whisper_stream.inference.hallucination import HallucinationGuard
+from whisper_stream.inference.hallucination import HallucinationGuard, without_punctuation_runs
 from whisper_stream.inference.language_choice import (
     by_language,
     choose_language,
@@ -236,7 +236,9 @@ class FasterWhisperTranscriber:
                     audio, options = options.without_context(audio)  # its words are in another language
             if not sure and not final:
                 unsure.add(i)
+            # a decoder loop in the history ("die. . . . .") makes the decode loop again: never prompted with one
             history = options.history if history_fits(options, language) else None
+            history = without_punctuation_runs(history)[0] or None if history else None
             resolved.append((audio, replace(options, language=language, history=history)))
         return resolved, unsure, probabilities
 
@@ -340,7 +342,7 @@ class FasterWhisperTranscriber:
         audio, options = item
         if tokens is None:  # the decoder did not keep the prefix it was given
             return TranscriptionResult.empty(), True
-        text = tokenizer.decode(tokens).strip()  # type: ignore[attr-defined]
+        text, looped = without_punctuation_runs(tokenizer.decode(tokens).strip())  # type: ignore[attr-defined]
         if options.context_samples:
             prompted = self.options.context_form is ContextForm.PROMPTED
             text, words = own_sentence(text, words, options.prefix, drop_repeated=prompted)
@@ -352,9 +354,9 @@ class FasterWhisperTranscriber:
         utterance_s = options.utterance_s(audio)
         if options.prefix and not continues(options.prefix, text, utterance_s):
             return TranscriptionResult.empty(), True
-        if not text or silence:
-            return TranscriptionResult.empty(language), False
-        doubtful = guard.doubtful(avg_logprob, get_compression_ratio(text))
+        if not text or silence:  # a loop of dots alone is doubtful: decoded again, not taken as silence
+            return TranscriptionResult.empty(language), looped and not silence
+        doubtful = looped or guard.doubtful(avg_logprob, get_compression_ratio(text))
         segment = Segment(text, 0.0, utterance_s, words, log_prob=avg_logprob, possible_hallucination=doubtful)
         return TranscriptionResult(text, language, math.exp(avg_logprob), (segment,)), doubtful
 
