@@ -3,11 +3,12 @@
     .venv/bin/python bench/voice_agent.py --sets bench,test_other --min-silence-ms 100,150,200,300 --device h100
 
 Each stream is replayed through the real Session, with the real silero VAD and real tiny.en decodes (beam 1,
-the local run's finals in context), on a simulated clock: audio arrives in real time in 32 ms frames and one
-decoder serves the session's requests in the order asked (a withdrawn request not yet started is skipped;
-partials off: only finals and the speculative finals of pauses). Each decode takes what ``--device`` takes:
+the local run's finals in context, in the form ``--form`` names: prompted, the default, or forced), on a
+simulated clock: audio arrives in real time in 32 ms frames and one decoder serves the session's requests in
+the order asked (a withdrawn request not yet started is skipped; partials off: only finals and the
+speculative finals of pauses). Each decode takes what ``--device`` takes:
 
-- ``h100``: large-v3-turbo on one H100, batch of one, beam 5 finals, prompted context, as
+- ``h100``: large-v3-turbo on one H100, batch of one, beam 5 finals, context in the same form, as
   bench/simulated_accelerator.py's cost model gives it for the words tiny.en decoded;
 - ``cpu``: the wall time tiny.en took for that decode here (measured once, cached with its result; on a loaded
   machine longer than on an idle one).
@@ -67,11 +68,13 @@ CLIENT_VAD_STOP_S = 0.2
 class Decoder:
     """tiny.en on the CPU: each decode's result and wall time, cached on disk."""
 
-    def __init__(self) -> None:
+    def __init__(self, form: ContextForm = ContextForm.PROMPTED) -> None:
         from whisper_stream.inference.model_source import resolve_model_source
         from whisper_stream.inference.transcriber import FasterWhisperTranscriber, TranscriberOptions
 
-        self.transcriber = FasterWhisperTranscriber(resolve_model_source(""), TranscriberOptions(device="cpu"))
+        options = TranscriberOptions(device="cpu", context_form=form)
+        self.transcriber = FasterWhisperTranscriber(resolve_model_source(""), options)
+        self.form = form
         inference = REPO / "packages" / "whisper_stream" / "inference"
         source = b"".join(p.read_bytes() for p in sorted(inference.glob("*.py")))
         self._path = CACHE_DIR / f"{hashlib.sha1(source).hexdigest()[:12]}.pickle"
@@ -81,7 +84,7 @@ class Decoder:
 
     def __call__(self, request: TranscriptionRequest) -> tuple[TranscriptionResult, float]:
         final = request.kind.is_final
-        key = (hashlib.sha1(request.audio.tobytes()).hexdigest(), request.options, final)
+        key = (hashlib.sha1(request.audio.tobytes()).hexdigest(), request.options, final, self.form)
         if key not in self._cache:
             started = time.perf_counter()
             result = self.transcriber.transcribe(request.audio, request.options, final=final)
@@ -94,9 +97,9 @@ class Decoder:
 
 
 @functools.cache
-def _simulated_h100() -> SimulatedTranscriber:
+def _simulated_h100(form: ContextForm) -> SimulatedTranscriber:
     """large-v3-turbo on one H100's cost model (built once: it reads the speech manifests)."""
-    return SimulatedTranscriber("large-v3-turbo", "H100", sleep=False, context_form=ContextForm.PROMPTED)
+    return SimulatedTranscriber("large-v3-turbo", "H100", sleep=False, context_form=form)
 
 
 @dataclasses.dataclass
@@ -124,7 +127,7 @@ def replay(
         }
     )
     session = Session(config, vad_model().new_scorer(), early_finals=True)
-    gpu = _simulated_h100()
+    gpu = _simulated_h100(decode.form)
     queue: deque[TranscriptionRequest] = deque()
     running: tuple[float, TranscriptionRequest, TranscriptionResult] | None = None
     sent: list[tuple[float, dict[str, Any]]] = []
@@ -236,9 +239,10 @@ def main() -> None:
     parser.add_argument("--sets", default="bench,test_other")
     parser.add_argument("--min-silence-ms", default="100,150,200,300", help="endpoints, comma-separated")
     parser.add_argument("--device", choices=("h100", "cpu"), default="h100")
+    parser.add_argument("--form", choices=[f.value for f in ContextForm], default=ContextForm.PROMPTED.value)
     args = parser.parse_args()
-    decode = Decoder()
-    print(f"load average before: {os.getloadavg()[0]:.2f}; device: {args.device}")
+    decode = Decoder(ContextForm(args.form))
+    print(f"load average before: {os.getloadavg()[0]:.2f}; device: {args.device}; finals in context: {args.form}")
     for name, stream in streams(args.sets.split(",")).items():
         references = [u.clip.reference for u in stream.utterances]
         offline = corpus_wer(references, offline_texts(stream, 1))
