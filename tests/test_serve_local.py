@@ -18,6 +18,7 @@ import urllib.request
 from pathlib import Path
 
 import pytest
+import yaml
 from websockets.asyncio.client import connect
 
 from scripts import local_truss
@@ -307,6 +308,9 @@ def test_the_ignored_production_settings_are_one_line(tmp_path: Path, capsys: py
     assert len(lines) == 1, lines
     assert "model_metadata.whisper_model" in lines[0] and "resources.accelerator" in lines[0]
     assert "model_metadata.final_context_s" in lines[0]  # the local CPU run decodes finals in context
+    # the CPU run's OpenMP threads sleep while they wait; production (config.yaml, GPU) keeps OpenMP's default
+    assert built.config_env["OMP_WAIT_POLICY"] == "PASSIVE"
+    assert "OMP_WAIT_POLICY" not in (yaml.safe_load((ROOT / "config.yaml").read_text())["environment_variables"])
 
 
 def test_the_truss_ignore_applies_to_staging(echo_truss: Path, tmp_path: Path) -> None:
