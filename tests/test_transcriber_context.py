@@ -199,3 +199,25 @@ def test_the_fallback_decode_aligns_its_words_too(transcriber: FasterWhisperTran
     words = words_of(timed)
     assert [w.start_s for w in words] == sorted(w.start_s for w in words)
     assert all(0.0 <= w.start_s <= w.end_s <= audio.size / SR for w in words)
+
+
+def test_a_fallback_that_copies_the_words_already_said_is_decoded_again_without_them(
+    transcriber: FasterWhisperTranscriber, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Seen on test-other at a 170 ms endpoint: a doubtful final went to the temperature fallback, which
+    # answered with a whole earlier final from its prompt. The fallback is faked here to copy its prompt.
+    import whisper_stream.inference.transcriber as module
+
+    prompts: list[str | None] = []
+
+    def copying(model: object, audio: np.ndarray, *, prompt: str | None, **_: object) -> TranscriptionResult:
+        prompts.append(prompt)
+        text = prompt or "ask not what your country can do for you"
+        return TranscriptionResult(text, "en", 0.5, ())
+
+    monkeypatch.setattr(module, "transcribe_with_fallback", copying)
+    said = "The gut and the gullet being cut across between these ligatures, the stomach may be removed."
+    options = DecodeOptions("en", "Ligatures.", False, history=said)
+    result = transcriber._fallback(np.zeros(SR, np.float32), options, final=True)
+    assert prompts == [f"Ligatures. {said}", "Ligatures."]  # the client's prompt is kept
+    assert result.text == "Ligatures."

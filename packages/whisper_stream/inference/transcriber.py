@@ -125,13 +125,12 @@ class FasterWhisperTranscriber:
     ) -> list[TranscriptionResult]:
         """Decode utterances (of any sessions) in one encoder and one decoder pass per language.
 
-        Each utterance first gets its language (``with_languages``); one whose detected language
-        is not the language of the finals before it is decoded without their context. Word
-        timestamps align the decoded tokens (the words are the same with or without them).
-        Any utterance whose direct decode fails the hallucination guards on a final takes
-        faster-whisper's own ``transcribe`` (temperature fallback). A final in context that
-        does not continue its prefix is decoded again without the context. ``options.sampling``:
-        how (``sampling_decoding``); a final with too few words a minute is decoded again.
+        Each utterance first gets its language (``with_languages``); one whose detected language is not the
+        language of the finals before it is decoded without their context. Word timestamps align the decoded
+        tokens (the words are the same with or without them). Any utterance whose direct decode fails the
+        hallucination guards on a final takes faster-whisper's own ``transcribe`` (temperature fallback). A
+        final in context that does not continue its prefix is decoded again without the context.
+        ``options.sampling``: how (``sampling_decoding``); a final with too few words a minute is decoded again.
         """
         detecting = time.perf_counter()
         resolved, unsure, detected = self.with_languages(items, final=final)
@@ -167,18 +166,21 @@ class FasterWhisperTranscriber:
         return [with_detection(result, detected.get(i), detection_s) for i, result in enumerate(done)]
 
     def _fallback(self, audio: np.ndarray, options: DecodeOptions, *, final: bool) -> TranscriptionResult:
+        """``_fallback_once``, and once more without the words already said if it copied them (seen on test-other
+        at a 170 ms endpoint: a whole earlier final came again at a temperature)."""
+        result = self._fallback_once(audio, options, final=final)
+        if result.text and repeats_what_was_said(options.said(), result.text):
+            return self._fallback_once(*options.without_context(audio, forget_said=True), final=final)
+        return result
+
+    def _fallback_once(self, audio: np.ndarray, options: DecodeOptions, *, final: bool) -> TranscriptionResult:
         """faster-whisper's own path, bounded (``fallback``): temperatures for a final, greedy for a partial."""
         default_beam = self.options.final_beam_size if final else self.options.partial_beam_size
         result = transcribe_with_fallback(
-            self._model,
-            audio,
-            language=self._language(options),
-            prompt=prompt_for(options, options.language or "en"),
-            guard=self.options.guard,
-            timestamps=final,
-            beam_results=options.sampling.beam_results,
+            self._model, audio, language=self._language(options), prompt=prompt_for(options, options.language or "en"),
+            guard=self.options.guard, timestamps=final, beam_results=options.sampling.beam_results,
             **transcribe_kwargs(self._model, options, beam_size=default_beam, final=final),
-        )
+        )  # fmt: skip
         if final and options.word_timestamps and result.text:
             return self._with_words(audio, result, options)
         return result
@@ -260,16 +262,13 @@ class FasterWhisperTranscriber:
     ) -> list[tuple[TranscriptionResult, bool]]:
         """One direct decode of each item (same language), without timestamps or fallback.
 
-        With ``fit_encoder_window`` the encoder input is cut to the longest item
-        plus a margin instead of padded to 30 s (CTranslate2 accepts shorter
-        inputs; the encoder then does ~8x less work for a 5 s utterance). It is
-        off by default: on 116 shared utterances tiny.en's WER went from 0.141 to
-        0.419, mostly repetition loops on short clips
-        (scripts/eval_encoder_window.py). An item with a ``prefix`` gets only the
-        words after it; one that does not continue it is doubtful. With
-        ``word_timestamps``, items that ask for them get the decoded tokens
-        aligned. Returns each result and whether it is doubtful (low
-        log-probability or repetitive).
+        With ``fit_encoder_window`` the encoder input is cut to the longest item plus a margin instead of padded
+        to 30 s (CTranslate2 accepts shorter inputs; the encoder then does ~8x less work for a 5 s utterance).
+        It is off by default: on 116 shared utterances tiny.en's WER went from 0.141 to 0.419, mostly repetition
+        loops on short clips (scripts/eval_encoder_window.py). An item with a ``prefix`` gets only the words
+        after it; one that does not continue it is doubtful. With ``word_timestamps``, items that ask for them
+        get the decoded tokens aligned. Returns each result and whether it is doubtful (low log-probability,
+        repetitive or a punctuation loop).
         """
         from faster_whisper.tokenizer import Tokenizer
         from faster_whisper.transcribe import get_suppressed_tokens
