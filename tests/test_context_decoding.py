@@ -128,3 +128,8 @@ def test_a_decode_in_context_that_copies_what_was_said_is_a_copy_not_speech() ->
     assert repeats_what_was_said(jfk, "And so, my fellow Americans, ask not.")
     assert not repeats_what_was_said(jfk, "ask what you can do for your country.")  # a few words said again: speech
     assert not repeats_what_was_said(jfk, "Stop.")
+    # the finals before it copied inside a final's own words (test-other, 170 ms endpoint)
+    said = "The gut and the gallage being cut across between these ligatures. The stomach may be removed entire."
+    own = "If the medical practitioner is endowed on any point."
+    assert repeats_what_was_said(said, f"{own} {said} {own}")
+    assert not repeats_what_was_said(said, f"{own} The stomach may be removed. {own}")

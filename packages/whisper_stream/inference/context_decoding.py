@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import dataclasses
 import enum
+import itertools
 import math
 from dataclasses import dataclass
 from typing import Any
@@ -40,8 +41,11 @@ utterance of 20 words decoded in context as ".", the prefix's sentence ended and
 _COPY_NGRAM = 8
 _COPY_NGRAM_UNSPACED = 4
 _COPY_SHARE = 0.8
+_COPY_STRETCH = 50
+_COPY_STRETCH_UNSPACED = 16
 """``repeats_what_was_said``: runs of this many letters (CJK: the unspaced size) that the words already said
-hold, covering this share of a decode's text, make it a copy."""
+hold, covering this share of a decode's text or one unbroken stretch of ``_COPY_STRETCH`` letters (about ten
+words; CJK: ``_COPY_STRETCH_UNSPACED``), make it a copy."""
 MAX_TEXT_CONTEXT = 448
 """Whisper's decoder positions: prompt, start-of-transcript tokens and generated tokens together."""
 PROMPT_BUDGET_TOKENS = MAX_TEXT_CONTEXT // 2 - 1
@@ -180,9 +184,13 @@ def repeats_what_was_said(said: str, text: str) -> bool:
     alone decodes to nothing. A stretch counts as copied when it is part of a run of ``_COPY_NGRAM`` letters
     or digits that ``said`` holds (4 where the text has no spaces between words, as in Chinese; 8 else, about
     two words), and ``text`` repeats when such stretches cover ``_COPY_SHARE`` of it. Speech that says a few
-    words again ("ask not what your country can do for you, ask what you can do") stays well below."""
+    words again ("ask not what your country can do for you, ask what you can do") stays well below. A copy
+    inside heard words counts too: at a 170 ms endpoint on test-other a final came as its own sentence, the two
+    finals before it word for word, then its own sentence again (``_COPY_STRETCH``). Decoded again alone, a
+    speaker who really says ten words again still gets them."""
     new = "".join(_words(text))
-    size = _COPY_NGRAM_UNSPACED if _unspaced_script(text) else _COPY_NGRAM
+    unspaced = _unspaced_script(text)
+    size = _COPY_NGRAM_UNSPACED if unspaced else _COPY_NGRAM
     if len(new) < size:
         return False
     known = "".join(_words(said))
@@ -191,7 +199,9 @@ def repeats_what_was_said(said: str, text: str) -> bool:
     for i in range(len(new) - size + 1):
         if new[i : i + size] in seen:
             covered[i : i + size] = [True] * size
-    return sum(covered) >= _COPY_SHARE * len(new)
+    stretch = _COPY_STRETCH_UNSPACED if unspaced else _COPY_STRETCH
+    longest = max((len(list(run)) for copied, run in itertools.groupby(covered) if copied), default=0)
+    return sum(covered) >= _COPY_SHARE * len(new) or longest >= stretch
 
 
 def _unspaced_script(text: str) -> bool:
