@@ -176,11 +176,14 @@ def make_system(row: plan.Row, model: ModelSpec, args: argparse.Namespace) -> An
     )
 
 
-async def stream_many(system: Any, server: Any, streams: list[Stream], args: argparse.Namespace) -> list[StreamRun]:
+async def stream_many(
+    system: Any, server: Any, streams: list[Stream], args: argparse.Namespace, **extra: Any
+) -> list[StreamRun]:
+    """``streams`` at once, each paced as ``args`` say; ``extra``: more of ``system.stream``'s arguments."""
     timeout_s = max(s.duration_s for s in streams) / args.speed + 120
     return await asyncio.gather(
         *(
-            system.stream(server, s.audio, speed=args.speed, frame_ms=args.frame_ms, timeout_s=timeout_s)
+            system.stream(server, s.audio, speed=args.speed, frame_ms=args.frame_ms, timeout_s=timeout_s, **extra)
             for s in streams
         )
     )
@@ -280,12 +283,7 @@ def finalize_pass(system: Ours, server: Any, work: Workload, args: argparse.Name
     (silero's on the clean clip), as a voice agent does at its own VAD's stop: finalize -> the final that
     answers it, with that run's WER (a finalize must not cost words)."""
     ends_s = [u.silero_end_s + FINALIZE_AFTER_S for u in work.main.utterances if u.silero_end_s is not None]
-    run = asyncio.run(
-        system.stream(
-            server, work.main.audio, speed=args.speed, frame_ms=args.frame_ms,
-            timeout_s=work.main.duration_s / args.speed + 120, finalize_at_s=ends_s,
-        )
-    )  # fmt: skip
+    [run] = asyncio.run(stream_many(system, server, [work.main], args, finalize_at_s=ends_s))
     return {
         "finalize_after_s": FINALIZE_AFTER_S,
         "finalize_final_latency": metrics.latency_summary(metrics.finalize_latencies(run)),

@@ -13,11 +13,11 @@ own ``transcribe`` path apply the same rules:
 
 from __future__ import annotations
 
+import itertools
 from dataclasses import dataclass
 
 PUNCTUATION_RUN = 3
 """This many space-separated pieces in a row with no letter or digit are a decoder loop, not speech."""
-_END = "\x00end"
 
 
 @dataclass(frozen=True)
@@ -48,14 +48,11 @@ def without_punctuation_runs(text: str) -> tuple[str, bool]:
     under 2.4), and that text in the session's history made every later decode answer with dots alone. Single
     marks between words ("yes - no", "wait ... what") are left as they are."""
     kept: list[str] = []
-    run: list[str] = []
     looped = False
-    for piece in [*text.split(), _END]:  # the end closes the last run
-        if not any(c.isalnum() for c in piece) and piece is not _END:
-            run.append(piece)
-            continue
-        looped = looped or len(run) >= PUNCTUATION_RUN
-        kept.extend(run if len(run) < PUNCTUATION_RUN else [])
-        run = []
-        kept.append(piece)
-    return (" ".join(kept[:-1]) if looped else text), looped
+    for punctuation, run in itertools.groupby(text.split(), key=lambda piece: not any(c.isalnum() for c in piece)):
+        pieces = list(run)
+        if punctuation and len(pieces) >= PUNCTUATION_RUN:
+            looped = True
+        else:
+            kept.extend(pieces)
+    return (" ".join(kept) if looped else text), looped
