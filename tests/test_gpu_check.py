@@ -2,7 +2,8 @@
 
 The run itself needs an NVIDIA GPU. Here: it stops at once without one, it asks
 bench/run.py for exactly the production settings (and bench accepts the flags),
-and it reads the concurrency target in the words bench/targets.py prints.
+bench/finals_wer.py for the context choice on the production model, and it reads
+the concurrency target in the words bench/targets.py prints.
 """
 
 from __future__ import annotations
@@ -16,8 +17,8 @@ import ctranslate2
 import pytest
 import yaml
 
+from bench import finals_wer, targets
 from bench import run as bench_run
-from bench import targets
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -59,6 +60,17 @@ def test_bench_accepts_the_command_at_the_production_settings(quick: bool) -> No
     assert args.sweep_beam == 5 and args.beam_sizes == [5]
     assert {"DECODE_WORKERS=2", "MAX_BATCH_SIZE=8"} <= set(args.ours_env)
     assert args.sweep == ([1, 8, 16] if quick else [1, 8, 16, 32, 64])
+
+
+@pytest.mark.parametrize("quick", [False, True])
+def test_finals_wer_accepts_the_command_for_the_context_choice(quick: bool) -> None:
+    argv = ["--quick"] if quick else []
+    command = gpu_check.finals_command(_production(), "/models/faster-whisper-large-v3", gpu_check.parse_args(argv))
+    assert command[1].endswith("bench/finals_wer.py")
+    args = finals_wer.parse_args(command[2:])
+    assert (args.model, args.device, args.compute_type) == ("/models/faster-whisper-large-v3", "cuda", "float16")
+    assert (args.beams, args.context_s, args.forms) == ("1,5", "0,15", "prompted,forced")
+    assert args.sets == ("bench" if quick else "test_other,bench")
 
 
 def test_reads_the_target_that_bench_prints() -> None:
