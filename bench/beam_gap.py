@@ -2,7 +2,7 @@
 timestamps on and off, and two ways tried of keeping the prompted form's gain at beam 5 (a diagnostic;
 the replay, scorer and cache are bench/finals_wer.py's).
 
-    .venv/bin/python bench/beam_gap.py --variant tail-forced --beams 1,5 [--sets test_other] [--model DIR --context-s 15]
+    .venv/bin/python bench/beam_gap.py --variant tail-forced --beams 1,5 [--sets bench] [--model DIR --context-s 15]
 
 Variants (each wraps the library's ``decoder_prompt`` for the replay only; the library is unchanged):
 
