@@ -101,6 +101,8 @@ def main() -> None:
     parser.add_argument("--tail-tokens", type=int, default=8)
     parser.add_argument("--context-s", type=float, default=29.0, help="in context: tiny.en's best, 29 s")
     parser.add_argument("--model", default="", help="WHISPER_MODEL (a directory); default: the bundled tiny.en")
+    parser.add_argument("--device", default="cpu", help="cpu or cuda")
+    parser.add_argument("--compute-type", default=None, help="default: int8 on the CPU, float16 on CUDA")
     args = parser.parse_args()
     from whisper_stream.audio.silero import SileroVadModel
 
@@ -108,7 +110,7 @@ def main() -> None:
     vad = SileroVadModel()
     print("| set | variant | beam | WER | subs / dels / ins |\n|---|---|---|---|---|")
     for beam in (int(b) for b in args.beams.split(",")):
-        decode = Decoder(f"{tag}-{context_s:g}s-b{beam}", args.model)
+        decode = Decoder(f"{tag}-{context_s:g}s-b{beam}", args.model, args.device, args.compute_type)
         decode.beam(beam)
         decode.form(form)
         for name, stream in streams(args.sets.split(",")).items():

@@ -117,18 +117,25 @@ class Decoder:
 
 
 def replay(
-    stream: Stream, decode: Decoder, vad: Any, *, context_s: float, word_timestamps: bool, language: str = "en"
+    stream: Stream,
+    decode: Decoder,
+    vad: Any,
+    *,
+    context_s: float,
+    word_timestamps: bool,
+    language: str = "en",
+    length_penalty: float | None = None,
 ) -> list[dict]:
-    """The final messages of ``stream`` streamed in 32 ms frames through a real Session."""
-    config = config_from_dict(
-        {
-            "streaming_whisper_params": {
-                "audio_language": language,
-                "enable_partial_transcripts": False,
-                "show_word_timestamps": word_timestamps,
-            }
-        }
-    )
+    """The final messages of ``stream`` streamed in 32 ms frames through a real Session (``length_penalty``: the
+    session's ``whisper_sampling_params.length_penalty``; None: left out, the replica's)."""
+    params: dict[str, Any] = {
+        "audio_language": language,
+        "enable_partial_transcripts": False,
+        "show_word_timestamps": word_timestamps,
+    }
+    if length_penalty is not None:
+        params["whisper_sampling_params"] = {"length_penalty": length_penalty}
+    config = config_from_dict({"streaming_whisper_params": params})
     session = Session(config, vad.new_scorer(), early_finals=False, context_s=context_s)
     sent: list[dict] = []
 
@@ -184,6 +191,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--model", default="", help="WHISPER_MODEL (a directory); default: the bundled tiny.en")
     parser.add_argument("--language", default="en", help="audio_language of the replayed sessions")
     parser.add_argument("--device", default="cpu", help="cpu or cuda (streaming and offline alike)")
+    parser.add_argument("--length-penalty", type=float, help="the sessions' length_penalty (default: left out)")
     parser.add_argument("--compute-type", default=None, help="default: int8 on the CPU, float16 on CUDA")
     parser.add_argument("--word-timestamps", action="store_true")
     parser.add_argument("--show-changes", action="store_true", help="per-utterance before/after where words changed")
@@ -204,7 +212,8 @@ def main() -> None:
         language = set_language(name, args.language)
         references = [u.clip.reference for u in stream.utterances]
         size = f"{len(references)} utterances, {stream.duration_s:.0f} s stream, {stream.speech_s:.0f} s speech"
-        print(f"\n## {name}: {size}")
+        penalty = "" if args.length_penalty is None else f", length_penalty {args.length_penalty:g}"
+        print(f"\n## {name}: {size}{penalty}")
         print("| beam | context s | form | word ts | streaming WER | offline WER | delta pt | decode CPU s / audio s |")
         print("|---|---|---|---|---|---|---|---|")
         for beam in beams:
@@ -218,7 +227,13 @@ def main() -> None:
                 for word_ts in (False, True) if args.word_timestamps else (False,):
                     decode.decode_s, decode.decodes = 0.0, 0
                     finals = replay(
-                        stream, decode, vad, context_s=context_s, word_timestamps=word_ts, language=language
+                        stream,
+                        decode,
+                        vad,
+                        context_s=context_s,
+                        word_timestamps=word_ts,
+                        language=language,
+                        length_penalty=args.length_penalty,
                     )
                     texts = per_utterance(stream, finals)
                     decode.save()
