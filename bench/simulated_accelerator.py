@@ -53,7 +53,7 @@ from pathlib import Path
 import numpy as np
 from prometheus_client import Histogram
 
-from whisper_stream.inference.context_decoding import ContextForm
+from whisper_stream.inference.context_decoding import TAIL_FORCED_TOKENS, ContextForm
 from whisper_stream.inference.requests import DecodeOptions
 from whisper_stream.protocol.results import Segment, TranscriptionResult
 from whisper_stream.server.settings import Settings
@@ -209,12 +209,17 @@ class SimulatedTranscriber:
 
         The forced form forces the context's words one decoder step per token; the prompted form puts them in
         the prompt, which CTranslate2 runs in one forward pass before the first step (``src/models/whisper.cc``,
-        ``forward_prompt``): one step for the whole batch, and one forced step for the start timestamp."""
+        ``forward_prompt``): one step for the whole batch, and one forced step for the start timestamp; the tail
+        form prompts the earlier words and forces the last ``TAIL_FORCED_TOKENS``."""
         if self.context_form is ContextForm.FORCED:
             forced = [self.tokens(o.prefix or "", prompt=False) for o in options]
             prefill = 0
         else:
-            forced = [1 if o.prefix else 0 for o in options]
+            tail = self.context_form is ContextForm.TAIL
+            forced = [
+                (min(self.tokens(o.prefix, prompt=False), TAIL_FORCED_TOKENS) if tail else 1) if o.prefix else 0
+                for o in options
+            ]
             prefill = 1 if any(o.prefix or o.prompt or o.history for o in options) else 0
         steps = prefill + max(self.tokens(text) + extra for text, extra in zip(texts, forced, strict=True))
         return self.cost.seconds(len(texts), steps, self.final_beam_size if final else 1)

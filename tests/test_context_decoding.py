@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import dataclasses
+
 import pytest
 
 from whisper_stream.inference.context_decoding import (
     PROMPT_BUDGET_TOKENS,
+    TAIL_FORCED_TOKENS,
     ContextForm,
     DecoderPrompt,
     as_own_sentence,
@@ -61,6 +64,22 @@ def test_the_prompted_form_puts_the_words_in_the_prompt_and_forces_the_cut_s_tim
     assert forced.forced == words and forced.tokens[-4:] == [tokenizer.no_timestamps, *words]
     alone = decoder_prompt(None, tokenizer, DecodeOptions("en", None, False), ContextForm.PROMPTED)
     assert alone.tokens == [*tokenizer.sot_sequence, tokenizer.no_timestamps] and alone.forced == []
+
+
+def test_the_tail_form_prompts_the_earlier_words_and_forces_the_last_ones_untimestamped() -> None:
+    tokenizer = WordTokenizer()
+    said = " ".join(f"w{i}" for i in range(TAIL_FORCED_TOKENS + 5))
+    options = DecodeOptions("en", "Glossary", False, context_samples=3 * SAMPLE_RATE_HZ, prefix=said)
+    prompt = decoder_prompt(None, tokenizer, options, ContextForm.TAIL)
+    words = tokenizer.encode(said)
+    assert prompt.forced == words[-TAIL_FORCED_TOKENS:] and prompt.context_words == words
+    glossary = tokenizer.encode("Glossary")
+    earlier = [tokenizer.sot_prev, *glossary, *words[:5], *tokenizer.sot_sequence, tokenizer.no_timestamps]
+    assert prompt.tokens == [*earlier, *words[-TAIL_FORCED_TOKENS:]]
+    short = dataclasses.replace(options, prefix="so it was")  # fewer words than the tail: all forced
+    assert decoder_prompt(None, tokenizer, short, ContextForm.TAIL) == decoder_prompt(
+        None, tokenizer, short, ContextForm.FORCED
+    )
 
 
 def test_a_batch_s_previous_texts_are_padded_to_one_start_of_transcript() -> None:

@@ -301,10 +301,11 @@ def test_bad_warm_up_flag_names_the_variable() -> None:
         Settings.from_env({"WHISPER_WARM_UP": "sometimes"}, {})
 
 
-def test_the_context_form_is_forced_or_prompted() -> None:
+def test_the_context_form_is_forced_prompted_or_tail() -> None:
     assert Settings.from_env(environ={}).context_form == "prompted"
     assert Settings.from_env(environ={"FINAL_CONTEXT_FORM": "Forced"}).context_form == "forced"
-    with pytest.raises(ValueError, match="FINAL_CONTEXT_FORM must be one of forced, prompted"):
+    assert Settings.from_env(environ={"FINAL_CONTEXT_FORM": "tail"}).context_form == "tail"
+    with pytest.raises(ValueError, match="FINAL_CONTEXT_FORM must be one of forced, prompted, tail"):
         Settings.from_env(environ={"FINAL_CONTEXT_FORM": "both"})
 
 

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from bench import simulated_accelerator as sim
-from whisper_stream.inference.context_decoding import ContextForm
+from whisper_stream.inference.context_decoding import TAIL_FORCED_TOKENS, ContextForm
 from whisper_stream.inference.requests import DecodeOptions
 from whisper_stream.server.factory import build_engine
 from whisper_stream.server.settings import Settings
@@ -76,6 +76,19 @@ def test_a_prompted_context_costs_one_prefill_pass_and_one_forced_timestamp():
     steps = transcriber.tokens(text) + 2  # the prefill pass, the forced start timestamp
     assert transcriber.device_seconds([in_context], [text], final=True) == pytest.approx(
         transcriber.cost.seconds(1, steps, 5)
+    )
+
+
+def test_a_tail_context_costs_one_prefill_pass_and_its_forced_tokens():
+    transcriber = sim.SimulatedTranscriber("large-v3", "L4", sleep=False, context_form=ContextForm.TAIL)
+    text = "five words of new text"
+    long = DecodeOptions("en", None, False, context_samples=16_000, prefix=" ".join(["sent"] * 20))
+    short = DecodeOptions("en", None, False, context_samples=16_000, prefix="sent sent")  # 3 tokens: all forced
+    assert transcriber.device_seconds([long], [text], final=True) == pytest.approx(
+        transcriber.cost.seconds(1, transcriber.tokens(text) + 1 + TAIL_FORCED_TOKENS, 5)
+    )
+    assert transcriber.device_seconds([short], [text], final=True) == pytest.approx(
+        transcriber.cost.seconds(1, transcriber.tokens(text) + 1 + 3, 5)
     )
 
 

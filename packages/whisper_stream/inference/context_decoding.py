@@ -3,7 +3,7 @@ its tokens are the final's own, and the check that they continue the words befor
 
 A final in context is decoded over the audio of the finals sent just before it as well (``context_samples``),
 so that the decoder hears the whole sentence; the words already sent for that audio (``DecodeOptions.prefix``)
-tell it what was said there. Two forms (``ContextForm``):
+tell it what was said there. Three forms (``ContextForm``):
 
 - ``PROMPTED`` (the default): the words already sent go into the ``<|startofprev|>`` prompt, after the client's
   prompt and the history, and timestamps are on; the one forced token is the timestamp at which the utterance
@@ -13,7 +13,11 @@ tell it what was said there. Two forms (``ContextForm``):
 - ``FORCED``: the words already sent are forced as the decoder's prefix, timestamps off. CTranslate2 passes the
   tokens after the task tokens to the search as prefix ids, which ``src/decoding.cc`` forces one decoding step
   each: the words cost as many decoder steps as generating them again (bench/context_cost.py: x1.73 alone's cost
-  on tiny.en).
+  on tiny.en);
+- ``TAIL``: the earlier words in the prompt, the last ``TAIL_FORCED_TOKENS`` forced, timestamps off. Beam search
+  gains little over a timestamped decode, which the prompted form is (bench/beam_gap.py); the tail form is not
+  timestamped and costs a few decoder steps. On the multilingual base model at beam 5 it keeps 93 % of forced's
+  gain on test-other; on tiny.en greedy it loses its place in the window and invents sentences in the pauses.
 
 Pure helpers of the transcriber's decode path (text and token lists in, token lists and words out).
 """
@@ -65,6 +69,12 @@ _LEADING_PUNCTUATION = ",.;:!?、，。；：！？)]}-–—…"
 class ContextForm(enum.Enum):
     PROMPTED = "prompted"
     FORCED = "forced"
+    TAIL = "tail"
+
+
+TAIL_FORCED_TOKENS = 8
+"""``ContextForm.TAIL`` forces this many of the context's last tokens (4: worse than prompted on tiny.en at beam
+5; 16: no better than 8; bench/beam_gap.py)."""
 
 
 @dataclass(frozen=True)
@@ -95,8 +105,9 @@ def decoder_prompt(model: Any, tokenizer: Any, options: DecodeOptions, form: Con
         forced = [tokenizer.timestamp_begin + start_index]
         tokens = _with_previous(tokenizer, previous) + list(tokenizer.sot_sequence) + forced
         return DecoderPrompt(tokens, forced, context_words, max_initial_timestamp_index=start_index)
-    previous = previous_tokens(tokenizer, options.prompt, options.history, [])
-    forced = context_words if in_context else []
+    forced = context_words[-TAIL_FORCED_TOKENS:] if form is ContextForm.TAIL else context_words
+    earlier = context_words[: len(context_words) - len(forced)]  # the tail form's prompted words
+    previous = previous_tokens(tokenizer, options.prompt, options.history, earlier)
     tokens = _with_previous(tokenizer, previous) + list(tokenizer.sot_sequence) + [tokenizer.no_timestamps] + forced
     return DecoderPrompt(tokens, forced, context_words)
 

@@ -19,7 +19,8 @@
 | IDLE_TIMEOUT_S        | 60                              | no message for this long: finals, 1000    |
 | FINAL_CONTEXT_S       | 29 (at most 29)                 | context of a final; 0: finals alone       |
 | FINAL_CONTEXT_FORM    | prompted                        | prompted: the context's words as the      |
-|                       |                                 | prompt; forced: as the decoder prefix     |
+|                       |                                 | prompt; forced: as the decoder prefix;    |
+|                       |                                 | tail: prompted, the last 8 tokens forced  |
 | MAX_BEAM_SIZE         | 5                               | largest beam a client may ask for         |
 | ALLOWED_ORIGINS       | -                               | local server: web origins whose pages may |
 |                       |                                 | connect (comma-separated; * for any)      |
@@ -125,7 +126,7 @@ class Settings:
             max_sessions=number("MAX_SESSIONS", 0),
             warm_up=flag("WHISPER_WARM_UP", True),
             transcriber=get("WHISPER_TRANSCRIBER"),
-            context_form=choice("FINAL_CONTEXT_FORM", "prompted", ("forced", "prompted")),
+            context_form=choice("FINAL_CONTEXT_FORM", "prompted", ("forced", "prompted", "tail")),
             allowed_origins=words("ALLOWED_ORIGINS"),
             diarization_model=get("DIARIZATION_MODEL"),
             diarization_threshold=number("DIARIZATION_THRESHOLD", DEFAULT_THRESHOLD, float, maximum=0.99),
