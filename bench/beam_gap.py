@@ -1,15 +1,14 @@
 """Why beam 5 buys the prompted form less than the forced one: finals' WER at beams 1 and 5 with the decode's
-timestamps on and off, and two ways tried of keeping the prompted form's gain at beam 5 (a diagnostic;
-the replay, scorer and cache are bench/finals_wer.py's).
+timestamps on and off, and a way tried of keeping the prompted form's gain at beam 5 (a diagnostic; the
+replay, scorer and cache are bench/finals_wer.py's). The way that kept it is the library's tail form
+(``ContextForm.TAIL``: ``bench/finals_wer.py --forms tail``).
 
-    .venv/bin/python bench/beam_gap.py --variant tail-forced --beams 1,5 [--sets bench] [--model DIR --context-s 15]
+    .venv/bin/python bench/beam_gap.py --variant alone-timestamped --beams 1,5 [--sets bench] [--model DIR]
 
-Variants (each wraps the library's ``decoder_prompt`` for the replay only; the library is unchanged):
+Variants (each wraps one function, the library's or faster-whisper's, for the replay only; the library is unchanged):
 
 - ``alone-timestamped``: finals decoded alone (no context) as the prompted form decodes, timestamps on,
   the start-of-window timestamp forced: does beam search gain less over timestamped output whatever the form?
-- ``tail-forced``: in context, the earlier words in the prompt and the last ``--tail-tokens`` words forced,
-  timestamps off (the issue's "earlier words as prompt plus the last few words forced");
 - ``prompted-one-timestamp``: the prompted form with every timestamp after the forced one suppressed (no
   segments inside the final).
 
@@ -47,19 +46,6 @@ def alone_timestamped(original: Callable[..., DecoderPrompt]) -> Callable[..., D
     return prompt
 
 
-def tail_forced(original: Callable[..., DecoderPrompt], tail_tokens: int) -> Callable[..., DecoderPrompt]:
-    def prompt(model: Any, tokenizer: Any, options: Any, form: ContextForm) -> DecoderPrompt:
-        if not (options.context_samples and options.prefix):
-            return original(model, tokenizer, options, form)
-        words = context_decoding.encode(tokenizer, options.prefix)[-context_decoding.PROMPT_BUDGET_TOKENS :]
-        head, tail = words[:-tail_tokens], words[-tail_tokens:]
-        previous = context_decoding.previous_tokens(tokenizer, options.prompt, options.history, head)
-        start = [tokenizer.sot_prev, *previous] if previous else []
-        return DecoderPrompt(start + list(tokenizer.sot_sequence) + [tokenizer.no_timestamps] + tail, tail, words)
-
-    return prompt
-
-
 def one_timestamp(original: Callable[..., Any]) -> Callable[..., Any]:
     """``faster_whisper.transcribe.get_suppressed_tokens`` plus every timestamp token when the transcriber's
     direct decode asks (the forced one is a prefix, which CTranslate2 forces whatever the suppression);
@@ -74,15 +60,12 @@ def one_timestamp(original: Callable[..., Any]) -> Callable[..., Any]:
     return suppressed
 
 
-def run_variant(variant: str, tail_tokens: int, context_s: float) -> tuple[ContextForm, float, str]:
+def run_variant(variant: str, context_s: float) -> tuple[ContextForm, float, str]:
     """Installs ``variant`` for this process; returns the form, context and cache tag it is replayed with."""
     original = context_decoding.decoder_prompt
     if variant == "alone-timestamped":
         transcriber.decoder_prompt = alone_timestamped(original)  # type: ignore[attr-defined]
         return ContextForm.PROMPTED, 0.0, "-alonets"
-    if variant == "tail-forced":
-        transcriber.decoder_prompt = tail_forced(original, tail_tokens)  # type: ignore[attr-defined]
-        return ContextForm.FORCED, context_s, f"-hybrid{tail_tokens}"
     if variant == "prompted-one-timestamp":
         import faster_whisper.transcribe
 
@@ -95,10 +78,9 @@ def run_variant(variant: str, tail_tokens: int, context_s: float) -> tuple[Conte
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--variant", required=True, help="alone-timestamped, tail-forced or prompted-one-timestamp")
+    parser.add_argument("--variant", required=True, help="alone-timestamped or prompted-one-timestamp")
     parser.add_argument("--beams", default="1,5")
     parser.add_argument("--sets", default="test_other")
-    parser.add_argument("--tail-tokens", type=int, default=8)
     parser.add_argument("--context-s", type=float, default=29.0, help="in context: tiny.en's best, 29 s")
     parser.add_argument("--model", default="", help="WHISPER_MODEL (a directory); default: the bundled tiny.en")
     parser.add_argument("--device", default="cpu", help="cpu or cuda")
@@ -106,7 +88,7 @@ def main() -> None:
     args = parser.parse_args()
     from whisper_stream.audio.silero import SileroVadModel
 
-    form, context_s, tag = run_variant(args.variant, args.tail_tokens, args.context_s)
+    form, context_s, tag = run_variant(args.variant, args.context_s)
     vad = SileroVadModel()
     print("| set | variant | beam | WER | subs / dels / ins |\n|---|---|---|---|---|")
     for beam in (int(b) for b in args.beams.split(",")):

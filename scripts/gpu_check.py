@@ -17,7 +17,7 @@ step that fails:
    capacity sweep; it prints the table and the concurrency target, capped here
    at ``MAX_SESSIONS``;
 6. ``bench/finals_wer.py`` on this model and GPU: finals' WER alone and in context
-   (config.yaml's ``final_context_s``, both forms) at beams 1 and 5, against
+   (config.yaml's ``final_context_s``, every form) at beams 1 and 5, against
    offline at the same beam: the figures that choose production's context form
    and final beam (config.yaml's comment says how).
 
@@ -134,15 +134,15 @@ def run_bench(production: dict[str, str], model_dir: str, args: argparse.Namespa
 
 
 def finals_command(production: dict[str, str], model_dir: str, args: argparse.Namespace) -> list[str]:
-    """bench/finals_wer.py on CUDA: alone, then production's context in both forms, at beams 1 and 5."""
+    """bench/finals_wer.py on CUDA: alone, then production's context in every form, at beams 1 and 5."""
     command = [sys.executable, str(REPO / "bench" / "finals_wer.py"), "--model", model_dir]
     command += ["--device", "cuda", "--compute-type", "float16", "--beams", f"1,{production['WHISPER_BEAM_SIZE']}"]
-    command += ["--context-s", f"0,{production['FINAL_CONTEXT_S']}", "--forms", "prompted,forced"]
+    command += ["--context-s", f"0,{production['FINAL_CONTEXT_S']}", "--forms", "prompted,forced,tail"]
     return command + ["--sets", "bench" if args.quick else "test_other,bench"]
 
 
 def run_finals(production: dict[str, str], model_dir: str, args: argparse.Namespace) -> None:
-    step("6. finals alone and in context, both forms, beams 1 and 5, against offline (bench/finals_wer.py)")
+    step("6. finals alone and in context, every form, beams 1 and 5, against offline (bench/finals_wer.py)")
     finals = subprocess.run(finals_command(production, model_dir, args), check=False)
     if finals.returncode != 0:
         raise SystemExit(f"gpu_check: bench/finals_wer.py exited {finals.returncode}")

@@ -22,21 +22,6 @@ def test_alone_timestamped_forces_the_window_s_first_timestamp_and_leaves_contex
     assert in_context == decoder_prompt(None, tokenizer, IN_CONTEXT, ContextForm.PROMPTED)
 
 
-def test_tail_forced_prompts_the_earlier_words_and_forces_the_last_ones_without_timestamps() -> None:
-    tokenizer = WordTokenizer()
-    words = tokenizer.encode("a b c d e f")
-    prompt = beam_gap.tail_forced(decoder_prompt, 2)(None, tokenizer, IN_CONTEXT, ContextForm.FORCED)
-    assert prompt.forced == words[-2:] and prompt.context_words == words
-    assert prompt.tokens == [
-        tokenizer.sot_prev,
-        *words[:-2],
-        *tokenizer.sot_sequence,
-        tokenizer.no_timestamps,
-        *words[-2:],
-    ]
-    assert beam_gap.tail_forced(decoder_prompt, 2)(None, tokenizer, ALONE, ContextForm.FORCED).forced == []
-
-
 def test_one_timestamp_suppresses_every_timestamp_only_for_the_transcriber_s_direct_decode() -> None:
     tokenizer = WordTokenizer()
     suppressed = beam_gap.one_timestamp(lambda _tokenizer, tokens: [*tokens])

@@ -69,7 +69,7 @@ def test_finals_wer_accepts_the_command_for_the_context_choice(quick: bool) -> N
     assert command[1].endswith("bench/finals_wer.py")
     args = finals_wer.parse_args(command[2:])
     assert (args.model, args.device, args.compute_type) == ("/models/faster-whisper-large-v3", "cuda", "float16")
-    assert (args.beams, args.context_s, args.forms) == ("1,5", "0,15", "prompted,forced")
+    assert (args.beams, args.context_s, args.forms) == ("1,5", "0,15", "prompted,forced,tail")
     assert args.sets == ("bench" if quick else "test_other,bench")
 
 
