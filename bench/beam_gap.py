@@ -40,8 +40,8 @@ def alone_timestamped(original: Callable[..., DecoderPrompt]) -> Callable[..., D
             return original(model, tokenizer, options, form)
         previous = context_decoding.previous_tokens(tokenizer, options.prompt, options.history, [])
         forced = [tokenizer.timestamp_begin]
-        start = [tokenizer.sot_prev, *previous] if previous else []
-        return DecoderPrompt(start + list(tokenizer.sot_sequence) + forced, forced, [])
+        tokens = context_decoding._with_previous(tokenizer, previous) + list(tokenizer.sot_sequence) + forced
+        return DecoderPrompt(tokens, forced, [])
 
     return prompt
 
@@ -89,13 +89,13 @@ def main() -> None:
     from whisper_stream.audio.silero import SileroVadModel
 
     form, context_s, tag = run_variant(args.variant, args.context_s)
-    vad = SileroVadModel()
+    vad, sets = SileroVadModel(), streams(args.sets.split(","))
+    decode = Decoder(f"{tag}-{context_s:g}s", args.model, args.device, args.compute_type)  # keyed by beam inside
+    decode.form(form)
     print("| set | variant | beam | WER | subs / dels / ins |\n|---|---|---|---|---|")
     for beam in (int(b) for b in args.beams.split(",")):
-        decode = Decoder(f"{tag}-{context_s:g}s-b{beam}", args.model, args.device, args.compute_type)
         decode.beam(beam)
-        decode.form(form)
-        for name, stream in streams(args.sets.split(",")).items():
+        for name, stream in sets.items():
             references = [u.clip.reference for u in stream.utterances]
             texts = per_utterance(stream, replay(stream, decode, vad, context_s=context_s, word_timestamps=False))
             decode.save()

@@ -84,8 +84,8 @@ class Decoder:
         self.transcriber = FasterWhisperTranscriber(resolve_model_source(model), options)
         inference = REPO / "packages" / "whisper_stream" / "inference"
         source = b"".join((inference / name).read_bytes() for name in ("transcriber.py", "context_decoding.py"))
-        where = f"{model}{device}{compute_type}" if device != "cpu" or compute_type else model
-        model_tag = hashlib.sha1(where.encode()).hexdigest()[:6] if where else ""
+        where = f"{model}|{self.transcriber.device}|{self.transcriber.compute_type}"
+        model_tag = hashlib.sha1(where.encode()).hexdigest()[:6]
         self._cache_path = CACHE_DIR / f"{hashlib.sha1(source).hexdigest()[:12]}{model_tag}{tag}.pickle"
         self._cache: dict[tuple, TranscriptionResult] = {}
         if self._cache_path.exists():

@@ -211,16 +211,15 @@ class SimulatedTranscriber:
         the prompt, which CTranslate2 runs in one forward pass before the first step (``src/models/whisper.cc``,
         ``forward_prompt``): one step for the whole batch, and one forced step for the start timestamp; the tail
         form prompts the earlier words and forces the last ``TAIL_FORCED_TOKENS``."""
+        words = [self.tokens(o.prefix or "", prompt=False) for o in options]
         if self.context_form is ContextForm.FORCED:
-            forced = [self.tokens(o.prefix or "", prompt=False) for o in options]
-            prefill = 0
+            forced = words
+        elif self.context_form is ContextForm.TAIL:
+            forced = [min(count, TAIL_FORCED_TOKENS) for count in words]
         else:
-            tail = self.context_form is ContextForm.TAIL
-            forced = [
-                (min(self.tokens(o.prefix, prompt=False), TAIL_FORCED_TOKENS) if tail else 1) if o.prefix else 0
-                for o in options
-            ]
-            prefill = 1 if any(o.prefix or o.prompt or o.history for o in options) else 0
+            forced = [1 if o.prefix else 0 for o in options]
+        prompted = self.context_form is not ContextForm.FORCED
+        prefill = 1 if prompted and any(o.prefix or o.prompt or o.history for o in options) else 0
         steps = prefill + max(self.tokens(text) + extra for text, extra in zip(texts, forced, strict=True))
         return self.cost.seconds(len(texts), steps, self.final_beam_size if final else 1)
 
