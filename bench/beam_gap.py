@@ -40,7 +40,7 @@ def alone_timestamped(original: Callable[..., DecoderPrompt]) -> Callable[..., D
             return original(model, tokenizer, options, form)
         previous = context_decoding.previous_tokens(tokenizer, options.prompt, options.history, [])
         forced = [tokenizer.timestamp_begin]
-        tokens = context_decoding._with_previous(tokenizer, previous) + list(tokenizer.sot_sequence) + forced
+        tokens = context_decoding.with_previous(tokenizer, previous) + list(tokenizer.sot_sequence) + forced
         return DecoderPrompt(tokens, forced, [])
 
     return prompt

@@ -13,7 +13,7 @@ server's is. WER is tests/speech.py's ``wer`` (lower case, punctuation out, hyph
 for a language code, tests/multilingual_speech.py's ``error_rate`` (CER for zh and ja). Partials
 are off and finals are not speculative here: neither changes a final's audio or its context.
 ``--word-timestamps`` runs each configuration again asking for word timestamps and prints whether
-any final's text changed. Decodes are cached in bench/.cache/finals_wer (keyed by transcriber.py).
+any final's text changed. Decodes are cached in bench/.cache/finals_wer (keyed by the source of the inference package).
 """
 
 from __future__ import annotations
@@ -83,7 +83,7 @@ class Decoder:
         options = TranscriberOptions(device=device, compute_type=compute_type)
         self.transcriber = FasterWhisperTranscriber(resolve_model_source(model), options)
         inference = REPO / "packages" / "whisper_stream" / "inference"
-        source = b"".join((inference / name).read_bytes() for name in ("transcriber.py", "context_decoding.py"))
+        source = b"".join(path.read_bytes() for path in sorted(inference.glob("*.py")))  # the decode path
         where = f"{model}|{self.transcriber.device}|{self.transcriber.compute_type}"
         model_tag = hashlib.sha1(where.encode()).hexdigest()[:6]
         self._cache_path = CACHE_DIR / f"{hashlib.sha1(source).hexdigest()[:12]}{model_tag}{tag}.pickle"

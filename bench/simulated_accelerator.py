@@ -61,6 +61,11 @@ from whisper_stream.server.settings import Settings
 PREFIX = "simulated:"
 TOKENS_PER_WORD = 1.3
 _PROMPT_TOKENS = 4  # start of transcript, language, task, no timestamps
+CONTINUED_SHARE = 10 / 215
+"""Of the prompted form's finals in context, the share whose decoder stops at a segment it opened and decodes
+the rest in a second call (multilingual base model, beam 5, test-other, 15 s: ``inference/continuation.py``).
+That call is one item's: its encoder pass, the prompt's prefill and the forced timestamp; the rest's tokens
+are those the first call did not generate."""
 _FALLBACK_WORDS_PER_S = 2.6
 _FALLBACK_WORDS = ("the", "streaming", "words", "come", "back", "fast", "and", "right")
 
@@ -182,6 +187,7 @@ class SimulatedTranscriber:
         self._device = threading.Lock()  # one accelerator: concurrent workers queue for it, as on a GPU
         self._words: Iterator[str] = itertools.cycle(self.speech.words)
         self._words_lock = threading.Lock()
+        self._continuations = 0.0  # CONTINUED_SHARE accrued, one second call charged per whole one
 
     def transcribe(self, audio: np.ndarray, options: DecodeOptions, *, final: bool) -> TranscriptionResult:
         return self.transcribe_batch([(audio, options)], final=final)[0]
@@ -210,7 +216,8 @@ class SimulatedTranscriber:
         The forced form forces the context's words one decoder step per token; the prompted form puts them in
         the prompt, which CTranslate2 runs in one forward pass before the first step (``src/models/whisper.cc``,
         ``forward_prompt``): one step for the whole batch, and one forced step for the start timestamp; the tail
-        form prompts the earlier words and forces the last ``TAIL_FORCED_TOKENS``."""
+        form prompts the earlier words and forces the last ``TAIL_FORCED_TOKENS``. A prompted final in context is
+        decoded again from where its decoder stopped at a segment it opened, ``CONTINUED_SHARE`` of the time."""
         words = [self.tokens(o.prefix or "", prompt=False) for o in options]
         if self.context_form is ContextForm.FORCED:
             forced = words
@@ -221,7 +228,15 @@ class SimulatedTranscriber:
         prompted = self.context_form is not ContextForm.FORCED
         prefill = 1 if prompted and any(o.prefix or o.prompt or o.history for o in options) else 0
         steps = prefill + max(self.tokens(text) + extra for text, extra in zip(texts, forced, strict=True))
-        return self.cost.seconds(len(texts), steps, self.final_beam_size if final else 1)
+        beams = self.final_beam_size if final else 1
+        seconds = self.cost.seconds(len(texts), steps, beams)
+        if self.context_form is ContextForm.PROMPTED:
+            with self._words_lock:
+                self._continuations += CONTINUED_SHARE * sum(1 for o in options if o.prefix and o.context_samples)
+                again = int(self._continuations)
+                self._continuations -= again
+            seconds += again * self.cost.seconds(1, 2, beams)  # prefill and forced timestamp; + end of text
+        return seconds
 
     @staticmethod
     def tokens(text: str, *, prompt: bool = True) -> int:

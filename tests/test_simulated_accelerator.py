@@ -79,6 +79,19 @@ def test_a_prompted_context_costs_one_prefill_pass_and_one_forced_timestamp():
     )
 
 
+def test_a_share_of_prompted_finals_in_context_is_charged_a_second_call_for_the_rest():
+    transcriber = sim.SimulatedTranscriber("large-v3", "L4", sleep=False, context_form=ContextForm.PROMPTED)
+    text = "five words of new text"
+    in_context = DecodeOptions("en", None, False, context_samples=16_000, prefix="sent")
+    once = transcriber.cost.seconds(1, transcriber.tokens(text) + 2, 5)
+    finals = 1000
+    total = sum(transcriber.device_seconds([in_context], [text], final=True) for _ in range(finals))
+    second_calls = (total - finals * once) / transcriber.cost.seconds(1, 2, 5)
+    assert second_calls == pytest.approx(int(finals * sim.CONTINUED_SHARE), abs=1)
+    alone = sum(transcriber.device_seconds([OPTIONS], [text], final=True) for _ in range(finals))
+    assert alone == pytest.approx(finals * transcriber.cost.seconds(1, transcriber.tokens(text), 5))
+
+
 def test_a_tail_context_costs_one_prefill_pass_and_its_forced_tokens():
     transcriber = sim.SimulatedTranscriber("large-v3", "L4", sleep=False, context_form=ContextForm.TAIL)
     text = "five words of new text"

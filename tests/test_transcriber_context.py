@@ -102,10 +102,13 @@ def test_decoding_in_context_continues_where_the_words_before_end(
         if form is ContextForm.FORCED:
             assert normalize(f"{prefix} {result.text}") == normalize(full.text), f"cut after {prefix!r}"
         else:  # no word doubled or dropped at the cut: it starts with the word after it
-            # (not asserted: that it ends as the clip does; after "There's iron they say in all our blood." it
-            # ended "…too much of steel", without the clip's last words "and on", which the whole decode has)
             after = normalize(full.text).split()[len(normalize(prefix).split()) :]
             assert normalize(result.text).split()[:1] == after[:1], f"cut after {prefix!r}"
+            if form is ContextForm.PROMPTED:  # and it runs to the clip's end: after "There's iron they say in
+                # all our blood." it ended "…too much of steel": the decoder stopped at a segment it had opened
+                # before the last words "and on" (continuation.py). One word short at most ("and on" as "anon").
+                # Not the tail form: greedy, it too ends there, untimestamped (docs/performance.md)
+                assert len(normalize(result.text).split()) >= len(after) - 1, f"cut after {prefix!r}: {result.text!r}"
         # times count from the end of the context: the utterance is what follows the cut
         tail_s = (audio.size - cut) / SR
         assert result.segments[0].start_s == 0.0 and result.segments[-1].end_s == pytest.approx(tail_s)

@@ -95,7 +95,7 @@ def decoder_prompt(model: Any, tokenizer: Any, options: DecodeOptions, form: Con
     if options.prefix and not options.context_samples:  # the client's prefix: forced, as faster-whisper's
         client_prefix = encode(tokenizer, options.prefix)[:PROMPT_BUDGET_TOKENS]
         previous = previous_tokens(tokenizer, options.prompt, options.history, [])
-        tokens = _with_previous(tokenizer, previous) + list(tokenizer.sot_sequence) + [tokenizer.no_timestamps]
+        tokens = with_previous(tokenizer, previous) + list(tokenizer.sot_sequence) + [tokenizer.no_timestamps]
         return DecoderPrompt(tokens + client_prefix, client_prefix, client_prefix)
     context_words = encode(tokenizer, options.prefix)[-PROMPT_BUDGET_TOKENS:] if options.context_samples else []
     in_context = bool(context_words)
@@ -103,12 +103,12 @@ def decoder_prompt(model: Any, tokenizer: Any, options: DecodeOptions, form: Con
         previous = previous_tokens(tokenizer, options.prompt, options.history, context_words)
         start_index = min(round(options.context_samples / SAMPLE_RATE_HZ / TIMESTAMP_S), LAST_TIMESTAMP_INDEX)
         forced = [tokenizer.timestamp_begin + start_index]
-        tokens = _with_previous(tokenizer, previous) + list(tokenizer.sot_sequence) + forced
+        tokens = with_previous(tokenizer, previous) + list(tokenizer.sot_sequence) + forced
         return DecoderPrompt(tokens, forced, context_words, max_initial_timestamp_index=start_index)
     forced = context_words[-TAIL_FORCED_TOKENS:] if form is ContextForm.TAIL else context_words
     earlier = context_words[: len(context_words) - len(forced)]  # the tail form's prompted words
     previous = previous_tokens(tokenizer, options.prompt, options.history, earlier)
-    tokens = _with_previous(tokenizer, previous) + list(tokenizer.sot_sequence) + [tokenizer.no_timestamps] + forced
+    tokens = with_previous(tokenizer, previous) + list(tokenizer.sot_sequence) + [tokenizer.no_timestamps] + forced
     return DecoderPrompt(tokens, forced, context_words)
 
 
@@ -142,7 +142,7 @@ def previous_tokens(tokenizer: Any, prompt: str | None, history: str | None, con
     return client + earlier + context_words
 
 
-def _with_previous(tokenizer: Any, previous: list[int]) -> list[int]:
+def with_previous(tokenizer: Any, previous: list[int]) -> list[int]:
     return [tokenizer.sot_prev, *previous] if previous else []
 
 

@@ -12,7 +12,7 @@ from typing import Any
 
 import numpy as np
 
-from whisper_stream.inference.context_decoding import new_tokens
+from whisper_stream.inference.context_decoding import DecoderPrompt, max_length, new_tokens
 from whisper_stream.inference.fallback import TEMPERATURES
 from whisper_stream.inference.language_choice import prompt_for
 from whisper_stream.inference.requests import DecodeOptions, Sampling
@@ -36,6 +36,36 @@ def generate_kwargs(sampling: Sampling, *, beam_size: int, n_best: bool) -> dict
         return kwargs | {"beam_size": 1, "sampling_topk": 0, "sampling_temperature": sampling.first_temperature}
     beam = sampling.beam_size or beam_size
     return kwargs | {"beam_size": beam, "num_hypotheses": beam if n_best else 1}
+
+
+def generate(
+    model: Any,
+    encoded: object,
+    prompts: Sequence[DecoderPrompt],
+    items: Sequence[tuple[np.ndarray, DecodeOptions]],
+    tokenizer: Any,
+    *,
+    beam_size: int,
+) -> list[Any]:
+    """CTranslate2's ``generate`` of ``prompts`` (one per item, one language and ``Sampling.batch_key``) over the
+    items' ``encoded`` audio (``model``: faster-whisper's ``WhisperModel``)."""
+    from faster_whisper.transcribe import get_suppressed_tokens
+
+    sampling = items[0][1].sampling
+    return model.model.generate(
+        encoded,
+        [prompt.tokens for prompt in prompts],
+        max_length=max(
+            max_length(len(p.tokens), len(p.forced), o.utterance_s(a), o.sampling.max_new_tokens)
+            for p, (a, o) in zip(prompts, items, strict=True)
+        ),
+        max_initial_timestamp_index=max(prompt.max_initial_timestamp_index for prompt in prompts),
+        suppress_blank=True,
+        suppress_tokens=get_suppressed_tokens(tokenizer, [-1]),
+        return_scores=True,
+        return_no_speech_prob=True,
+        **generate_kwargs(sampling, beam_size=beam_size, n_best=any(o.sampling.beam_results for _, o in items)),
+    )
 
 
 def at_most(tokens: list[int] | None, max_new_tokens: int | None) -> list[int] | None:

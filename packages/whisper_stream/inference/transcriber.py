@@ -18,13 +18,12 @@ from whisper_stream.inference.context_decoding import (
     DecoderPrompt,
     continues,
     decoder_prompt,
-    max_length,
-    new_tokens,
     own_sentence,
     repeats_what_was_said,
     same_start_of_transcript,
     utterance_words,
 )
+from whisper_stream.inference.continuation import continued
 from whisper_stream.inference.fallback import transcribe_with_fallback
 from whisper_stream.inference.hallucination import HallucinationGuard, without_punctuation_runs
 from whisper_stream.inference.language_choice import (
@@ -38,7 +37,7 @@ from whisper_stream.inference.model_source import ModelSource
 from whisper_stream.inference.requests import DecodeOptions
 from whisper_stream.inference.sampling_decoding import (
     at_most,
-    generate_kwargs,
+    generate,
     retry_too_few_words,
     start_with_client_prefixes,
     transcribe_kwargs,
@@ -271,7 +270,6 @@ class FasterWhisperTranscriber:
         repetitive or a punctuation loop).
         """
         from faster_whisper.tokenizer import Tokenizer
-        from faster_whisper.transcribe import get_suppressed_tokens
 
         model = self._model
         language = self._language(items[0][1])
@@ -282,24 +280,16 @@ class FasterWhisperTranscriber:
         prompts = same_start_of_transcript(
             [decoder_prompt(model, tokenizer, options, self.options.context_form) for _, options in items], tokenizer
         )
-        outputs = model.model.generate(
-            encoder_output,
-            [prompt.tokens for prompt in prompts],
-            max_length=max(
-                max_length(len(p.tokens), len(p.forced), o.utterance_s(a), o.sampling.max_new_tokens)
-                for p, (a, o) in zip(prompts, items, strict=True)
-            ),
-            max_initial_timestamp_index=max(prompt.max_initial_timestamp_index for prompt in prompts),
-            suppress_blank=True,
-            suppress_tokens=get_suppressed_tokens(tokenizer, [-1]),
-            return_scores=True,
-            return_no_speech_prob=True,
-            **generate_kwargs(sampling, beam_size=beam_size, n_best=any(o.sampling.beam_results for _, o in items)),
-        )
-        tokens = [
-            at_most(new_tokens(output.sequences_ids[0], prompt.forced, tokenizer.eot), options.sampling.max_new_tokens)
-            for output, prompt, (_, options) in zip(outputs, prompts, items, strict=True)
-        ]
+        outputs = generate(model, encoder_output, prompts, items, tokenizer, beam_size=beam_size)
+
+        def rest(indexes: list[int], batch: list[DecoderPrompt]) -> list[list[int]]:
+            some = [items[i] for i in indexes]
+            encoded = encoder_output if len(some) == len(items) else self._encode([a for a, _ in some], fit=fit)
+            padded = same_start_of_transcript(batch, tokenizer)
+            return [o.sequences_ids[0] for o in generate(model, encoded, padded, some, tokenizer, beam_size=beam_size)]
+
+        whole = continued(rest, tokenizer, items, prompts, [output.sequences_ids[0] for output in outputs])
+        tokens = [at_most(new, options.sampling.max_new_tokens) for new, (_, options) in zip(whole, items, strict=True)]
         words: list[tuple[Word, ...] | None] = [None] * len(items)
         if word_timestamps and any(options.word_timestamps for _, options in items):
             words = self._align(tokenizer, encoder_output, items, prompts, tokens)
