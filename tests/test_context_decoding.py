@@ -20,6 +20,7 @@ from whisper_stream.inference.context_decoding import (
     previous_tokens,
     repeats_what_was_said,
     same_start_of_transcript,
+    without_cut_off_marks,
     without_repeated_start,
 )
 from whisper_stream.inference.requests import DecodeOptions
@@ -64,6 +65,21 @@ def test_the_prompted_form_puts_the_words_in_the_prompt_and_forces_the_cut_s_tim
     assert forced.forced == words and forced.tokens[-4:] == [tokenizer.no_timestamps, *words]
     alone = decoder_prompt(None, tokenizer, DecodeOptions("en", None, False), ContextForm.PROMPTED)
     assert alone.tokens == [*tokenizer.sot_sequence, tokenizer.no_timestamps] and alone.forced == []
+
+
+def test_the_prompted_form_writes_cut_off_dashes_in_its_prompt_as_full_stops() -> None:
+    """One final ending "What do the-" made most finals after it end in a dash: the prompt's style, copied."""
+    tokenizer = WordTokenizer()
+    options = DecodeOptions(
+        "en", "A pre- and post-war glossary-", False, context_samples=SAMPLE_RATE_HZ, prefix="When- However- two-fold",
+        history="What do the- He who recited.",
+    )  # fmt: skip
+    prompt = decoder_prompt(None, tokenizer, options, ContextForm.PROMPTED)
+    previous = tokenizer.encode("A pre- and post-war glossary- What do the. He who recited. When. However. two-fold")
+    assert prompt.tokens[: 1 + len(previous)] == [tokenizer.sot_prev, *previous]  # the client's prompt as it was
+    assert without_cut_off_marks("heart-buy, in vain- Hold out-") == "heart-buy, in vain. Hold out."
+    forced = decoder_prompt(None, tokenizer, options, ContextForm.FORCED)  # forced: the words as they were sent
+    assert forced.forced == tokenizer.encode("When- However- two-fold")
 
 
 def test_the_tail_form_prompts_the_earlier_words_and_forces_the_last_ones_untimestamped() -> None:

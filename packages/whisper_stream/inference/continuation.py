@@ -26,6 +26,7 @@ from whisper_stream.inference.context_decoding import (
     previous_tokens,
     repeats_what_was_said,
     with_previous,
+    without_cut_off_marks,
     without_repeated_start,
 )
 from whisper_stream.inference.requests import DecodeOptions
@@ -54,7 +55,7 @@ def continuation_prompt(
     """``prompt`` for the rest of the utterance from timestamp ``index``: the words before it (the context's and
     ``text_tokens``, the last ``PROMPT_BUDGET_TOKENS``) in the prompt, that timestamp forced."""
     said = (prompt.context_words + text_tokens)[-PROMPT_BUDGET_TOKENS:]
-    previous = previous_tokens(tokenizer, options.prompt, options.history, said)
+    previous = previous_tokens(tokenizer, options.prompt, without_cut_off_marks(options.history), said)
     forced = [tokenizer.timestamp_begin + index]
     tokens = with_previous(tokenizer, previous) + list(tokenizer.sot_sequence) + forced
     return DecoderPrompt(tokens, forced, prompt.context_words, max_initial_timestamp_index=index)
