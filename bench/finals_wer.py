@@ -156,6 +156,12 @@ def replay(
     return [m for m in sent if m["transcript"]]
 
 
+def cut_off(finals: list[dict]) -> int:
+    """How many finals end in a dash, Whisper's mark of speech cut off: the prompted form's decoder copied
+    it from its prompt into most finals after one (docs/performance.md)."""
+    return sum(m["transcript"].rstrip().endswith("-") for m in finals)
+
+
 def per_utterance(stream: Stream, finals: list[dict]) -> list[str]:
     """Each utterance's text: the finals whose span's middle falls in it (or the pause after it)."""
     texts = [[] for _ in stream.utterances]
@@ -214,8 +220,11 @@ def main() -> None:
         size = f"{len(references)} utterances, {stream.duration_s:.0f} s stream, {stream.speech_s:.0f} s speech"
         penalty = "" if args.length_penalty is None else f", length_penalty {args.length_penalty:g}"
         print(f"\n## {name}: {size}{penalty}")
-        print("| beam | context s | form | word ts | streaming WER | offline WER | delta pt | decode CPU s / audio s |")
-        print("|---|---|---|---|---|---|---|---|")
+        print(
+            "| beam | context s | form | word ts | streaming WER | offline WER | delta pt | decode CPU s / audio s"
+            " | finals ending in a dash |"
+        )
+        print("|---|---|---|---|---|---|---|---|---|")
         for beam in beams:
             decode.beam(beam)
             offline = offline_texts(stream, beam, args.model, language, device)
@@ -243,7 +252,8 @@ def main() -> None:
                     print(
                         f"| {beam} | {context_s:g} | {shown} | {'on' if word_ts else 'off'} | {wer:.2%}"
                         f" | {offline_wer:.2%}"
-                        f" | {100 * (wer - offline_wer):+.2f} | {cost:.3f} ({decode.decodes} new decodes) |",
+                        f" | {100 * (wer - offline_wer):+.2f} | {cost:.3f} ({decode.decodes} new decodes)"
+                        f" | {cut_off(finals)} of {len(finals)} |",
                         flush=True,
                     )
                     if word_ts:
