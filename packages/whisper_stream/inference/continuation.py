@@ -68,10 +68,10 @@ def continued(
     prompts: Sequence[DecoderPrompt],
     sequences: Sequence[list[int]],
 ) -> list[list[int] | None]:
-    """Each item's text tokens (generated after its forced ones in its best of ``sequences``; None if it did not
-    keep them) with the rest of its utterance decoded
-    where the decoder stopped at a segment it opened, up to ``MAX_CONTINUATIONS`` times. A rest that only
-    repeats the words already said is dropped, and the item is left as it was."""
+    """Each item's text tokens (those generated after its forced ones in its best of ``sequences``; None if it
+    did not keep them), with the rest of its utterance decoded where the decoder stopped at a segment it opened,
+    up to ``MAX_CONTINUATIONS`` times. A rest that only repeats the words already said is dropped, and the item
+    is left as it was."""
     texts = [
         new_tokens(sequence, prompt.forced, tokenizer.eot) for sequence, prompt in zip(sequences, prompts, strict=True)
     ]
