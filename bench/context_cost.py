@@ -6,7 +6,7 @@ context in each form (forced prefix, prompted), back to back, on tiny.en or ``--
 The stream is make bench's one-stream run (bench/audio.py, same seed, 180 s; ``--duration-s 0``: every
 clip of the bench sets once). Each clip is one final; its context is the clips before it that fit
 ``--context-s`` (default ``CONTEXT_S``; whole clips and the pauses between them, as the session keeps
-them), its prefix their text decoded alone (what would have been sent). Times are the median of
+them, and no more than fits a window of ``WINDOW_S`` with the utterance, as the session chooses), its prefix their text decoded alone (what would have been sent). Times are the median of
 ``--reps`` decodes; alone and in context alternate so that the machine's load falls on both alike.
 Prints per final: context seconds, prefix tokens, decode seconds alone and in each form; then totals.
 """
@@ -28,7 +28,7 @@ import numpy as np  # noqa: E402
 from bench import plan  # noqa: E402
 from bench.audio import SAMPLE_RATE_HZ, build_stream, load_clips  # noqa: E402
 from bench.run import _whole_s  # noqa: E402
-from whisper_stream.core.final_context import CONTEXT_S  # noqa: E402
+from whisper_stream.core.final_context import CONTEXT_S, WINDOW_S  # noqa: E402
 from whisper_stream.inference.context_decoding import ContextForm  # noqa: E402
 from whisper_stream.inference.model_source import resolve_model_source  # noqa: E402
 from whisper_stream.inference.requests import DecodeOptions  # noqa: E402
@@ -74,7 +74,8 @@ def main(argv: list[str] | None = None) -> int:
     for index, utterance in enumerate(stream.utterances):
         start, end = (int(t * SAMPLE_RATE_HZ) for t in (utterance.start_s, utterance.end_s))
         audio = stream.audio[start:end]
-        chosen = [final for final in sent if final[0] >= start - context_s * SAMPLE_RATE_HZ]
+        oldest = max(start - context_s * SAMPLE_RATE_HZ, end - WINDOW_S * SAMPLE_RATE_HZ)  # as the session's
+        chosen = [final for final in sent if final[0] >= oldest]  # context: the window fits the encoder's 30 s
         context_from = chosen[0][0] if chosen else start
         prefix = " ".join(text for _, _, text in chosen)
         in_context = dataclasses.replace(ALONE, context_samples=start - context_from, prefix=prefix or None)
