@@ -6,8 +6,9 @@ context in each form (forced prefix, prompted), back to back, on tiny.en or ``--
 The stream is make bench's one-stream run (bench/audio.py, same seed, 180 s; ``--duration-s 0``: every
 clip of the bench sets once). Each clip is one final; its context is the clips before it that fit
 ``--context-s`` (default ``CONTEXT_S``; whole clips and the pauses between them, as the session keeps
-them, and no more than fits a window of ``WINDOW_S`` with the utterance, as the session chooses), its prefix their text decoded alone (what would have been sent). Times are the median of
-``--reps`` decodes; alone and in context alternate so that the machine's load falls on both alike.
+them, and no more than fits a window of ``WINDOW_S`` with the utterance, as the session chooses), its
+prefix their text decoded alone (what would have been sent). Times are the median of ``--reps`` decodes;
+alone and in context alternate so that the machine's load falls on both alike.
 Prints per final: context seconds, prefix tokens, decode seconds alone and in each form; then totals.
 """
 
