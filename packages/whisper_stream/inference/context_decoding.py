@@ -98,20 +98,29 @@ def decoder_prompt(model: Any, tokenizer: Any, options: DecodeOptions, form: Con
         previous = previous_tokens(tokenizer, options.prompt, options.history, [])
         tokens = with_previous(tokenizer, previous) + list(tokenizer.sot_sequence) + [tokenizer.no_timestamps]
         return DecoderPrompt(tokens + client_prefix, client_prefix, client_prefix)
-    context_words = encode(tokenizer, options.prefix)[-PROMPT_BUDGET_TOKENS:] if options.context_samples else []
-    in_context = bool(context_words)
+    in_context = bool(options.context_samples and options.prefix and options.prefix.strip())
     if in_context and form is ContextForm.PROMPTED:
-        context_words = encode(tokenizer, without_cut_off_marks(options.prefix))[-PROMPT_BUDGET_TOKENS:]
-        previous = previous_tokens(tokenizer, options.prompt, without_cut_off_marks(options.history), context_words)
+        words = encode(tokenizer, without_cut_off_marks(options.prefix))[-PROMPT_BUDGET_TOKENS:]
         start_index = min(round(options.context_samples / SAMPLE_RATE_HZ / TIMESTAMP_S), LAST_TIMESTAMP_INDEX)
-        forced = [tokenizer.timestamp_begin + start_index]
-        tokens = with_previous(tokenizer, previous) + list(tokenizer.sot_sequence) + forced
-        return DecoderPrompt(tokens, forced, context_words, max_initial_timestamp_index=start_index)
+        return prompt_from_timestamp(tokenizer, options, words, start_index, words)
+    context_words = encode(tokenizer, options.prefix)[-PROMPT_BUDGET_TOKENS:] if in_context else []
     forced = context_words[-TAIL_FORCED_TOKENS:] if form is ContextForm.TAIL else context_words
     earlier = context_words[: len(context_words) - len(forced)]  # the tail form's prompted words
     previous = previous_tokens(tokenizer, options.prompt, options.history, earlier)
     tokens = with_previous(tokenizer, previous) + list(tokenizer.sot_sequence) + [tokenizer.no_timestamps] + forced
     return DecoderPrompt(tokens, forced, context_words)
+
+
+def prompt_from_timestamp(
+    tokenizer: Any, options: DecodeOptions, said: list[int], start_index: int, context_words: list[int]
+) -> DecoderPrompt:
+    """The prompted form's prompt: ``said`` (the words before the decode's start, as tokens) after the client's
+    prompt and the history (its cut-off dashes as full stops) in the prompt; the timestamp ``start_index``
+    forced, and the latest the decoder may start at. ``context_words``: the context's words, for the alignment."""
+    previous = previous_tokens(tokenizer, options.prompt, without_cut_off_marks(options.history), said)
+    forced = [tokenizer.timestamp_begin + start_index]
+    tokens = with_previous(tokenizer, previous) + list(tokenizer.sot_sequence) + forced
+    return DecoderPrompt(tokens, forced, context_words, max_initial_timestamp_index=start_index)
 
 
 def same_start_of_transcript(prompts: list[DecoderPrompt], tokenizer: Any) -> list[DecoderPrompt]:

@@ -23,10 +23,8 @@ from whisper_stream.inference.context_decoding import (
     DecoderPrompt,
     encode,
     new_tokens,
-    previous_tokens,
+    prompt_from_timestamp,
     repeats_what_was_said,
-    with_previous,
-    without_cut_off_marks,
     without_repeated_start,
 )
 from whisper_stream.inference.requests import DecodeOptions
@@ -55,10 +53,7 @@ def continuation_prompt(
     """``prompt`` for the rest of the utterance from timestamp ``index``: the words before it (the context's and
     ``text_tokens``, the last ``PROMPT_BUDGET_TOKENS``) in the prompt, that timestamp forced."""
     said = (prompt.context_words + text_tokens)[-PROMPT_BUDGET_TOKENS:]
-    previous = previous_tokens(tokenizer, options.prompt, without_cut_off_marks(options.history), said)
-    forced = [tokenizer.timestamp_begin + index]
-    tokens = with_previous(tokenizer, previous) + list(tokenizer.sot_sequence) + forced
-    return DecoderPrompt(tokens, forced, prompt.context_words, max_initial_timestamp_index=index)
+    return prompt_from_timestamp(tokenizer, options, said, index, prompt.context_words)
 
 
 def continued(
