@@ -6,16 +6,15 @@ context in each form (forced prefix, prompted), back to back, on tiny.en or ``--
 The stream is make bench's one-stream run (bench/audio.py, same seed, 180 s; ``--duration-s 0``: every
 clip of the bench sets once). Each clip is one final; its context is the clips before it that fit
 ``--context-s`` (default ``CONTEXT_S``; whole clips and the pauses between them, as the session keeps
-them, and no more than fits a window of ``WINDOW_S`` with the utterance, as the session chooses), its
-prefix their text decoded alone (what would have been sent). Times are the median of ``--reps`` decodes;
-alone and in context alternate so that the machine's load falls on both alike.
+them, and no more than fits a window of ``WINDOW_S`` with the utterance: the session's ``FinalContext``
+chooses), its prefix their text decoded alone (what would have been sent). Times are the median of
+``--reps`` decodes; alone and in context alternate so that the machine's load falls on both alike.
 Prints per final: context seconds, prefix tokens, decode seconds alone and in each form; then totals.
 """
 
 from __future__ import annotations
 
 import argparse
-import dataclasses
 import statistics
 import sys
 import time
@@ -29,7 +28,7 @@ import numpy as np  # noqa: E402
 from bench import plan  # noqa: E402
 from bench.audio import SAMPLE_RATE_HZ, build_stream, load_clips  # noqa: E402
 from bench.run import _whole_s  # noqa: E402
-from whisper_stream.core.final_context import CONTEXT_S, WINDOW_S  # noqa: E402
+from whisper_stream.core.final_context import CONTEXT_S, FinalContext  # noqa: E402
 from whisper_stream.inference.context_decoding import ContextForm  # noqa: E402
 from whisper_stream.inference.model_source import resolve_model_source  # noqa: E402
 from whisper_stream.inference.requests import DecodeOptions  # noqa: E402
@@ -68,18 +67,15 @@ def main(argv: list[str] | None = None) -> int:
     tokenizer = alone_with._model.hf_tokenizer  # only to count the prefix's tokens
     for transcriber in transcribers.values():
         timed(transcriber, stream.audio[: SAMPLE_RATE_HZ * 3], ALONE)  # warm-up
-    sent: list[tuple[int, int, str]] = []  # start, end sample and text of each final, decoded alone
+    context = FinalContext(condition_on_previous=False, context_s=context_s)  # the session's choice of context
     ways = ["alone", *(form.value for form in ContextForm)]
     print("final  context_s  prefix_tokens  " + "  ".join(f"{way}_s" for way in ways))
     totals = dict.fromkeys([*ways, "speech"], 0.0)
     for index, utterance in enumerate(stream.utterances):
         start, end = (int(t * SAMPLE_RATE_HZ) for t in (utterance.start_s, utterance.end_s))
         audio = stream.audio[start:end]
-        oldest = max(start - context_s * SAMPLE_RATE_HZ, end - WINDOW_S * SAMPLE_RATE_HZ)  # as the session's
-        chosen = [final for final in sent if final[0] >= oldest]  # context: the window fits the encoder's 30 s
-        context_from = chosen[0][0] if chosen else start
-        prefix = " ".join(text for _, _, text in chosen)
-        in_context = dataclasses.replace(ALONE, context_samples=start - context_from, prefix=prefix or None)
+        in_context = context.apply(ALONE, start, end, held_from=0)  # the window fits the encoder's 30 s
+        context_from, prefix = start - in_context.context_samples, in_context.prefix or ""
         times: dict[str, list[float]] = {way: [] for way in ways}
         alone_text = ""
         for _ in range(args.reps):  # the ways alternate so that the machine's load falls on all alike
@@ -95,7 +91,7 @@ def main(argv: list[str] | None = None) -> int:
         for way in ways:
             totals[way] += medians[way]
         totals["speech"] += utterance.speech_end_s - utterance.speech_start_s
-        sent.append((start, end, alone_text))
+        context.sent(start, end, alone_text)
     alone = totals["alone"]
     print(
         f"total for {totals['speech']:.0f} s of speech ({args.model or 'tiny.en'}, beam {args.beam},"
