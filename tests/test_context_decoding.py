@@ -21,6 +21,7 @@ from whisper_stream.inference.context_decoding import (
     repeats_what_was_said,
     same_start_of_transcript,
     without_cut_off_marks,
+    without_cut_word,
     without_repeated_start,
 )
 from whisper_stream.inference.requests import DecodeOptions
@@ -135,6 +136,17 @@ def test_a_final_in_context_reads_as_its_own_sentence() -> None:
     assert as_own_sentence("iPhone sales") == "iPhone sales"
     assert as_own_sentence("NASA said") == "NASA said"
     assert as_own_sentence("。今日は") == "今日は"
+
+
+def test_a_word_cut_at_the_end_and_heard_whole_after_is_dropped_with_the_words_heard_again() -> None:
+    said = "the Californian will astrayal"  # test-other, base, beam 5: the rest began "will astrayalously insist"
+    assert without_cut_word(said, "will astrayalously insist that") == "the Californian"
+    assert without_cut_word("cousin, the Californian", "Californians insist") == "cousin, the"
+    assert without_cut_word("the Californian will", "will insist") == "the Californian will"  # whole: not cut
+    assert without_cut_word("he said a", "about that") == "he said a"  # too short to be a cut word
+    assert without_cut_word("the Californian will astrayal", "insist that") == said  # no overlap
+    assert without_cut_word("the Californian shall astrayal", "will astrayalously") == "the Californian shall astrayal"
+    assert without_cut_word("so — astray", "astrayalously insist") == "so —"  # a lone dash is not a word
 
 
 def test_the_words_said_again_at_the_start_are_dropped_with_their_aligned_words() -> None:

@@ -151,3 +151,14 @@ def test_the_words_heard_again_at_the_seam_are_dropped_once() -> None:
     generate = Script([[ts(tokenizer, 9.0), *tokenizer.encode("of narcotic poisoning")]])
     [text] = continued(generate, tokenizer, items, prompts, [stopped])
     assert tokenizer.decode(text or []) == "given in cases of narcotic poisoning"
+
+
+def test_a_word_the_decoder_cut_and_heard_whole_in_the_rest_is_kept_once_whole() -> None:
+    tokenizer = Words()
+    items = [item(12.0)]
+    prompts = [decoder_prompt(None, tokenizer, items[0][1], ContextForm.PROMPTED)]
+    said = tokenizer.encode("the Californian will astrayal")  # test-other, base, beam 5, prompted
+    stopped = [ts(tokenizer, 5.0), *said, ts(tokenizer, 9.0), ts(tokenizer, 9.0)]
+    generate = Script([[ts(tokenizer, 9.0), *tokenizer.encode("will astrayalously insist")]])
+    [text] = continued(generate, tokenizer, items, prompts, [stopped])
+    assert tokenizer.decode(text or []) == "the Californian will astrayalously insist"

@@ -40,6 +40,7 @@ _CONTINUATION_CHECK_WORDS = 3
 _REPEATED_START_MAX_WORDS = 8
 """``without_repeated_start`` drops at most this many of the prefix's last words said again (seen on
 test-other at beam 5: the previous final's whole "The stories regarding Joseph." heard again first)."""
+_CUT_WORD_MIN_LETTERS = 4
 _MAX_SECONDS_PER_WORD = 3.0
 """Fewer words than one per this many seconds of utterance: the decoder stopped early (seen: an
 utterance of 20 words decoded in context as ".", the prefix's sentence ended and nothing more)."""
@@ -255,6 +256,25 @@ def without_repeated_start(prefix: str, text: str) -> str:
         if _words(" ".join(pieces[:count])) == tail[-count:]:
             return " ".join(pieces[count:])
     return text
+
+
+def without_cut_word(said: str, heard: str) -> str:
+    """``said`` without its last words where ``heard`` starts with them again, the last of them whole: a decoder that
+    stopped in mid-word at a segment it opened, then heard the word whole from that segment's time ("…the
+    Californian will astrayal" + "will astrayalously insist", seen on test-other). ``said`` as it was otherwise; the
+    cut word has ``_CUT_WORD_MIN_LETTERS`` letters or more, so that a word is not taken for the start of a longer one
+    ("a" before "about")."""
+    tail, start = _words(said)[-_REPEATED_START_MAX_WORDS:], _words(heard)
+    if not tail or len(cut := tail[-1]) < _CUT_WORD_MIN_LETTERS:
+        return said
+    for count in range(min(len(tail), len(start)), 0, -1):
+        whole = start[count - 1]
+        if whole != cut and whole.startswith(cut) and tail[len(tail) - count : -1] == start[: count - 1]:
+            pieces, dropped = said.split(), 0
+            while pieces and dropped < count:
+                dropped += bool(_words(pieces.pop()))
+            return " ".join(pieces)
+    return said
 
 
 def as_own_sentence(text: str) -> str:

@@ -25,6 +25,7 @@ from whisper_stream.inference.context_decoding import (
     new_tokens,
     prompt_from_timestamp,
     repeats_what_was_said,
+    without_cut_word,
     without_repeated_start,
 )
 from whisper_stream.inference.requests import DecodeOptions
@@ -82,8 +83,7 @@ def continued(
         if not todo:
             break
         for (i, prompt), sequence in zip(todo, generate([i for i, _ in todo], [p for _, p in todo]), strict=True):
-            text = texts[i] or []
-            rest = without_seam_repeat(tokenizer, text, new_tokens(sequence, prompt.forced, tokenizer.eot) or [])
+            text, rest = at_seam(tokenizer, texts[i] or [], new_tokens(sequence, prompt.forced, tokenizer.eot) or [])
             said = f"{items[i][1].said()} {tokenizer.decode(text)}"
             if rest and not repeats_what_was_said(said, tokenizer.decode(rest)):
                 texts[i], last[i] = text + rest, sequence
@@ -92,10 +92,13 @@ def continued(
     return texts
 
 
-def without_seam_repeat(tokenizer: Any, text: list[int], rest: list[int]) -> list[int]:
-    """``rest`` without the last words of ``text`` said again at its start (``without_repeated_start``): started at
-    the opened segment's time, the decoder may hear again a word that ends just before it ("…in cases of" +
-    "of narcotic poisoning", seen on test-other)."""
+def at_seam(tokenizer: Any, text: list[int], rest: list[int]) -> tuple[list[int], list[int]]:
+    """``text`` and ``rest`` to join: started at the opened segment's time, the decoder may hear again a word that
+    ends just before it ("…in cases of" + "of narcotic poisoning", seen on test-other), dropped from ``rest``
+    (``without_repeated_start``); or hear whole a word that ``text`` cut ("…will astrayal" + "will
+    astrayalously"), dropped from ``text`` (``without_cut_word``)."""
     said, heard = tokenizer.decode(text), tokenizer.decode(rest)
+    if (whole := without_cut_word(said, heard)) != said:
+        return encode(tokenizer, whole), rest
     kept = without_repeated_start(said, heard)
-    return rest if kept == heard else encode(tokenizer, kept)
+    return text, rest if kept == heard else encode(tokenizer, kept)
