@@ -10,6 +10,7 @@ import numpy as np
 import pytest
 
 from tests.speech import SPEECH_DIR, load_16k, manifest, normalize
+from tests.test_continuation import Words
 from whisper_stream.inference.fallback import TEMPERATURES
 from whisper_stream.inference.model_source import resolve_model_source
 from whisper_stream.inference.requests import TRANSLATE, DecodeOptions, Sampling
@@ -19,9 +20,11 @@ from whisper_stream.inference.sampling_decoding import (
     retry_too_few_words,
     start_with_client_prefixes,
     transcribe_kwargs,
+    with_beam_results,
 )
 from whisper_stream.inference.transcriber import FasterWhisperTranscriber, TranscriberOptions
 from whisper_stream.protocol.results import Segment, TranscriptionResult
+from whisper_stream.samples import SAMPLE_RATE_HZ
 
 ENGLISH = DecodeOptions(language="en", prompt=None, word_timestamps=False)
 SR = 16_000
@@ -191,3 +194,24 @@ def test_penalties_and_temperatures_decode(transcriber: FasterWhisperTranscriber
     assert len(normalize(decoded.text).split()) >= 5
     sampled = transcriber.transcribe(audio, replace(ENGLISH, sampling=Sampling(temperatures=(0.5,))), final=False)
     assert sampled.text  # sampled, not searched: some text, not a given one
+
+
+def test_the_n_best_of_a_final_in_context_read_as_its_text_and_a_continued_final_keeps_its_text_only() -> None:
+    tokenizer = Words()
+    start = tokenizer.timestamp_begin + 250  # the utterance starts 5 s into the window
+    options = DecodeOptions(
+        "en",
+        None,
+        False,
+        context_samples=5 * SAMPLE_RATE_HZ,
+        prefix="my fellow Americans",
+        sampling=Sampling(beam_results=True),
+    )
+    best, other = tokenizer.encode("Americans ask not what"), tokenizer.encode("ask what")
+    output = SimpleNamespace(sequences_ids=[[start, *best], [start, *other]])
+    result = TranscriptionResult("Ask not what", "en", 0.9, (Segment("Ask not what", 0.0, 3.0, None),))
+    kept = with_beam_results(result, tokenizer, output, [start], options, tokens=best, prompted=True)
+    assert kept.segments[0].beam_results == ("Ask not what", "Ask what")  # edited as the final's text was
+    whole = best + tokenizer.encode("your country can do")  # the rest decoded in a second call
+    continued = with_beam_results(result, tokenizer, output, [start], options, tokens=whole, prompted=True)
+    assert continued.segments[0].beam_results == ("Ask not what",)

@@ -12,8 +12,9 @@ from typing import Any
 
 import numpy as np
 
-from whisper_stream.inference.context_decoding import DecoderPrompt, max_length, new_tokens
+from whisper_stream.inference.context_decoding import DecoderPrompt, max_length, new_tokens, own_sentence
 from whisper_stream.inference.fallback import TEMPERATURES
+from whisper_stream.inference.hallucination import without_punctuation_runs
 from whisper_stream.inference.language_choice import prompt_for
 from whisper_stream.inference.requests import DecodeOptions, Sampling
 from whisper_stream.protocol.results import TranscriptionResult
@@ -73,18 +74,40 @@ def at_most(tokens: list[int] | None, max_new_tokens: int | None) -> list[int] |
 
 
 def with_beam_results(
-    result: TranscriptionResult, tokenizer: object, output: object, forced: list[int], options: DecodeOptions
+    result: TranscriptionResult,
+    tokenizer: Any,
+    output: Any,
+    forced: list[int],
+    options: DecodeOptions,
+    *,
+    tokens: list[int] | None,
+    prompted: bool,
 ) -> TranscriptionResult:
-    """``result`` with the n-best texts of its beam (each after the forced tokens) on its segment, if asked."""
+    """``result`` with the n-best texts of its beam on its segment, if asked: its own text first, then the other
+    hypotheses (each after the forced tokens, edited as a final's text is: ``own_text``). ``tokens``: what the
+    result was decoded from; where they are not the best hypothesis's, the rest of its utterance was decoded in a
+    second call (``continuation``), which the other hypotheses stopped short of, and the result's text is its only one.
+    """
     if not options.sampling.beam_results or not result.segments:
         return result
-    texts = []
-    for sequence in output.sequences_ids:  # type: ignore[attr-defined]
-        new = at_most(new_tokens(sequence, forced, tokenizer.eot), options.sampling.max_new_tokens)  # type: ignore[attr-defined]
-        if new is not None:
-            texts.append(_client_prefixed(tokenizer.decode(new).strip(), options))  # type: ignore[attr-defined]
+    texts = [_client_prefixed(result.text, options)]
+    hypotheses = [
+        at_most(new_tokens(sequence, forced, tokenizer.eot), options.sampling.max_new_tokens)
+        for sequence in output.sequences_ids
+    ]
+    if hypotheses[0] == tokens:
+        texts += [own_text(tokenizer.decode(new), options, prompted) for new in hypotheses[1:] if new is not None]
     [segment] = result.segments
     return replace(result, segments=(replace(segment, beam_results=tuple(texts)),))
+
+
+def own_text(decoded: str, options: DecodeOptions, prompted: bool) -> str:
+    """A hypothesis's text as a final's reads: without punctuation runs; in context, as its own sentence (without
+    the words before it heard again, in the prompted form); after a client's prefix."""
+    text = without_punctuation_runs(decoded.strip())[0]
+    if options.context_samples:
+        text = own_sentence(text, None, options.prefix, drop_repeated=prompted)[0]
+    return _client_prefixed(text, options)
 
 
 def _has_client_prefix(options: DecodeOptions) -> bool:

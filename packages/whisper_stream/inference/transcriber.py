@@ -297,9 +297,15 @@ class FasterWhisperTranscriber:
             self._decoded(tokenizer, item, output, new, item_words, language or "")
             for item, output, new, item_words in zip(items, outputs, tokens, words, strict=True)
         ]
+        prompted = self.options.context_form is ContextForm.PROMPTED
         return [
-            (with_beam_results(result, tokenizer, output, prompt.forced, options), doubtful)
-            for (result, doubtful), output, prompt, (_, options) in zip(decoded, outputs, prompts, items, strict=True)
+            (
+                with_beam_results(result, tokenizer, output, prompt.forced, options, tokens=new, prompted=prompted),
+                doubtful,
+            )
+            for (result, doubtful), output, prompt, (_, options), new in zip(
+                decoded, outputs, prompts, items, tokens, strict=True
+            )
         ]
 
     def _encode(self, audios: Sequence[np.ndarray], *, fit: bool) -> object:
