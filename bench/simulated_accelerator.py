@@ -10,15 +10,19 @@ without a GPU: ``WHISPER_TRANSCRIBER=bench/simulated_accelerator.py:from_setting
 
 The cost model (seconds for one ``generate`` call over a batch of ``b`` items)::
 
-    fixed_s + b * encoder_s + tokens * (step_s + b * beams * step_item_s)
+    fixed_s + b * encoder_s + max(step, prompt_tokens * prompt_token_s) + (tokens + 1) * step
+    step = step_s + b * beams * step_item_s
 
-The encoder always sees a 30 s window (faster-whisper pads to it), so its cost
-does not depend on the audio's length; ``tokens`` is the longest item's token
-count (the batch decodes until its last item ends), a final in context's forced prefix included:
-CTranslate2 runs the words after the task tokens through the decoder one step per token, as many
-steps as generating them (``src/models/whisper.cc`` passes them to the search as prefix ids, which
-``src/decoding.cc`` forces step by step); ``beams`` is the beam size
-(finals 5, partials 1). Parameters and where they come from:
+as CTranslate2 runs ``generate`` (``src/models/whisper.cc``): everything before the last start-of-transcript
+token (the ``<|startofprev|>`` prompt and the start-of-transcript sequence but its last token) goes through
+the decoder in one pass (``forward_prompt``), which costs a step at these batch sizes or, for long prompts
+of many items, the compute of its ``prompt_tokens`` (all items together); then the decoding loop runs one
+step per token from the last start-of-transcript token on: the forced tokens after it (a final in context's
+prefix in the forced form, passed to the search as prefix ids, which ``src/decoding.cc`` forces step by
+step; the start timestamp in the prompted form) and the generated ones, end of text included. ``tokens`` is
+the longest item's count (the batch decodes until its last item ends). The encoder always sees a 30 s
+window (faster-whisper pads to it), so its cost does not depend on the audio's length; ``beams`` is the beam
+size (finals 5, partials 1). Parameters and where they come from:
 
 - large-v3-turbo on H100: fitted so that a batch of four 30 s windows of ~100
   tokens takes 0.20 s, as InferenceBench measured ("Whisper v3-Turbo on H100:
@@ -33,6 +37,9 @@ steps as generating them (``src/models/whisper.cc`` passes them to the search as
   is bound by kernel launches and weight reads, by 2.5x (memory bandwidth is
   3.35 TB/s vs 300 GB/s, but launch overhead does not scale). These are
   estimates, not measurements: fit them on a GPU when one is lent.
+- ``prompt_token_s``: the decoder's ~1.5 GFLOP per prompt token (large-v3: 32 layers of self-attention, the
+  cross-attention's query and output and the feed-forward, 735 M weights; large-v3-turbo's 4 layers, an
+  eighth) at half the dense FP16 peak of the spec sheet (H100 SXM 989 TFLOPS, L4 121 TFLOPS). An estimate.
 
 Text: the number of words is the audio's duration times the speaking rate of
 the repository's speech references (``words_per_second``), drawn in order from their
@@ -60,12 +67,17 @@ from whisper_stream.server.settings import Settings
 
 PREFIX = "simulated:"
 TOKENS_PER_WORD = 1.3
-_PROMPT_TOKENS = 4  # start of transcript, language, task, no timestamps
+_START_TOKENS = 1
+"""The last start-of-transcript token (the task, or ``<|notimestamps|>``): the decoding loop's first step;
+those before it are in the prefill pass."""
+_PROMPT_BUDGET_TOKENS = 223
+"""Whisper's cut of the previous text (``context_decoding.PROMPT_BUDGET_TOKENS``)."""
 CONTINUED_SHARE = 10 / 215
 """Of the prompted form's finals in context, the share whose decoder stops at a segment it opened and decodes
 the rest in a second call (multilingual base model, beam 5, test-other, 15 s: ``inference/continuation.py``).
-That call is one item's: its encoder pass, the prompt's prefill and the forced timestamp; the rest's tokens
-are those the first call did not generate."""
+That call is one item's: its prefill pass, the start token and the forced timestamp (and its encoder pass when
+the batch held other items: ``rest`` in the transcriber reuses the encoder output when every item needs a
+rest); the rest's tokens are those the first call did not generate."""
 _FALLBACK_WORDS_PER_S = 2.6
 _FALLBACK_WORDS = ("the", "streaming", "words", "come", "back", "fast", "and", "right")
 
@@ -86,16 +98,22 @@ class CostModel:
     """Per decoder step, whatever the batch."""
     step_item_s: float
     """Per decoder step and per hypothesis (item x beam)."""
+    prompt_token_s: float = 0.0
+    """Per token of the prefill pass (all items together), where its compute outweighs a step."""
 
-    def seconds(self, batch_size: int, max_tokens: int, beams: int) -> float:
-        steps = max_tokens + 1  # the end-of-text token
-        return (
-            self.fixed_s + batch_size * self.encoder_s + steps * (self.step_s + batch_size * beams * self.step_item_s)
-        )
+    def seconds(
+        self, batch_size: int, max_tokens: int, beams: int, *, prompt_tokens: int = 0, encode: bool = True
+    ) -> float:
+        """One ``generate`` call: ``max_tokens`` decoding steps (the end of text is one more) after the prefill pass
+        of ``prompt_tokens``; ``encode``: with the encoder's pass (not when the call reuses an encoder output)."""
+        step = self.step_s + batch_size * beams * self.step_item_s
+        prefill = max(step, prompt_tokens * self.prompt_token_s)
+        encoder = batch_size * self.encoder_s if encode else 0.0
+        return self.fixed_s + encoder + prefill + (max_tokens + 1) * step
 
 
-_H100_TURBO = CostModel(fixed_s=0.005, encoder_s=0.010, step_s=0.0015, step_item_s=0.00002)
-_H100_LARGE = CostModel(fixed_s=0.005, encoder_s=0.010, step_s=0.0048, step_item_s=0.00006)
+_H100_TURBO = CostModel(fixed_s=0.005, encoder_s=0.010, step_s=0.0015, step_item_s=0.00002, prompt_token_s=0.19e-6)
+_H100_LARGE = CostModel(fixed_s=0.005, encoder_s=0.010, step_s=0.0048, step_item_s=0.00006, prompt_token_s=1.5e-6)
 _L4_ENCODER_FACTOR = 8.2
 _L4_STEP_FACTOR = 2.5
 
@@ -106,6 +124,7 @@ def _on_l4(model: CostModel) -> CostModel:
         encoder_s=model.encoder_s * _L4_ENCODER_FACTOR,
         step_s=model.step_s * _L4_STEP_FACTOR,
         step_item_s=model.step_item_s * _L4_STEP_FACTOR,
+        prompt_token_s=model.prompt_token_s * _L4_ENCODER_FACTOR,  # compute-bound, as the encoder
     )
 
 
@@ -213,34 +232,40 @@ class SimulatedTranscriber:
     def device_seconds(self, options: Sequence[DecodeOptions], texts: Sequence[str], *, final: bool) -> float:
         """The modelled time of one batch that decodes ``texts``, each after what its options force.
 
-        The forced form forces the context's words one decoder step per token; the prompted form puts them in
-        the prompt, which CTranslate2 runs in one forward pass before the first step (``src/models/whisper.cc``,
-        ``forward_prompt``): one step for the whole batch, and one forced step for the start timestamp; the tail
-        form prompts the earlier words and forces the last ``TAIL_FORCED_TOKENS``. A prompted final in context is
-        decoded again from where its decoder stopped at a segment it opened, ``CONTINUED_SHARE`` of the time."""
+        One prefill pass runs each item's previous text (the client's prompt, the history, and in the prompted
+        and tail forms the context's words) with the start-of-transcript tokens (``src/models/whisper.cc``,
+        ``forward_prompt``); then a step per token: the forced form forces the context's words one step each,
+        the prompted form the start timestamp, the tail form the last ``TAIL_FORCED_TOKENS``. A prompted final
+        in context is decoded again from where its decoder stopped at a segment it opened, ``CONTINUED_SHARE``
+        of the time."""
         words = [self.tokens(o.prefix or "", prompt=False) for o in options]
         if self.context_form is ContextForm.FORCED:
-            forced = words
+            forced, prompted = words, [0] * len(words)
         elif self.context_form is ContextForm.TAIL:
             forced = [min(count, TAIL_FORCED_TOKENS) for count in words]
+            prompted = [count - extra for count, extra in zip(words, forced, strict=True)]
         else:
-            forced = [1 if o.prefix else 0 for o in options]
-        prompted = self.context_form is not ContextForm.FORCED
-        prefill = 1 if prompted and any(o.prefix or o.prompt or o.history for o in options) else 0
-        steps = prefill + max(self.tokens(text) + extra for text, extra in zip(texts, forced, strict=True))
+            forced, prompted = [1 if o.prefix else 0 for o in options], words
+        previous = [
+            min(_PROMPT_BUDGET_TOKENS, self.tokens(f"{o.prompt or ''} {o.history or ''}", prompt=False) + count)
+            for o, count in zip(options, prompted, strict=True)
+        ]
+        steps = max(self.tokens(text) + extra for text, extra in zip(texts, forced, strict=True))
         beams = self.final_beam_size if final else 1
-        seconds = self.cost.seconds(len(texts), steps, beams)
+        seconds = self.cost.seconds(len(texts), steps, beams, prompt_tokens=sum(previous))
         if self.context_form is ContextForm.PROMPTED:
             with self._words_lock:
                 self._continuations += CONTINUED_SHARE * sum(1 for o in options if o.prefix and o.context_samples)
                 again = int(self._continuations)
                 self._continuations -= again
-            seconds += again * self.cost.seconds(1, 2, beams)  # prefill and forced timestamp; + end of text
+            rest = self.cost.seconds(1, _START_TOKENS + 1, beams, prompt_tokens=max(previous), encode=len(texts) > 1)
+            seconds += again * rest
         return seconds
 
     @staticmethod
     def tokens(text: str, *, prompt: bool = True) -> int:
-        return (_PROMPT_TOKENS if prompt else 0) + round(len(text.split()) * TOKENS_PER_WORD)
+        """Decoding steps of ``text`` (with ``prompt``, after the last start-of-transcript token)."""
+        return (_START_TOKENS if prompt else 0) + round(len(text.split()) * TOKENS_PER_WORD)
 
     def _text(self, duration_s: float) -> str:
         count = round(duration_s * self.speech.words_per_second)

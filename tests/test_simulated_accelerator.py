@@ -69,39 +69,53 @@ def test_a_forced_prefix_costs_a_decoder_step_per_token_as_in_ctranslate2():
     assert with_prefix > 2 * alone
 
 
-def test_a_prompted_context_costs_one_prefill_pass_and_one_forced_timestamp():
+def test_a_prompted_context_costs_its_words_in_the_prefill_pass_and_one_forced_timestamp():
     transcriber = sim.SimulatedTranscriber("large-v3", "L4", sleep=False, context_form=ContextForm.PROMPTED)
     text = "five words of new text"
     in_context = DecodeOptions("en", None, False, context_samples=16_000, prefix=" ".join(["sent"] * 20))
-    steps = transcriber.tokens(text) + 2  # the prefill pass, the forced start timestamp
-    assert transcriber.device_seconds([in_context], [text], final=True) == pytest.approx(
-        transcriber.cost.seconds(1, steps, 5)
-    )
+    steps = transcriber.tokens(text) + 1  # the forced start timestamp
+    in_context_s = transcriber.device_seconds([in_context], [text], final=True)
+    assert in_context_s == pytest.approx(transcriber.cost.seconds(1, steps, 5, prompt_tokens=26))
+    one_step = transcriber.cost.step_s + 5 * transcriber.cost.step_item_s  # 26 prompt tokens fit a step's time
+    assert in_context_s - transcriber.device_seconds([OPTIONS], [text], final=True) == pytest.approx(one_step)
+
+
+def test_the_prefill_pass_costs_a_step_or_for_long_prompts_of_many_items_their_compute():
+    for model in sim.COST_MODELS.values():
+        assert model.seconds(1, 20, 5, prompt_tokens=100) == pytest.approx(model.seconds(1, 20, 5))
+        # a call that reuses an encoder output skips the encoder's pass
+        assert model.seconds(1, 20, 5) - model.seconds(1, 20, 5, encode=False) == pytest.approx(model.encoder_s)
+    # eight full prompts: on the L4, large-v3's prefill compute outweighs a step (an H100's does not)
+    l4, h100 = sim.COST_MODELS[("large-v3", "L4")], sim.COST_MODELS[("large-v3", "H100")]
+    assert l4.seconds(8, 20, 5) < l4.seconds(8, 20, 5, prompt_tokens=8 * 223) < l4.seconds(8, 22, 5)
+    assert h100.seconds(8, 20, 5, prompt_tokens=8 * 223) == pytest.approx(h100.seconds(8, 20, 5))
 
 
 def test_a_share_of_prompted_finals_in_context_is_charged_a_second_call_for_the_rest():
     transcriber = sim.SimulatedTranscriber("large-v3", "L4", sleep=False, context_form=ContextForm.PROMPTED)
     text = "five words of new text"
     in_context = DecodeOptions("en", None, False, context_samples=16_000, prefix="sent")
-    once = transcriber.cost.seconds(1, transcriber.tokens(text) + 2, 5)
+    cost = transcriber.cost
+    once = cost.seconds(1, transcriber.tokens(text) + 1, 5, prompt_tokens=1)
     finals = 1000
     total = sum(transcriber.device_seconds([in_context], [text], final=True) for _ in range(finals))
-    second_calls = (total - finals * once) / transcriber.cost.seconds(1, 2, 5)
+    # alone in its batch, the rest reuses the encoder output: prefill, start token, forced timestamp
+    second_calls = (total - finals * once) / cost.seconds(1, 2, 5, prompt_tokens=1, encode=False)
     assert second_calls == pytest.approx(int(finals * sim.CONTINUED_SHARE), abs=1)
     alone = sum(transcriber.device_seconds([OPTIONS], [text], final=True) for _ in range(finals))
-    assert alone == pytest.approx(finals * transcriber.cost.seconds(1, transcriber.tokens(text), 5))
+    assert alone == pytest.approx(finals * cost.seconds(1, transcriber.tokens(text), 5))
 
 
-def test_a_tail_context_costs_one_prefill_pass_and_its_forced_tokens():
+def test_a_tail_context_prompts_its_earlier_words_and_forces_its_last_tokens():
     transcriber = sim.SimulatedTranscriber("large-v3", "L4", sleep=False, context_form=ContextForm.TAIL)
     text = "five words of new text"
     long = DecodeOptions("en", None, False, context_samples=16_000, prefix=" ".join(["sent"] * 20))
     short = DecodeOptions("en", None, False, context_samples=16_000, prefix="sent sent")  # 3 tokens: all forced
     assert transcriber.device_seconds([long], [text], final=True) == pytest.approx(
-        transcriber.cost.seconds(1, transcriber.tokens(text) + 1 + TAIL_FORCED_TOKENS, 5)
+        transcriber.cost.seconds(1, transcriber.tokens(text) + TAIL_FORCED_TOKENS, 5, prompt_tokens=26 - 8)
     )
     assert transcriber.device_seconds([short], [text], final=True) == pytest.approx(
-        transcriber.cost.seconds(1, transcriber.tokens(text) + 1 + 3, 5)
+        transcriber.cost.seconds(1, transcriber.tokens(text) + 3, 5)
     )
 
 
