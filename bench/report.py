@@ -173,6 +173,8 @@ def _step_text(step: dict[str, Any] | None) -> str:
         text += f"  no final {final['no_final']}/{final['n']}"
     if step.get("errors"):
         text += f"  errors {len(step['errors'])}"
+    if step.get("finals_without_context"):
+        text += f"  without context {step['finals_without_context']}"
     return text
 
 

@@ -38,7 +38,7 @@ import psutil
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from bench import metrics, plan, profiling, readme, report, targets
+from bench import metrics, plan, profiling, readme, report, server_watch, targets
 from bench.audio import DEFAULT_DATA_DIR, Clip, Stream, build_stream, load_clips, reference_text
 from bench.systems.base import ModelSpec, ResourceMonitor, StreamRun
 from bench.systems.offline import Offline
@@ -199,6 +199,7 @@ def measure(
 ) -> dict[str, Any]:
     """Stream ``streams`` at once; latency, CPU and RSS of the server meanwhile."""
     monitor.reset_peak()
+    alone_before = _finals_without_context(system, server)
     machine_before, own_before = _busy_cpu_seconds()
     cpu_before = monitor.cpu_seconds()
     started = time.monotonic()
@@ -217,6 +218,7 @@ def measure(
         except subprocess.TimeoutExpired:
             spy.kill()
             spy.wait()
+    alone_after = _finals_without_context(system, server)
     scores = [metrics.score_utterances(s, r, args.speed) for s, r in zip(streams, runs, strict=True)]
     audio_s = sum(s.duration_s for s in streams)
     partial_rates = [metrics.partials_per_speech_s(s, r) for s, r in zip(streams, runs, strict=True)]
@@ -235,9 +237,29 @@ def measure(
         "client_cpu_cores": round((own_after - own_before) / wall_s, 3),
         "other_processes_cpu_cores": round(others_cores, 3),
         "errors": [r.error for r in runs if r.error],
+        # ours: finals decoded alone because the finals before them were not sent yet / finals sent, this step
+        "finals_without_context": _difference(alone_after, alone_before),
         "_runs": runs,
         "_scores": scores,
     }
+
+
+def _finals_without_context(system: Any, server: Any) -> tuple[float, float] | None:
+    """Ours: (finals decoded alone because the decoder was behind, finals sent) so far, from its ``/metrics``."""
+    if system.name != "ours":
+        return None
+    try:
+        values = server_watch.scrape(f"http://127.0.0.1:{server.port}/metrics")
+    except OSError:
+        return None
+    sent = server_watch.labelled(values, "whisper_stream_transcripts_sent", "kind").get("final", 0.0)
+    return values.get(("whisper_stream_finals_without_context_total", ""), 0.0), sent
+
+
+def _difference(after: tuple[float, float] | None, before: tuple[float, float] | None) -> str | None:
+    if after is None or before is None:
+        return None
+    return f"{after[0] - before[0]:.0f}/{after[1] - before[1]:.0f}"
 
 
 def _busy_cpu_seconds() -> tuple[float, float]:

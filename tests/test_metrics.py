@@ -158,6 +158,7 @@ def test_real_server_exposes_the_metrics_and_session_ids_in_its_log(server: Loca
         "whisper_stream_final_latency_seconds_bucket",
         "whisper_stream_transcripts_sent_total",
         "whisper_stream_errors_total",
+        "whisper_stream_finals_without_context_total",
     ):
         assert name in text, name
     assert 'whisper_stream_sessions_total{outcome="accepted"}' in text

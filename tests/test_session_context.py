@@ -52,6 +52,7 @@ def test_the_next_final_is_decoded_after_the_words_already_sent() -> None:
     message = session.messages_to_send()[-1]
     assert message["transcript"] == "Second words."
     assert message["segments"][0]["start_time"] == round(second.start_sample / SR, 3)
+    assert session.outbox.take_finals_without_context() == 0  # both in order: the second had its context
 
 
 def test_a_final_whose_predecessor_is_still_decoding_is_asked_for_at_once_alone() -> None:
@@ -69,6 +70,8 @@ def test_a_final_whose_predecessor_is_still_decoding_is_asked_for_at_once_alone(
     session.receive_result(first.request_id, result_for("first", 1.0))
     assert [m["transcript"] for m in session.messages_to_send() if m.get("is_final")] == ["first", "second"]
     assert finals(session) == []
+    assert session.outbox.take_finals_without_context() == 1  # the second lost its context; counted once
+    assert session.outbox.take_finals_without_context() == 0
 
 
 def test_the_buffer_keeps_the_context_and_no_more() -> None:
@@ -94,3 +97,12 @@ def test_context_off_decodes_the_utterance_alone() -> None:
     feed(session, UTTERANCE, 2.0)
     [second] = finals(session)
     assert second.options.prefix is None and second.audio.size == second.end_sample - second.start_sample
+    feed(session, UTTERANCE, 4.0)  # asked for while the second decodes: with context off, it lost nothing
+    [third] = finals(session)
+    session.receive_result(second.request_id, result_for("Second words.", 1.0))
+    session.receive_result(third.request_id, result_for("Third words.", 1.0))
+    assert [m["transcript"] for m in session.messages_to_send() if m.get("is_final")][-2:] == [
+        "Second words.",
+        "Third words.",
+    ]
+    assert session.outbox.take_finals_without_context() == 0

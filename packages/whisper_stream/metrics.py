@@ -36,6 +36,11 @@ FINAL_LATENCY_SECONDS = Histogram(
     buckets=(0.05, 0.1, 0.2, 0.3, 0.5, 0.75, 1.0, 1.5, 2.0, 3.0, 5.0, 10.0),
 )
 TRANSCRIPTS_SENT = Counter("whisper_stream_transcripts_sent", "Transcription messages sent", ["kind"])
+FINALS_WITHOUT_CONTEXT = Counter(
+    "whisper_stream_finals_without_context",
+    "Finals decoded alone, without the audio and words before them, because the finals before them were not"
+    " sent yet when their utterance ended (the decoder was behind)",
+)
 PARTIALS_SKIPPED = Counter("whisper_stream_partials_skipped", "Partials skipped because the engine was busy")
 ERRORS = Counter("whisper_stream_errors", "Sessions closed with an error", ["code"])
 LOOP_LAG_SECONDS = Histogram(

@@ -46,6 +46,10 @@ class FinalContext:
         self._earlier_text = ""
         """Text of the finals before ``_recent``: the prompt when the recent ones are the prefix."""
 
+    @property
+    def enabled(self) -> bool:
+        return self._context_samples > 0
+
     def sent(self, start_sample: int, end_sample: int, text: str) -> None:
         """A final went out. One without words (noise) breaks the context: its audio has no prefix."""
         if not text:

@@ -34,6 +34,9 @@ class Outbox:
         self.finals_sent = 0
         self.partials_sent = 0
         self._final_latencies_s: list[float] = []
+        self.finals_without_context = 0
+        """Finals sent that were decoded alone because the finals before them were not sent yet (the session
+        counts them; the server drains the count into its metrics)."""
 
     @classmethod
     def for_config(
@@ -119,6 +122,10 @@ class Outbox:
                 partials_sent=self.partials_sent,
             )
         )
+
+    def take_finals_without_context(self) -> int:
+        taken, self.finals_without_context = self.finals_without_context, 0
+        return taken
 
     def take_final_latencies_s(self) -> list[float]:
         taken, self._final_latencies_s = self._final_latencies_s, []

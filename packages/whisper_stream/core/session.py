@@ -329,6 +329,8 @@ class Session:
         options = decode_options(self.config.whisper, previous, sampling, self._condition_on_previous, first)
         if kind.is_final and in_order:
             options = self._context.apply(options, start, end_sample, self._buffer.start)
+        if kind.is_final:
+            utterance.final_without_context = not in_order and self._context.enabled
         audio = self._buffer.copy(start - options.context_samples, end_sample)
         return self._book.ask(kind, utterance.num, audio, start, options)
 
@@ -368,6 +370,7 @@ class Session:
                 self._outbox.transcription(
                     final, utterance.num, is_final=True, latency_s=self._now_s - utterance.ended_s, facts=facts
                 )
+                self._outbox.finals_without_context += int(utterance.final_without_context)
             if final.text:
                 self._last_final = final
             self._context.sent(utterance.start_sample, utterance.end_sample or utterance.start_sample, final.text)

@@ -22,6 +22,8 @@ class Utterance:
     end_sample: int | None = None
     ended_s: float = 0.0
     """When the session learned the utterance had ended (the time passed in with that input)."""
+    final_without_context: bool = False
+    """Its final was asked for alone, context being on, because the finals before it were not sent yet."""
     too_short: bool = False
     """Ended with less speech than ``min_speech_duration_ms``: never decoded, its final is empty."""
     partials_shown: bool = False

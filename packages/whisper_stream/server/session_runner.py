@@ -378,6 +378,7 @@ class SessionRunner:
     async def _flush_outbox(self, session: Session) -> None:
         for latency_s in session.outbox.take_final_latencies_s():
             metrics.FINAL_LATENCY_SECONDS.observe(latency_s)
+        metrics.FINALS_WITHOUT_CONTEXT.inc(session.outbox.take_finals_without_context())
         for message in session.messages_to_send():
             if message.get("type") == "transcription":
                 metrics.TRANSCRIPTS_SENT.labels(kind="final" if message["is_final"] else "partial").inc()
