@@ -27,3 +27,18 @@ def test_delta_per_bucket_and_quantiles() -> None:
     assert histogram_quantile(delta, 0.5) == pytest.approx(2.0)
     assert histogram_quantile(delta, 0.75) == pytest.approx(3.0)  # halfway into the (2, 4] bucket
     assert math.isnan(histogram_quantile({}, 0.5))
+
+
+def test_counters_rise_between_scrapes() -> None:
+    text = """# HELP whisper_stream_finals_without_context_total x
+# TYPE whisper_stream_finals_without_context_total counter
+whisper_stream_finals_without_context_total {n}
+# HELP whisper_stream_transcripts_sent_total x
+# TYPE whisper_stream_transcripts_sent_total counter
+whisper_stream_transcripts_sent_total{{kind="final"}} {m}
+"""
+    before, after = parse(text.format(n=2.0, m=10.0)), parse(text.format(n=5.0, m=30.0))
+    assert after.counter_delta(before, "whisper_stream_finals_without_context_total") == 3.0
+    assert after.counter_delta(before, "whisper_stream_transcripts_sent_total", {"kind": "final"}) == 20.0
+    assert after.counter_delta(before, "whisper_stream_never_seen_total") == 0.0
+    assert parse(BEFORE).counters == {}  # histograms are not counters
