@@ -17,7 +17,7 @@ from whisper_stream.inference.fallback import TEMPERATURES
 from whisper_stream.inference.hallucination import without_punctuation_runs
 from whisper_stream.inference.language_choice import prompt_for
 from whisper_stream.inference.requests import DecodeOptions, Sampling
-from whisper_stream.protocol.results import TranscriptionResult
+from whisper_stream.protocol.results import TranscriptionResult, Word
 
 logger = logging.getLogger(__name__)
 
@@ -96,18 +96,24 @@ def with_beam_results(
         for sequence in output.sequences_ids
     ]
     if hypotheses[0] == tokens:
-        texts += [own_text(tokenizer.decode(new), options, prompted) for new in hypotheses[1:] if new is not None]
+        texts += [
+            _client_prefixed(own_text(tokenizer.decode(new), None, options, prompted)[0], options)
+            for new in hypotheses[1:]
+            if new is not None
+        ]
     [segment] = result.segments
     return replace(result, segments=(replace(segment, beam_results=tuple(texts)),))
 
 
-def own_text(decoded: str, options: DecodeOptions, prompted: bool) -> str:
-    """A hypothesis's text as a final's reads: without punctuation runs; in context, as its own sentence (without
-    the words before it heard again, in the prompted form); after a client's prefix."""
-    text = without_punctuation_runs(decoded.strip())[0]
+def own_text(
+    decoded: str, words: tuple[Word, ...] | None, options: DecodeOptions, prompted: bool
+) -> tuple[str, tuple[Word, ...] | None, bool]:
+    """Decoded text (and its aligned ``words``) as a final's reads: without punctuation runs; in context, as its own
+    sentence (without the words before it heard again, in the prompted form). And whether a run was cut out."""
+    text, looped = without_punctuation_runs(decoded.strip())
     if options.context_samples:
-        text = own_sentence(text, None, options.prefix, drop_repeated=prompted)[0]
-    return _client_prefixed(text, options)
+        text, words = own_sentence(text, words, options.prefix, drop_repeated=prompted)
+    return text, words, looped
 
 
 def _has_client_prefix(options: DecodeOptions) -> bool:

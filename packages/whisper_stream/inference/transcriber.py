@@ -18,7 +18,6 @@ from whisper_stream.inference.context_decoding import (
     DecoderPrompt,
     continues,
     decoder_prompt,
-    own_sentence,
     repeats_what_was_said,
     same_start_of_transcript,
     utterance_words,
@@ -38,6 +37,7 @@ from whisper_stream.inference.requests import DecodeOptions
 from whisper_stream.inference.sampling_decoding import (
     at_most,
     generate,
+    own_text,
     retry_too_few_words,
     start_with_client_prefixes,
     transcribe_kwargs,
@@ -337,10 +337,8 @@ class FasterWhisperTranscriber:
         audio, options = item
         if tokens is None:  # the decoder did not keep the prefix it was given
             return TranscriptionResult.empty(), True
-        text, looped = without_punctuation_runs(tokenizer.decode(tokens).strip())  # type: ignore[attr-defined]
-        if options.context_samples:
-            prompted = self.options.context_form is ContextForm.PROMPTED
-            text, words = own_sentence(text, words, options.prefix, drop_repeated=prompted)
+        prompted = self.options.context_form is ContextForm.PROMPTED
+        text, words, looped = own_text(tokenizer.decode(tokens), words, options, prompted)  # type: ignore[attr-defined]
         all_tokens = len(output.sequences_ids[0])  # type: ignore[attr-defined]
         length_penalty = options.sampling.length_penalty  # CTranslate2's score is normalised by length ** penalty
         avg_logprob = output.scores[0] * all_tokens**length_penalty / (all_tokens + 1)  # type: ignore[attr-defined]
