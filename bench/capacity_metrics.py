@@ -10,18 +10,19 @@ from pathlib import Path
 
 from prometheus_client.parser import text_string_to_metric_families
 
+from bench import server_watch
+
 
 @dataclass(frozen=True)
 class Scrape:
     buckets: dict[tuple[str, frozenset[tuple[str, str]]], dict[float, float]]
     """(histogram name, labels without ``le``) -> cumulative count per upper bound."""
-    counters: dict[tuple[str, frozenset[tuple[str, str]]], float] = field(default_factory=dict)
-    """(counter sample name, ``_total`` included; labels) -> value."""
+    values: dict[tuple[str, str], float] = field(default_factory=dict)
+    """Every sample, as ``server_watch.samples`` reads them: (name, labels as written) -> value."""
 
-    def counter_delta(self, before: Scrape, name: str, labels: dict[str, str] | None = None) -> float:
-        """How much counter sample ``name`` rose between ``before`` and this scrape (0 if never seen)."""
-        key = (name, frozenset((labels or {}).items()))
-        return self.counters.get(key, 0.0) - before.counters.get(key, 0.0)
+    def counter_delta(self, before: Scrape, name: str, labels: str = "") -> float:
+        """How much counter sample ``name`` (``_total`` included) rose between ``before`` and this scrape."""
+        return server_watch.delta(self.values, before.values).get((name, labels), 0.0)
 
     def histogram_delta(self, before: Scrape, name: str, labels: dict[str, str]) -> dict[float, float]:
         """Observations per bucket (not cumulative) made between ``before`` and this scrape."""
@@ -42,13 +43,7 @@ def scrape(url: str) -> Scrape:
 
 def parse(text: str) -> Scrape:
     buckets: dict[tuple[str, frozenset[tuple[str, str]]], dict[float, float]] = {}
-    counters: dict[tuple[str, frozenset[tuple[str, str]]], float] = {}
     for family in text_string_to_metric_families(text):
-        if family.type == "counter":
-            for sample in family.samples:
-                if sample.name.endswith("_total"):
-                    counters[(sample.name, frozenset(sample.labels.items()))] = sample.value
-            continue
         if family.type != "histogram":
             continue
         for sample in family.samples:
@@ -57,7 +52,7 @@ def parse(text: str) -> Scrape:
             labels = {k: v for k, v in sample.labels.items() if k != "le"}
             key = (family.name, frozenset(labels.items()))
             buckets.setdefault(key, {})[float(sample.labels["le"])] = sample.value
-    return Scrape(buckets, counters)
+    return Scrape(buckets, server_watch.samples(text))
 
 
 def histogram_quantile(per_bucket: dict[float, float], q: float) -> float:

@@ -56,7 +56,11 @@ class RssSampler:
 def scrape(url: str) -> dict[tuple[str, str], float]:
     """``/metrics`` as {(name, labels): value}."""
     with urllib.request.urlopen(url, timeout=5) as response:
-        text = response.read().decode()
+        return samples(response.read().decode())
+
+
+def samples(text: str) -> dict[tuple[str, str], float]:
+    """Prometheus text as {(name, labels): value}."""
     values: dict[tuple[str, str], float] = {}
     for line in text.splitlines():
         match = _SAMPLE.match(line)
