@@ -60,7 +60,7 @@ from pathlib import Path
 import numpy as np
 from prometheus_client import Histogram
 
-from whisper_stream.inference.context_decoding import TAIL_FORCED_TOKENS, ContextForm
+from whisper_stream.inference.context_decoding import PROMPT_BUDGET_TOKENS, TAIL_FORCED_TOKENS, ContextForm
 from whisper_stream.inference.requests import DecodeOptions
 from whisper_stream.protocol.results import Segment, TranscriptionResult
 from whisper_stream.server.settings import Settings
@@ -70,8 +70,6 @@ TOKENS_PER_WORD = 1.3
 _START_TOKENS = 1
 """The last start-of-transcript token (the task, or ``<|notimestamps|>``): the decoding loop's first step;
 those before it are in the prefill pass."""
-_PROMPT_BUDGET_TOKENS = 223
-"""Whisper's cut of the previous text (``context_decoding.PROMPT_BUDGET_TOKENS``)."""
 CONTINUED_SHARE = 10 / 215
 """Of the prompted form's finals in context, the share whose decoder stops at a segment it opened and decodes
 the rest in a second call (multilingual base model, beam 5, test-other, 15 s: ``inference/continuation.py``).
@@ -247,7 +245,7 @@ class SimulatedTranscriber:
         else:
             forced, prompted = [1 if o.prefix else 0 for o in options], words
         previous = [
-            min(_PROMPT_BUDGET_TOKENS, self.tokens(f"{o.prompt or ''} {o.history or ''}", prompt=False) + count)
+            min(PROMPT_BUDGET_TOKENS, self.tokens(f"{o.prompt or ''} {o.history or ''}", prompt=False) + count)
             for o, count in zip(options, prompted, strict=True)
         ]
         steps = max(self.tokens(text) + extra for text, extra in zip(texts, forced, strict=True))
