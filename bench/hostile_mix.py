@@ -53,7 +53,7 @@ from bench.audio import build_stream, load_clips, reference_text  # noqa: E402
 from bench.metrics import corpus_wer, coverage_summary, hypothesis, latency_summary, score_utterances  # noqa: E402
 from bench.systems.base import StreamRun, to_pcm16  # noqa: E402
 from bench.systems.ours import stream_to_ours  # noqa: E402
-from scripts.serve_local import start_server  # noqa: E402
+from tests.local_server import start_server  # noqa: E402
 
 SEED = {"streaming_whisper_params": {"encoding": "pcm_s16le", "sample_rate": 16_000}}
 KEEPALIVE = json.dumps({"type": "keepalive"})

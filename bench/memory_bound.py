@@ -38,7 +38,7 @@ sys.path[:0] = [str(REPO), str(REPO / "packages")]
 from bench import server_watch  # noqa: E402
 from bench.audio import build_stream, load_clips  # noqa: E402
 from client.encoding import encode_float  # noqa: E402
-from scripts.serve_local import start_server  # noqa: E402
+from tests.local_server import start_server  # noqa: E402
 from whisper_stream.server.limits import Limits  # noqa: E402
 from whisper_stream.server.memory_bound import memory_bound  # noqa: E402
 from whisper_stream.server.ws_layer import session_message_cap_bytes  # noqa: E402
@@ -98,7 +98,7 @@ def pipelined_half_message(port: int, message_bytes: int) -> socket.socket:
 async def run(duration_s: float) -> dict:
     limits = Limits()
     message_cap = session_message_cap_bytes(limits)  # the local server's ws_max_size, too
-    bound = memory_bound(limits, session_message_bytes=message_cap, config_message_bytes=message_cap)
+    bound = memory_bound(limits, message_bytes=message_cap)
     speech = build_stream(load_clips(), 300.0, seed=3).audio[::2]  # 8 kHz, near enough for the VAD
     data = encode_float(np.ascontiguousarray(speech), "pcm_mulaw")
     env = {"WHISPER_MODEL": "bundled", "WHISPER_DEVICE": "cpu", "MAX_SESSIONS": str(MAX_SESSIONS)}

@@ -12,6 +12,7 @@ from typing import Any
 import numpy as np
 from websockets.asyncio.client import ClientConnection, connect
 from websockets.exceptions import ConnectionClosed
+from websockets.frames import Frame, Opcode
 
 SEED_CONFIG: dict[str, Any] = {
     "vad_params": {"threshold": 0.5, "min_silence_duration_ms": 300, "speech_pad_ms": 30},
@@ -126,6 +127,24 @@ async def send_raw(url: str, *messages: str | bytes, timeout_s: float = 30.0) ->
         result.close_code = websocket.close_code
         result.close_reason = websocket.close_reason or ""
     return result
+
+
+async def send_in_one_write(url: str, *messages: str | bytes, timeout_s: float = 60.0) -> StreamResult:
+    """Send messages (text or binary) in one write of the socket, so that the server reads them together, then
+    read replies until the server closes: what a client that sends faster than the server reads looks like."""
+    result = StreamResult()
+    async with connect(url, max_size=None) as websocket:
+        start = time.monotonic()
+        frames = [Frame(Opcode.TEXT if isinstance(m, str) else Opcode.BINARY, _as_bytes(m)) for m in messages]
+        websocket.transport.write(b"".join(frame.serialize(mask=True, extensions=[]) for frame in frames))
+        await _collect(websocket, result, start, timeout_s)
+        result.close_code = websocket.close_code
+        result.close_reason = websocket.close_reason or ""
+    return result
+
+
+def _as_bytes(message: str | bytes) -> bytes:
+    return message.encode() if isinstance(message, str) else message
 
 
 async def _collect(websocket: ClientConnection, result: StreamResult, start: float, timeout_s: float) -> None:

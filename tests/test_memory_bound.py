@@ -25,7 +25,7 @@ from whisper_stream.server.memory_bound import (
     memory_bound,
     websocket_layer_bytes,
 )
-from whisper_stream.server.ws_layer import CONFIG_WIRE_BYTES, READ_BYTES, session_message_cap_bytes
+from whisper_stream.server.ws_layer import READ_BYTES, session_message_cap_bytes
 
 MiB = 1 << 20
 TRUSS_SERVER = Path(truss.__file__).parent / "templates" / "server" / "truss_server.py"
@@ -34,7 +34,7 @@ TRUSS_SERVER = Path(truss.__file__).parent / "templates" / "server" / "truss_ser
 def test_the_default_bound_term_by_term() -> None:
     session_bytes = session_message_cap_bytes(Limits())
     assert session_bytes == 2 * MiB
-    bound = memory_bound(Limits(), session_message_bytes=session_bytes, config_message_bytes=CONFIG_WIRE_BYTES)
+    bound = memory_bound(Limits(), message_bytes=session_bytes)
     terms = bound.per_session
     assert terms["websocket_layer"] == 4 * MiB + READ_BYTES
     assert terms["read_ahead"] == 3 * MiB
@@ -42,13 +42,13 @@ def test_the_default_bound_term_by_term() -> None:
     # a partial (30 s), a speculative final (30 s), finals waiting (60 + 30 + 2.05 s) and the first one's 29 s
     assert terms["requests"] == pytest.approx((30 + 30 + 92.048 + 29) * BYTES_PER_SECOND, rel=1e-4)
     assert 32e6 < bound.session_bytes < 33e6
-    assert bound.per_config_wait == 2 * CONFIG_WIRE_BYTES + READ_BYTES
-    assert bound.replica_bytes(8, 32) < 280e6
+    assert bound.per_config_wait == terms["websocket_layer"]  # the layer's cap is one from the start (ws_layer)
+    assert 400e6 < bound.replica_bytes(8, 32) < 410e6
 
 
 def test_without_context_the_bound_is_smaller() -> None:
-    with_context = memory_bound(Limits(), session_message_bytes=MiB, config_message_bytes=MiB)
-    alone = memory_bound(Limits(final_context_s=0), session_message_bytes=MiB, config_message_bytes=MiB)
+    with_context = memory_bound(Limits(), message_bytes=MiB)
+    alone = memory_bound(Limits(final_context_s=0), message_bytes=MiB)
     assert alone.session_bytes <= with_context.session_bytes - 29 * BYTES_PER_SECOND
 
 

@@ -66,8 +66,8 @@ def buffer_storage_samples(held_samples: int) -> int:
     return capacity
 
 
-def memory_bound(limits: Limits, *, session_message_bytes: int, config_message_bytes: int) -> MemoryBound:
-    """The bound for ``limits``, with the layer's caps on a session's messages and on a first message."""
+def memory_bound(limits: Limits, *, message_bytes: int) -> MemoryBound:
+    """The bound for ``limits``, with the layer's cap on a connection's messages (its config's as well)."""
     utterance_s = MAX_UTTERANCE_S
     context_s = min(limits.final_context_s, WINDOW_S)
     held_s = utterance_s + context_s + PIECE_S
@@ -76,10 +76,10 @@ def memory_bound(limits: Limits, *, session_message_bytes: int, config_message_b
     requests_s = utterance_s + WINDOW_S + finals_s + context_s
     piece_samples = int(PIECE_S * SAMPLE_RATE_HZ)
     per_session = {
-        "websocket_layer": websocket_layer_bytes(session_message_bytes),
-        "read_ahead": limits.max_read_ahead_bytes + session_message_bytes,
+        "websocket_layer": websocket_layer_bytes(message_bytes),
+        "read_ahead": limits.max_read_ahead_bytes + message_bytes,
         "frame": limits.max_frame_bytes + PIECE_BYTES + piece_samples * 4,
         "sample_buffer": (storage_samples + storage_samples // 2) * 4,  # and the half-size one it was copied from
         "requests": int(requests_s * BYTES_PER_SECOND),
     }
-    return MemoryBound(per_session, websocket_layer_bytes(config_message_bytes))
+    return MemoryBound(per_session, websocket_layer_bytes(message_bytes))

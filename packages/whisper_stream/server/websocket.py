@@ -26,7 +26,7 @@ from whisper_stream.server.limits import Limits
 from whisper_stream.server.logs import SessionLog, bind_session_id
 from whisper_stream.server.session_runner import SessionRunner
 from whisper_stream.server.socket_events import Disconnected, WebSocketLike, close_within
-from whisper_stream.server.ws_layer import CONFIG_WIRE_BYTES, MessageCap, session_message_cap_bytes
+from whisper_stream.server.ws_layer import MessageCap, session_message_cap_bytes
 
 __all__ = ["WebSocketLike", "serve_session"]
 
@@ -58,15 +58,12 @@ async def serve_session(
             if not engine.running:
                 raise ServerBusyError("the model is not loaded yet; retry later")
             cap = MessageCap.of(websocket)
-            layer_max_bytes = cap.max_bytes if cap is not None else None
-            if cap is not None:
-                cap.set(min(cap.max_bytes, CONFIG_WIRE_BYTES))
+            if cap is not None:  # one cap from now on: a lower one until the config would race its first frame
+                cap.set(min(cap.max_bytes, session_message_cap_bytes(limits)))
             evicted = asyncio.Event()
             with admission.config_wait(runner, evicted.set):
                 config = await receive_config(websocket, limits, evicted)
             check_model_supports(config, engine.transcriber)
-            if cap is not None and layer_max_bytes is not None:
-                cap.set(min(layer_max_bytes, session_message_cap_bytes(limits)))
             # Read on while the slot is awaited: a client that leaves meanwhile (a reconnect storm) leaves the
             # queue of newcomers at once; what it sent, if it stays, is the session's first message.
             left = asyncio.Event()

@@ -9,15 +9,17 @@ read size) completed a message, until the app takes it. So per connection it hol
 being assembled (up to the size cap), the messages the last read completed, and while a message is
 unmasked two copies of it. With truss's cap that is some 300 MiB a connection, before our limits apply.
 
-``MessageCap`` lowers the cap of one connection once it is ours: to ``CONFIG_WIRE_BYTES`` until the config
-arrives, then to twice ``max_frame_bytes`` (``session_message_cap_bytes``). A larger message is refused by
-the layer itself as its header arrives, before it is buffered: close 1009, the reason ``frame exceeds limit
-of M bytes``. The layer then closes the socket at once, so a client that keeps sending may see a reset
-(1006) rather than that close; frames up to twice the limit therefore still reach us and get
-``frame_too_large`` with a clean close. A message the client sent before the server's handshake response
-(pipelined) is parsed under the layer's own cap, before any of our code runs: that one is bounded by
-truss's 100 MiB only. Where the layer is not one this module knows, ``MessageCap.of`` returns None and the
-layer's own cap applies (``memory_bound`` counts either).
+``MessageCap`` lowers the cap of one connection as soon as it is ours, before its config, to twice
+``max_frame_bytes`` (``session_message_cap_bytes``). A larger message is refused by the layer itself as its
+header arrives, before it is buffered: close 1009, the reason ``frame exceeds limit of M bytes``. The layer
+then closes the socket at once, so a client that keeps sending may see a reset (1006) rather than that
+close; frames up to twice the limit therefore still reach us and get ``frame_too_large`` with a clean close.
+The cap is one from the start, not a lower one until the config: the layer parses every frame of a read as
+it arrives, before our code has taken the config, so a frame sent right behind the config would meet the
+lower cap or the higher one by timing alone. A message the client sent before the server's handshake
+response (pipelined) is parsed under the layer's own cap, before any of our code runs: that one is bounded
+by truss's 100 MiB only. Where the layer is not one this module knows, ``MessageCap.of`` returns None and
+the layer's own cap applies (``memory_bound`` counts either).
 """
 
 from __future__ import annotations
@@ -26,9 +28,6 @@ from typing import Any
 
 from whisper_stream.server.limits import Limits
 
-CONFIG_WIRE_BYTES = 64 * 1024
-"""The cap before the config: four times the largest config (16 KiB), so an oversized config still gets
-``invalid_config`` naming the limit, and a connection that sends a huge first message is cut off early."""
 SESSION_HEADROOM = 2
 """After the config, the layer takes messages up to this many times ``max_frame_bytes``."""
 READ_BYTES = 256 * 1024
