@@ -29,7 +29,7 @@ from typing import Any
 from whisper_stream.server.limits import Limits
 
 SESSION_HEADROOM = 2
-"""After the config, the layer takes messages up to this many times ``max_frame_bytes``."""
+"""The layer takes messages, the config as well, up to this many times ``max_frame_bytes``."""
 READ_BYTES = 256 * 1024
 """The most one read of the socket takes (asyncio's ``max_size``; uvloop reads 256,000 bytes)."""
 
