@@ -198,6 +198,12 @@ class Harness:
     def url(self) -> str:
         return f"ws://127.0.0.1:{self.port}/v1/websocket"
 
+    @property
+    def server_config(self) -> uvicorn.Config:
+        """uvicorn's Config, from which each new connection's protocol is built (its ``ws_max_size``)."""
+        assert self._uvicorn is not None
+        return self._uvicorn.config
+
     async def _endpoint(self, websocket: WebSocket) -> None:
         record = ServerRecord()
         self.records.append(record)

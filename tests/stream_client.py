@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import time
 from collections.abc import Callable
@@ -11,8 +12,10 @@ from typing import Any
 
 import numpy as np
 from websockets.asyncio.client import ClientConnection, connect
+from websockets.client import ClientProtocol
 from websockets.exceptions import ConnectionClosed
 from websockets.frames import Frame, Opcode
+from websockets.uri import parse_uri
 
 SEED_CONFIG: dict[str, Any] = {
     "vad_params": {"threshold": 0.5, "min_silence_duration_ms": 300, "speech_pad_ms": 30},
@@ -140,6 +143,38 @@ async def send_in_one_write(url: str, *messages: str | bytes, timeout_s: float =
         await _collect(websocket, result, start, timeout_s)
         result.close_code = websocket.close_code
         result.close_reason = websocket.close_reason or ""
+    return result
+
+
+async def pipeline_with_handshake(
+    url: str, message: bytes, *, sent_bytes: int, timeout_s: float = 10.0
+) -> StreamResult:
+    """Send the opening handshake and, without waiting for the server's response, the first ``sent_bytes`` of a
+    binary ``message``'s frame; then read until the server closes (close code None: it never did, in
+    ``timeout_s``). The frame goes a moment after the handshake, in a write of its own: uvicorn's h11 protocol
+    drops whatever came in the same read as the upgrade request."""
+    uri = parse_uri(url)
+    protocol = ClientProtocol(uri)
+    protocol.send_request(protocol.connect())
+    handshake = b"".join(protocol.data_to_send())
+    frame = Frame(Opcode.BINARY, message).serialize(mask=True, extensions=[])
+    reader, writer = await asyncio.open_connection(uri.host, uri.port)
+    result = StreamResult()
+    try:
+        writer.write(handshake)
+        await writer.drain()
+        await asyncio.sleep(0.05)
+        writer.write(frame[:sent_bytes])
+        with contextlib.suppress(TimeoutError, ConnectionError):
+            async with asyncio.timeout(timeout_s):
+                while data := await reader.read(65536):
+                    protocol.receive_data(data)
+        if protocol.close_rcvd is not None:
+            result.close_code, result.close_reason = protocol.close_rcvd.code, protocol.close_rcvd.reason
+    finally:
+        writer.close()
+        with contextlib.suppress(ConnectionError):
+            await writer.wait_closed()
     return result
 
 

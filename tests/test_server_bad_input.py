@@ -31,7 +31,15 @@ from tests.harness import (
     healthy_transcripts,
     running_harness,
 )
-from tests.stream_client import SEED_CONFIG, StreamResult, send_in_one_write, send_raw, stream, to_pcm16
+from tests.stream_client import (
+    SEED_CONFIG,
+    StreamResult,
+    pipeline_with_handshake,
+    send_in_one_write,
+    send_raw,
+    stream,
+    to_pcm16,
+)
 from whisper_stream.server.limits import Limits
 
 FRAME_CAP = 64 * 1024
@@ -334,6 +342,17 @@ def test_a_first_message_over_twice_the_cap_is_refused_by_the_websocket_layer(ha
     result = with_healthy(harness, send_raw(harness.url, json.dumps({"pad": "y" * (2 * FRAME_CAP)})))
     assert result.close_code == 1009 and str(2 * FRAME_CAP) in result.close_reason, result.close_reason
     assert not result.messages
+
+
+def test_after_a_session_a_message_sent_before_the_handshake_response_meets_the_session_cap(harness: Harness) -> None:
+    """The harness's server starts at truss's 100 MiB; a session lowers it for the connections after it
+    (ws_layer.MessageCap.set_for_new_connections). A message over twice the cap, sent right behind the handshake
+    before the server's response, is refused from its header (1009), not buffered while its 3 MiB arrive."""
+    assert_healthy(asyncio.run(healthy_session(harness.url, repeats=1, speed=30.0)), repeats=1)
+    assert harness.server_config.ws_max_size == 2 * FRAME_CAP
+    message = b"\x00" * (3 << 20)
+    result = asyncio.run(pipeline_with_handshake(harness.url, message, sent_bytes=64 * 1024))
+    assert result.close_code == 1009 and str(2 * FRAME_CAP) in result.close_reason, result
 
 
 @pytest.mark.parametrize("value", [np.nan, np.inf, -np.inf], ids=["nan", "inf", "minus_inf"])

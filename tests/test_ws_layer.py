@@ -7,13 +7,15 @@ from __future__ import annotations
 
 from types import SimpleNamespace
 
+import uvicorn
 from websockets.server import ServerProtocol
 
 from whisper_stream.server.ws_layer import MessageCap
 
 
-def _starlette_like(protocol: object) -> SimpleNamespace:
-    """Starlette's WebSocket keeps uvicorn's bound ``receive``; uvicorn's protocol keeps websockets' in ``conn``."""
+def _starlette_like(protocol: object, config: object = None) -> SimpleNamespace:
+    """Starlette's WebSocket keeps uvicorn's bound ``receive``; uvicorn's protocol keeps websockets' in ``conn``
+    and the server's Config, from which it was built, in ``config``."""
 
     class UvicornProtocol:
         conn = protocol
@@ -21,6 +23,7 @@ def _starlette_like(protocol: object) -> SimpleNamespace:
         async def receive(self) -> dict:
             return {}
 
+    UvicornProtocol.config = config  # type: ignore[attr-defined]
     return SimpleNamespace(_receive=UvicornProtocol().receive)
 
 
@@ -36,3 +39,21 @@ def test_a_layer_it_does_not_know_is_left_alone() -> None:
     assert MessageCap.of(object()) is None
     assert MessageCap.of(SimpleNamespace(_receive=lambda: None)) is None
     assert MessageCap.of(_starlette_like(SimpleNamespace(max_message_size=None))) is None
+
+
+def test_the_servers_own_cap_is_lowered_for_new_connections_never_raised() -> None:
+    """uvicorn builds each new connection's protocol from Config.ws_max_size as its upgrade arrives."""
+    config = uvicorn.Config(app=None, ws_max_size=100 << 20)
+    cap = MessageCap.of(_starlette_like(ServerProtocol(max_size=100 << 20), config))
+    assert cap is not None
+    cap.set_for_new_connections(2 << 20)
+    assert config.ws_max_size == 2 << 20
+    cap.set_for_new_connections(4 << 20)
+    assert config.ws_max_size == 2 << 20
+
+
+def test_a_server_without_that_setting_is_left_alone() -> None:
+    cap = MessageCap.of(_starlette_like(ServerProtocol(max_size=100 << 20), SimpleNamespace(ws_max_size=None)))
+    assert cap is not None
+    cap.set_for_new_connections(2 << 20)  # nothing to lower, and no error
+    assert cap.max_bytes == 100 << 20

@@ -16,10 +16,13 @@ then closes the socket at once, so a client that keeps sending may see a reset (
 close; frames up to twice the limit therefore still reach us and get ``frame_too_large`` with a clean close.
 The cap is one from the start, not a lower one until the config: the layer parses every frame of a read as
 it arrives, before our code has taken the config, so a frame sent right behind the config would meet the
-lower cap or the higher one by timing alone. A message the client sent before the server's handshake
-response (pipelined) is parsed under the layer's own cap, before any of our code runs: that one is bounded
-by truss's 100 MiB only. Where the layer is not one this module knows, ``MessageCap.of`` returns None and
-the layer's own cap applies (``memory_bound`` counts either).
+lower cap or the higher one by timing alone. A frame a client sends right behind its handshake, before
+the server's response, can be parsed before any of our code runs, under the cap its connection's protocol
+was built with from uvicorn's ``ws_max_size`` (uvicorn's h11 protocol drops what came in the same read as
+the upgrade request itself). The first session therefore lowers the server's own cap as well
+(``set_for_new_connections``): only connections opened before it are bounded by truss's 100 MiB alone.
+Where the layer is not one this module knows, ``MessageCap.of`` returns None and the layer's own cap
+applies (``memory_bound`` counts either).
 """
 
 from __future__ import annotations
@@ -37,8 +40,9 @@ READ_BYTES = 256 * 1024
 class MessageCap:
     """The message-size cap of one connection's WebSocket protocol (websockets >= 14, sans-I/O)."""
 
-    def __init__(self, protocol: Any) -> None:
+    def __init__(self, protocol: Any, server_config: Any = None) -> None:
         self._protocol = protocol
+        self._server_config = server_config  # uvicorn's Config, which every new connection's protocol reads
 
     @classmethod
     def of(cls, websocket: Any) -> MessageCap | None:
@@ -48,7 +52,8 @@ class MessageCap:
         protocol = getattr(server, "conn", None)  # uvicorn's websockets_sansio_impl: websockets' ServerProtocol
         if protocol is None or not isinstance(getattr(protocol, "max_message_size", None), int):
             return None
-        return cls(protocol)
+        config = getattr(server, "config", None)
+        return cls(protocol, config if isinstance(getattr(config, "ws_max_size", None), int) else None)
 
     @property
     def max_bytes(self) -> int:
@@ -57,6 +62,13 @@ class MessageCap:
     def set(self, max_bytes: int) -> None:
         """From the next frame on, messages over ``max_bytes`` are refused by the layer with close 1009."""
         self._protocol.max_message_size = max_bytes
+
+    def set_for_new_connections(self, max_bytes: int) -> None:
+        """Lower the server's own cap (uvicorn's ``ws_max_size``, truss's 100 MiB) to ``max_bytes``: uvicorn
+        builds each connection's protocol from it as the upgrade arrives, so from now on a message a client
+        pipelines with its handshake meets ``max_bytes`` too. A layer without that setting is left alone."""
+        if self._server_config is not None and self._server_config.ws_max_size > max_bytes:
+            self._server_config.ws_max_size = max_bytes
 
 
 def session_message_cap_bytes(limits: Limits) -> int:
