@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import pty
+import random
 import re
 import select
 import shutil
@@ -18,7 +19,7 @@ import pytest
 
 from scripts import demo
 from scripts.assemble_multilingual_model import assemble
-from scripts.local_truss import port_is_free
+from scripts.local_truss import next_free_port, port_is_free
 from tests.speech import REPO
 
 DEMO = REPO / "scripts" / "demo.py"
@@ -50,11 +51,21 @@ def test_what_runs_is_read_from_the_servers_ready_line() -> None:
     assert demo.what_runs("listening on http://127.0.0.1:8080; loading the model…") == ""
 
 
+def port_for_the_demo() -> int:
+    """A free port below the kernel's ephemeral range, picked at random there: no socket the kernel numbers (a
+    server on port 0, a client's connection, of another test worker) can take it before the demo binds it, as
+    one could a port found by binding port 0 (the demo then exits 1, port busy)."""
+    low, _ = map(int, Path("/proc/sys/net/ipv4/ip_local_port_range").read_text().split())
+    if low < 12_000:  # no room below that range: a port the kernel picks, and hope
+        with socket.socket() as probe:
+            probe.bind(("127.0.0.1", 0))
+            return int(probe.getsockname()[1])
+    return next_free_port(random.randrange(10_000, low - 200))
+
+
 def _demo_until(seen: Callable[[str], bool], **env: str) -> tuple[list[str], int]:
     """Run the demo on a free port until a line it prints is ``seen``, then SIGTERM it: its lines and port."""
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port = probe.getsockname()[1]
+    port = port_for_the_demo()
     demo_process = subprocess.Popen(
         [sys.executable, str(DEMO), "--port", str(port)],
         env={**os.environ, **env},
@@ -71,7 +82,8 @@ def _demo_until(seen: Callable[[str], bool], **env: str) -> tuple[list[str], int
             if seen(line):
                 break
         demo_process.terminate()
-        assert demo_process.wait(timeout=60) == 143
+        rest, _ = demo_process.communicate(timeout=60)
+        assert demo_process.returncode == 143, "".join(lines) + rest  # what it printed says why, if it did not
     finally:
         if demo_process.poll() is None:
             demo_process.kill()
@@ -178,9 +190,7 @@ class Terminal:
 @pytest.mark.slow
 @pytest.mark.skipif(shutil.which("make") is None, reason="needs make")
 def test_ctrl_c_in_make_demo_prints_the_last_final_stops_the_server_and_exits_0() -> None:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port = probe.getsockname()[1]
+    port = port_for_the_demo()
     # -o: the venv running these tests is set up already; PY: that venv's Python. The VAD
     # events say when someone is speaking; a loaded machine may need long for the last final.
     args = "ARGS=--vad-events --finish-timeout-s 120"

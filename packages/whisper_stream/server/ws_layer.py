@@ -3,7 +3,7 @@
 truss's server (``TrussServer.start`` in truss's ``templates/server/truss_server.py``, which the image runs)
 starts uvicorn with ``ws_max_size=WS_MAX_MSG_SZ_BYTES``, hard-coded to 100 MiB, and uvicorn's default
 WebSocket protocol, which is websockets' sans-I/O ``ServerProtocol`` (``websockets_sansio_impl``, uvicorn's
-``auto`` since websockets is installed; uvicorn 0.54 in ``requirements.lock.txt``). That protocol ignores
+``auto`` since websockets is installed; uvicorn 0.55 in ``requirements.lock.txt``). That protocol ignores
 ``ws_max_queue``: it stops reading the socket as soon as one read (at most 256 KiB: asyncio's and uvloop's
 read size) completed a message, until the app takes it. So per connection it holds at most one message
 being assembled (up to the size cap), the messages the last read completed, and while a message is
