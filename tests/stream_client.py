@@ -146,27 +146,23 @@ async def send_in_one_write(url: str, *messages: str | bytes, timeout_s: float =
     return result
 
 
-async def pipeline_with_handshake(
-    url: str, message: bytes, *, sent_bytes: int, timeout_s: float = 10.0
-) -> StreamResult:
-    """Send the opening handshake and, without waiting for the server's response, the first ``sent_bytes`` of a
+async def send_frame_head(url: str, message: bytes, *, sent_bytes: int, timeout_s: float = 10.0) -> StreamResult:
+    """Open a connection and, as soon as the server's handshake response came, send the first ``sent_bytes`` of a
     binary ``message``'s frame; then read until the server closes (close code None: it never did, in
-    ``timeout_s``). The frame goes a moment after the handshake, in a write of its own: uvicorn's h11 protocol
-    drops whatever came in the same read as the upgrade request."""
+    ``timeout_s``). Sent earlier, in the read of the upgrade request, uvicorn's h11 protocol would drop it."""
     uri = parse_uri(url)
     protocol = ClientProtocol(uri)
     protocol.send_request(protocol.connect())
-    handshake = b"".join(protocol.data_to_send())
     frame = Frame(Opcode.BINARY, message).serialize(mask=True, extensions=[])
     reader, writer = await asyncio.open_connection(uri.host, uri.port)
     result = StreamResult()
     try:
-        writer.write(handshake)
-        await writer.drain()
-        await asyncio.sleep(0.05)
-        writer.write(frame[:sent_bytes])
+        writer.write(b"".join(protocol.data_to_send()))
         with contextlib.suppress(TimeoutError, ConnectionError):
             async with asyncio.timeout(timeout_s):
+                while protocol.handshake_exc is None and not protocol.events_received():
+                    protocol.receive_data(await reader.read(65536))  # until the response (an event) is parsed
+                writer.write(frame[:sent_bytes])
                 while data := await reader.read(65536):
                     protocol.receive_data(data)
         if protocol.close_rcvd is not None:

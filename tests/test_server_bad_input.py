@@ -34,7 +34,7 @@ from tests.harness import (
 from tests.stream_client import (
     SEED_CONFIG,
     StreamResult,
-    pipeline_with_handshake,
+    send_frame_head,
     send_in_one_write,
     send_raw,
     stream,
@@ -344,14 +344,13 @@ def test_a_first_message_over_twice_the_cap_is_refused_by_the_websocket_layer(ha
     assert not result.messages
 
 
-def test_after_a_session_a_message_sent_before_the_handshake_response_meets_the_session_cap(harness: Harness) -> None:
+def test_after_a_session_new_connections_are_built_with_the_session_cap(harness: Harness) -> None:
     """The harness's server starts at truss's 100 MiB; a session lowers it for the connections after it
-    (ws_layer.MessageCap.set_for_new_connections). A message over twice the cap, sent right behind the handshake
-    before the server's response, is refused from its header (1009), not buffered while its 3 MiB arrive."""
+    (ws_layer.MessageCap.set_for_new_connections), so a frame header a client sends before any of our code has
+    run on its connection already meets the session cap: a 3 MiB message is refused from its header (1009)."""
     assert_healthy(asyncio.run(healthy_session(harness.url, repeats=1, speed=30.0)), repeats=1)
     assert harness.server_config.ws_max_size == 2 * FRAME_CAP
-    message = b"\x00" * (3 << 20)
-    result = asyncio.run(pipeline_with_handshake(harness.url, message, sent_bytes=64 * 1024))
+    result = asyncio.run(send_frame_head(harness.url, b"\x00" * (3 << 20), sent_bytes=64 * 1024))
     assert result.close_code == 1009 and str(2 * FRAME_CAP) in result.close_reason, result
 
 
