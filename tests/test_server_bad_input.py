@@ -346,7 +346,7 @@ def test_a_first_message_over_twice_the_cap_is_refused_by_the_websocket_layer(ha
 
 def test_after_a_session_new_connections_are_built_with_the_session_cap(harness: Harness) -> None:
     """The harness's server starts at truss's 100 MiB; a session lowers it for the connections after it
-    (ws_layer.MessageCap.set_for_new_connections), so a frame header a client sends before any of our code has
+    (ws_layer.MessageCap.lower_to), so a frame header a client sends before any of our code has
     run on its connection already meets the session cap: a 3 MiB message is refused from its header (1009)."""
     assert_healthy(asyncio.run(healthy_session(harness.url, repeats=1, speed=30.0)), repeats=1)
     assert harness.server_config.ws_max_size == 2 * FRAME_CAP

@@ -31,8 +31,10 @@ def test_the_cap_of_a_websockets_server_protocol_is_found_and_lowered() -> None:
     protocol = ServerProtocol(max_size=100 << 20)
     cap = MessageCap.of(_starlette_like(protocol))
     assert cap is not None and cap.max_bytes == 100 << 20
-    cap.set(65_536)
+    cap.lower_to(65_536)
     assert protocol.max_message_size == 65_536 and cap.max_bytes == 65_536
+    cap.lower_to(1 << 20)
+    assert protocol.max_message_size == 65_536  # never raised
 
 
 def test_a_layer_it_does_not_know_is_left_alone() -> None:
@@ -46,14 +48,15 @@ def test_the_servers_own_cap_is_lowered_for_new_connections_never_raised() -> No
     config = uvicorn.Config(app=None, ws_max_size=100 << 20)
     cap = MessageCap.of(_starlette_like(ServerProtocol(max_size=100 << 20), config))
     assert cap is not None
-    cap.set_for_new_connections(2 << 20)
+    cap.lower_to(2 << 20)
     assert config.ws_max_size == 2 << 20
-    cap.set_for_new_connections(4 << 20)
+    cap.lower_to(4 << 20)
     assert config.ws_max_size == 2 << 20
 
 
 def test_a_server_without_that_setting_is_left_alone() -> None:
-    cap = MessageCap.of(_starlette_like(ServerProtocol(max_size=100 << 20), SimpleNamespace(ws_max_size=None)))
+    server = SimpleNamespace(ws_max_size=None)
+    cap = MessageCap.of(_starlette_like(ServerProtocol(max_size=100 << 20), server))
     assert cap is not None
-    cap.set_for_new_connections(2 << 20)  # nothing to lower, and no error
-    assert cap.max_bytes == 100 << 20
+    cap.lower_to(2 << 20)  # the connection's cap only, and no error
+    assert cap.max_bytes == 2 << 20 and server.ws_max_size is None

@@ -59,8 +59,7 @@ async def serve_session(
                 raise ServerBusyError("the model is not loaded yet; retry later")
             cap = MessageCap.of(websocket)
             if cap is not None:  # one cap from now on: a lower one until the config would race its first frame
-                cap.set(min(cap.max_bytes, session_message_cap_bytes(limits)))
-                cap.set_for_new_connections(session_message_cap_bytes(limits))
+                cap.lower_to(session_message_cap_bytes(limits))
             evicted = asyncio.Event()
             with admission.config_wait(runner, evicted.set):
                 config = await receive_config(websocket, limits, evicted)

@@ -20,7 +20,7 @@ lower cap or the higher one by timing alone. A frame a client sends right behind
 the server's response, can be parsed before any of our code runs, under the cap its connection's protocol
 was built with from uvicorn's ``ws_max_size`` (uvicorn's h11 protocol drops what came in the same read as
 the upgrade request itself). The first session therefore lowers the server's own cap as well
-(``set_for_new_connections``): only connections opened before it are bounded by truss's 100 MiB alone.
+(``lower_to``): only connections opened before it are bounded by truss's 100 MiB alone.
 Where the layer is not one this module knows, ``MessageCap.of`` returns None and the layer's own cap
 applies (``memory_bound`` counts either).
 """
@@ -59,16 +59,14 @@ class MessageCap:
     def max_bytes(self) -> int:
         return int(self._protocol.max_message_size)
 
-    def set(self, max_bytes: int) -> None:
-        """From the next frame on, messages over ``max_bytes`` are refused by the layer with close 1009."""
-        self._protocol.max_message_size = max_bytes
-
-    def set_for_new_connections(self, max_bytes: int) -> None:
-        """Lower the server's own cap (uvicorn's ``ws_max_size``, truss's 100 MiB) to ``max_bytes``: uvicorn
-        builds each connection's protocol from it as the upgrade arrives, so from now on a message a client
-        pipelines with its handshake meets ``max_bytes`` too. A layer without that setting is left alone."""
-        if self._server_config is not None and self._server_config.ws_max_size > max_bytes:
-            self._server_config.ws_max_size = max_bytes
+    def lower_to(self, max_bytes: int) -> None:
+        """From the next frame on, this connection's messages over ``max_bytes`` are refused by the layer with close
+        1009; and so are those of connections opened from now on, from their first frame: the server's own cap
+        (uvicorn's ``ws_max_size``, truss's 100 MiB), from which uvicorn builds each connection's protocol as its
+        upgrade arrives, is lowered too (where the layer has that setting). Neither cap is ever raised."""
+        self._protocol.max_message_size = min(self.max_bytes, max_bytes)
+        if self._server_config is not None:
+            self._server_config.ws_max_size = min(self._server_config.ws_max_size, max_bytes)
 
 
 def session_message_cap_bytes(limits: Limits) -> int:
