@@ -42,11 +42,15 @@ class MemoryBound:
     """Bytes each place can hold, per session and per connection waiting for its config."""
 
     per_session: dict[str, int]
-    per_config_wait: int
 
     @property
     def session_bytes(self) -> int:
         return sum(self.per_session.values())
+
+    @property
+    def per_config_wait(self) -> int:
+        """What the layer holds for a connection waiting for its config: as for a session, under the same cap."""
+        return self.per_session["websocket_layer"]
 
     def replica_bytes(self, max_sessions: int, max_awaiting_config: int) -> int:
         return max_sessions * self.session_bytes + max_awaiting_config * self.per_config_wait
@@ -82,4 +86,4 @@ def memory_bound(limits: Limits, *, message_bytes: int) -> MemoryBound:
         "sample_buffer": (storage_samples + storage_samples // 2) * 4,  # and the half-size one it was copied from
         "requests": int(requests_s * BYTES_PER_SECOND),
     }
-    return MemoryBound(per_session, websocket_layer_bytes(message_bytes))
+    return MemoryBound(per_session)
