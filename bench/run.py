@@ -199,7 +199,7 @@ def measure(
 ) -> dict[str, Any]:
     """Stream ``streams`` at once; latency, CPU and RSS of the server meanwhile."""
     monitor.reset_peak()
-    alone_before = _finals_without_context(system, server)
+    metrics_before = _ours_metrics(system, server)
     machine_before, own_before = _busy_cpu_seconds()
     cpu_before = monitor.cpu_seconds()
     started = time.monotonic()
@@ -218,7 +218,7 @@ def measure(
         except subprocess.TimeoutExpired:
             spy.kill()
             spy.wait()
-    alone_after = _finals_without_context(system, server)
+    metrics_after = _ours_metrics(system, server)
     scores = [metrics.score_utterances(s, r, args.speed) for s, r in zip(streams, runs, strict=True)]
     audio_s = sum(s.duration_s for s in streams)
     partial_rates = [metrics.partials_per_speech_s(s, r) for s, r in zip(streams, runs, strict=True)]
@@ -238,28 +238,29 @@ def measure(
         "other_processes_cpu_cores": round(others_cores, 3),
         "errors": [r.error for r in runs if r.error],
         # ours: finals decoded alone because the finals before them were not sent yet / finals sent, this step
-        "finals_without_context": _difference(alone_after, alone_before),
+        "finals_without_context": _finals_without_context(metrics_after, metrics_before),
         "_runs": runs,
         "_scores": scores,
     }
 
 
-def _finals_without_context(system: Any, server: Any) -> tuple[float, float] | None:
-    """Ours: (finals decoded alone because the decoder was behind, finals sent) so far, from its ``/metrics``."""
+def _ours_metrics(system: Any, server: Any) -> dict[tuple[str, str], float] | None:
+    """Ours: its ``/metrics`` now."""
     if system.name != "ours":
         return None
     try:
-        values = server_watch.scrape(f"http://127.0.0.1:{server.port}/metrics")
+        return server_watch.scrape(f"http://127.0.0.1:{server.port}/metrics")
     except OSError:
         return None
-    sent = server_watch.labelled(values, "whisper_stream_transcripts_sent", "kind").get("final", 0.0)
-    return values.get(("whisper_stream_finals_without_context_total", ""), 0.0), sent
 
 
-def _difference(after: tuple[float, float] | None, before: tuple[float, float] | None) -> str | None:
+def _finals_without_context(after: dict | None, before: dict | None) -> str | None:
+    """Between two scrapes: finals decoded alone because the decoder was behind / finals sent."""
     if after is None or before is None:
         return None
-    return f"{after[0] - before[0]:.0f}/{after[1] - before[1]:.0f}"
+    rose = server_watch.delta(after, before)
+    sent = server_watch.labelled(rose, "whisper_stream_transcripts_sent", "kind").get("final", 0.0)
+    return f"{rose.get(('whisper_stream_finals_without_context_total', ''), 0.0):.0f}/{sent:.0f}"
 
 
 def _busy_cpu_seconds() -> tuple[float, float]:

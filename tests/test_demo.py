@@ -19,7 +19,7 @@ import pytest
 
 from scripts import demo
 from scripts.assemble_multilingual_model import assemble
-from scripts.local_truss import next_free_port, port_is_free
+from scripts.local_truss import free_port, next_free_port, port_is_free
 from tests.speech import REPO
 
 DEMO = REPO / "scripts" / "demo.py"
@@ -57,9 +57,7 @@ def port_for_the_demo() -> int:
     one could a port found by binding port 0 (the demo then exits 1, port busy)."""
     low, _ = map(int, Path("/proc/sys/net/ipv4/ip_local_port_range").read_text().split())
     if low < 12_000:  # no room below that range: a port the kernel picks, and hope
-        with socket.socket() as probe:
-            probe.bind(("127.0.0.1", 0))
-            return int(probe.getsockname()[1])
+        return free_port()
     return next_free_port(random.randrange(10_000, low - 200))
 
 
