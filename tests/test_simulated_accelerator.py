@@ -106,6 +106,19 @@ def test_a_share_of_prompted_finals_in_context_is_charged_a_second_call_for_the_
     assert alone == pytest.approx(finals * cost.seconds(1, transcriber.tokens(text), 5))
 
 
+def test_the_rest_of_a_final_batched_with_others_is_charged_no_encoder_pass():
+    transcriber = sim.SimulatedTranscriber("large-v3", "L4", sleep=False, context_form=ContextForm.PROMPTED)
+    text = "five words of new text"
+    in_context = DecodeOptions("en", None, False, context_samples=16_000, prefix="sent")
+    cost = transcriber.cost
+    once = cost.seconds(2, transcriber.tokens(text) + 1, 5, prompt_tokens=2)
+    batches = 500
+    total = sum(transcriber.device_seconds([in_context] * 2, [text] * 2, final=True) for _ in range(batches))
+    # the transcriber takes the item's rows of the batch's encoder output (inference/encoder_output.py)
+    second_calls = (total - batches * once) / cost.seconds(1, 2, 5, prompt_tokens=1, encode=False)
+    assert second_calls == pytest.approx(int(2 * batches * sim.CONTINUED_SHARE), abs=1)
+
+
 def test_a_tail_context_prompts_its_earlier_words_and_forces_its_last_tokens():
     transcriber = sim.SimulatedTranscriber("large-v3", "L4", sleep=False, context_form=ContextForm.TAIL)
     text = "five words of new text"

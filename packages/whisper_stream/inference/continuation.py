@@ -34,7 +34,7 @@ from whisper_stream.samples import SAMPLE_RATE_HZ
 MIN_REMAINING_S = 0.5
 """Less audio than this after the opened segment's time is the utterance's end (VAD's padding), not words."""
 MAX_CONTINUATIONS = 2
-"""Decodes of the rest after the first, at most (each one costs an encoder pass of its item on a batch)."""
+"""Decodes of the rest after the first, at most (each one a generate call over the batch's encoder output)."""
 
 Generate = Callable[[list[int], list[DecoderPrompt]], list[list[int]]]
 """Decodes the items at these indexes with these prompts; each one's best sequence of tokens."""

@@ -23,6 +23,7 @@ from whisper_stream.inference.context_decoding import (
     utterance_words,
 )
 from whisper_stream.inference.continuation import continued
+from whisper_stream.inference.encoder_output import encoder_rows
 from whisper_stream.inference.fallback import transcribe_with_fallback
 from whisper_stream.inference.hallucination import HallucinationGuard, without_punctuation_runs
 from whisper_stream.inference.language_choice import (
@@ -284,7 +285,9 @@ class FasterWhisperTranscriber:
 
         def rest(indexes: list[int], batch: list[DecoderPrompt]) -> list[list[int]]:
             some = [items[i] for i in indexes]
-            encoded = encoder_output if len(some) == len(items) else self._encode([a for a, _ in some], fit=fit)
+            encoded = encoder_rows(encoder_output, indexes)
+            if encoded is None:
+                encoded = self._encode([a for a, _ in some], fit=fit)
             padded = same_start_of_transcript(batch, tokenizer)
             return [o.sequences_ids[0] for o in generate(model, encoded, padded, some, tokenizer, beam_size=beam_size)]
 
