@@ -11,7 +11,9 @@ step that fails:
    config.yaml's ``model_cache`` entry (repo and pinned revision) is downloaded;
 4. ``factory.build_engine`` with config.yaml's ``model_metadata`` (device cuda,
    beam 5, 2 decode workers, batch 8): the load, the float16 warm-up decode and
-   the ready line, exactly as ``load()`` does it;
+   the ready line, exactly as ``load()`` does it; then a batch's encoder rows,
+   copied through the host, against the items encoded alone (what a final's
+   rest is decoded from);
 5. ``bench/run.py --systems ours``: real speech streamed in real time through
    ``scripts/serve_local.py`` (truss's own server) with those settings, then the
    capacity sweep; it prints the table and the concurrency target, capped here
@@ -38,11 +40,14 @@ import re
 import subprocess
 import sys
 from pathlib import Path
+from typing import Any
 
+import ctranslate2
+import numpy as np
 import yaml
 
 REPO = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(REPO / "packages"))
+sys.path[:0] = [str(REPO), str(REPO / "packages")]
 
 
 def step(text: str) -> None:
@@ -93,9 +98,37 @@ def load_like_production(production: dict[str, str]) -> None:
     from whisper_stream.server.factory import build_engine
     from whisper_stream.server.settings import Settings
 
-    step("4. load() with config.yaml's model_metadata on CUDA (load, warm-up, ready line)")
+    step("4. load() with config.yaml's model_metadata on CUDA (load, warm-up, ready line; a batch's encoder rows)")
     logging.basicConfig(level=logging.INFO, format="%(name)s: %(message)s")
-    build_engine(Settings.from_env(environ={}, metadata=production)).stop()
+    engine = build_engine(Settings.from_env(environ={}, metadata=production))
+    try:
+        print(encoder_rows_check(engine.transcriber), flush=True)
+    finally:
+        engine.stop()
+
+
+def encoder_rows_check(transcriber: Any) -> str:
+    """A final's rest is decoded from its rows of the batch's encoder output (``inference/encoder_output.py``,
+    copied through the host on a GPU): they must be what encoding the item alone gives, and decode alike."""
+    from faster_whisper.tokenizer import Tokenizer
+
+    from tests.speech import load_16k, manifest
+    from whisper_stream.inference.encoder_output import encoder_rows
+
+    audios = [load_16k(u.path) for u in manifest("librispeech_clean")[:3]]
+    rows = encoder_rows(transcriber._encode(audios, fit=False), [2, 0])
+    if rows is None:
+        return "encoder rows: this compute type's output has no host type; a rest encodes its item again"
+    alone = transcriber._encode([audios[2], audios[0]], fit=False)
+    on_host = [np.asarray(v.to_device(ctranslate2.Device.cpu)).astype(np.float32) for v in (rows, alone)]
+    largest = float(np.abs(on_host[0] - on_host[1]).max())
+    model = transcriber._model
+    tokenizer = Tokenizer(model.hf_tokenizer, transcriber.is_multilingual, task="transcribe", language="en")
+    start = [[*tokenizer.sot_sequence, tokenizer.no_timestamps]] * 2
+    decoded = [[o.sequences_ids[0] for o in model.model.generate(v, start)] for v in (rows, alone)]
+    if rows.device != alone.device or largest > 0.05 or decoded[0] != decoded[1]:
+        raise SystemExit(f"encoder rows differ from the items encoded alone: largest difference {largest:g}")
+    return f"encoder rows on {rows.device}: as the items encoded alone (largest difference {largest:g}), same tokens"
 
 
 def bench_command(production: dict[str, str], model_dir: str, args: argparse.Namespace) -> list[str]:

@@ -91,3 +91,11 @@ def test_without_a_gpu_it_stops_at_the_first_step() -> None:
     assert result.returncode != 0
     assert "== 1. GPU and driver" in result.stdout
     assert "no NVIDIA GPU or driver here" in result.stderr
+
+
+def test_the_encoder_rows_step_passes_on_the_cpu_with_tiny_en() -> None:
+    from whisper_stream.inference.model_source import resolve_model_source
+    from whisper_stream.inference.transcriber import FasterWhisperTranscriber, TranscriberOptions
+
+    transcriber = FasterWhisperTranscriber(resolve_model_source(None), TranscriberOptions(device="cpu"))
+    assert gpu_check.encoder_rows_check(transcriber).startswith("encoder rows on cpu: as the items encoded alone")
