@@ -10,7 +10,9 @@ language code (``de``, ``fr``, ``zh``, ...) is that language's clips of data/spe
 same way and decoded in that language (a multilingual ``--model``). Offline is faster-whisper's
 ``transcribe`` on each clip at the same beam (bench/systems/offline.py), its tokenizer checked as the
 server's is. WER is tests/speech.py's ``wer`` (lower case, punctuation out, hyphens split), corpus-level;
-for a language code, tests/multilingual_speech.py's ``error_rate`` (CER for zh and ja). Partials
+for a language code, tests/multilingual_speech.py's ``error_rate`` (CER for zh and ja). In English each row
+also gives the 95 % interval of streaming's WER minus offline's, the utterances drawn again in pairs (a paired
+bootstrap): a stream of a few utterances moves by points with one utterance decoded otherwise. Partials
 are off and finals are not speculative here: neither changes a final's audio or its context.
 ``--word-timestamps`` runs each configuration again asking for word timestamps and prints whether
 any final's text changed. Decodes are cached in bench/.cache/finals_wer (keyed by the source of the inference package).
@@ -35,6 +37,7 @@ import jiwer  # noqa: E402
 from bench.audio import Clip, Stream, build_stream, load_clips  # noqa: E402
 from bench.systems.base import ModelSpec  # noqa: E402
 from bench.systems.offline import Offline  # noqa: E402
+from bench.wer import paired_difference_interval  # noqa: E402
 from tests.multilingual_speech import clips as multilingual_clips  # noqa: E402
 from tests.multilingual_speech import error_rate  # noqa: E402
 from tests.speech import normalize  # noqa: E402
@@ -180,6 +183,19 @@ def corpus_wer(references: list[str], hypotheses: list[str], language: str = "en
     return jiwer.wer(normalize(" ".join(references)), normalize(" ".join(hypotheses)))
 
 
+def delta_interval(references: list[str], streamed: list[str], offline: list[str], language: str) -> str:
+    """The 95 % bootstrap interval of streaming's WER minus offline's, utterances drawn again in pairs
+    (bench/wer.py): whether the stream's utterances can tell the difference from chance. English only."""
+    if language != "en":
+        return "-"
+    low, high = paired_difference_interval(
+        [errors(r, s) for r, s in zip(references, streamed, strict=True)],
+        [errors(r, o) for r, o in zip(references, offline, strict=True)],
+        [len(normalize(r).split()) for r in references],
+    )
+    return f"[{100 * low:+.2f}, {100 * high:+.2f}]"
+
+
 def errors(reference: str, hypothesis: str) -> int:
     ref, hyp = normalize(reference), normalize(hypothesis)
     if not ref:
@@ -221,10 +237,10 @@ def main() -> None:
         penalty = "" if args.length_penalty is None else f", length_penalty {args.length_penalty:g}"
         print(f"\n## {name}: {size}{penalty}")
         print(
-            "| beam | context s | form | word ts | streaming WER | offline WER | delta pt | decode CPU s / audio s"
-            " | finals ending in a dash |"
+            "| beam | context s | form | word ts | streaming WER | offline WER | delta pt | delta's 95 % interval, pt"
+            " | decode CPU s / audio s | finals ending in a dash |"
         )
-        print("|---|---|---|---|---|---|---|---|---|")
+        print("|---|---|---|---|---|---|---|---|---|---|")
         for beam in beams:
             decode.beam(beam)
             offline = offline_texts(stream, beam, args.model, language, device)
@@ -252,7 +268,8 @@ def main() -> None:
                     print(
                         f"| {beam} | {context_s:g} | {shown} | {'on' if word_ts else 'off'} | {wer:.2%}"
                         f" | {offline_wer:.2%}"
-                        f" | {100 * (wer - offline_wer):+.2f} | {cost:.3f} ({decode.decodes} new decodes)"
+                        f" | {100 * (wer - offline_wer):+.2f} | {delta_interval(references, texts, offline, language)}"
+                        f" | {cost:.3f} ({decode.decodes} new decodes)"
                         f" | {cut_off(finals)} of {len(finals)} |",
                         flush=True,
                     )

@@ -14,7 +14,7 @@ import pytest
 from bench import metrics, plan, readme, report, targets
 from bench.audio import Clip, Stream, Utterance
 from bench.systems.base import Event, StreamRun
-from bench.wer import align, corpus_wer, normalize, wer
+from bench.wer import align, corpus_wer, normalize, paired_difference_interval, wer
 
 # ------------------------------------------------------------------ the normaliser
 
@@ -59,6 +59,26 @@ REFS = ["the quick brown fox jumps over the lazy dog", "she sells sea shells by 
 
 def coverage(hypothesis: str) -> list[tuple[bool, bool]]:
     return [(c.missed, c.truncated) for c in metrics.word_coverage(REFS, hypothesis)]
+
+
+def test_the_paired_interval_is_zero_for_the_same_errors_and_tight_for_a_steady_difference() -> None:
+    words_n = [20] * 50
+    assert paired_difference_interval([2] * 50, [2] * 50, words_n) == (0.0, 0.0)
+    low, high = paired_difference_interval([3] * 25 + [2] * 25, [2] * 50, words_n)  # 0.5 more errors in 20 words
+    assert 0.0 < low < 0.025 < high < 0.05
+
+
+def test_one_utterance_s_difference_among_sixteen_is_not_told_from_chance() -> None:
+    worse = [1] * 15 + [10]  # one long utterance decoded worse: +9 errors in 320 words, +2.8 points
+    low, high = paired_difference_interval(worse, [1] * 16, [20] * 16)
+    assert low <= 0.0 < 0.028 < high
+
+
+def test_the_paired_interval_wants_the_same_utterances() -> None:
+    with pytest.raises(ValueError, match="same, non-empty"):
+        paired_difference_interval([1, 2], [1], [10, 10])
+    with pytest.raises(ValueError, match="same, non-empty"):
+        paired_difference_interval([], [], [])
 
 
 def test_every_word_back_is_neither_missed_nor_truncated() -> None:
