@@ -19,7 +19,8 @@ the decoder in one pass (``forward_prompt``), which costs a step at these batch 
 of many items, the compute of its ``prompt_tokens`` (all items together); then the decoding loop runs one
 step per token from the last start-of-transcript token on: the forced tokens after it (a final in context's
 prefix in the forced form, passed to the search as prefix ids, which ``src/decoding.cc`` forces step by
-step; the start timestamp in the prompted form) and the generated ones, end of text included. ``tokens`` is
+step; the start timestamp in the prompted form) and the generated ones, end of text included (and in the
+prompted form, which decodes with timestamps, the segment's end timestamp). ``tokens`` is
 the longest item's count (the batch decodes until its last item ends). The encoder always sees a 30 s
 window (faster-whisper pads to it), so its cost does not depend on the audio's length; ``beams`` is the beam
 size (finals 5, partials 1). Parameters and where they come from:
@@ -77,6 +78,11 @@ That call is one item's: its prefill pass, the start token and the forced timest
 transcriber takes the item's rows of the batch's encoder output: ``inference/encoder_output.py``; their copy
 through the host, under 3 ms for a batch of 8 of large-v3's at 12 GB/s, is not charged); the rest's tokens are
 those the first call did not generate."""
+PROMPTED_END_TIMESTAMPS = 1
+"""Timestamp tokens a prompted final in context generates besides its text (its segment's end; ``<|t|><|t|>``
+between segments): one step each, which a final alone (``<|notimestamps|>``) does not take. Counted on real
+decodes (bench/finals_wer.py's replays, 2026-12-04): the multilingual base model 1.10 a final at beam 1 and
+1.08 at beam 5 (test-other and bench streams, 255 and 260 decodes); tiny.en 0.20 and 0.14."""
 _FALLBACK_WORDS_PER_S = 2.6
 _FALLBACK_WORDS = ("the", "streaming", "words", "come", "back", "fast", "and", "right")
 
@@ -234,7 +240,8 @@ class SimulatedTranscriber:
         One prefill pass runs each item's previous text (the client's prompt, the history, and in the prompted
         and tail forms the context's words) with the start-of-transcript tokens (``src/models/whisper.cc``,
         ``forward_prompt``); then a step per token: the forced form forces the context's words one step each,
-        the prompted form the start timestamp, the tail form the last ``TAIL_FORCED_TOKENS``. A prompted final
+        the prompted form the start timestamp (and it generates ``PROMPTED_END_TIMESTAMPS``), the tail form the last
+        ``TAIL_FORCED_TOKENS``. A prompted final
         in context is decoded again from where its decoder stopped at a segment it opened, ``CONTINUED_SHARE``
         of the time."""
         words = [self.tokens(o.prefix or "", prompt=False) for o in options]
@@ -244,7 +251,8 @@ class SimulatedTranscriber:
             forced = [min(count, TAIL_FORCED_TOKENS) for count in words]
             prompted = [count - extra for count, extra in zip(words, forced, strict=True)]
         else:
-            forced, prompted = [1 if o.prefix else 0 for o in options], words
+            forced = [1 + PROMPTED_END_TIMESTAMPS if o.prefix else 0 for o in options]
+            prompted = words
         previous = [
             min(PROMPT_BUDGET_TOKENS, self.tokens(f"{o.prompt or ''} {o.history or ''}", prompt=False) + count)
             for o, count in zip(options, prompted, strict=True)

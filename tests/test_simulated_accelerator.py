@@ -69,15 +69,15 @@ def test_a_forced_prefix_costs_a_decoder_step_per_token_as_in_ctranslate2():
     assert with_prefix > 2 * alone
 
 
-def test_a_prompted_context_costs_its_words_in_the_prefill_pass_and_one_forced_timestamp():
+def test_a_prompted_context_costs_its_words_in_the_prefill_pass_a_forced_timestamp_and_its_end_timestamp():
     transcriber = sim.SimulatedTranscriber("large-v3", "L4", sleep=False, context_form=ContextForm.PROMPTED)
     text = "five words of new text"
     in_context = DecodeOptions("en", None, False, context_samples=16_000, prefix=" ".join(["sent"] * 20))
-    steps = transcriber.tokens(text) + 1  # the forced start timestamp
+    steps = transcriber.tokens(text) + 2  # the forced start timestamp, and the end timestamp it generates
     in_context_s = transcriber.device_seconds([in_context], [text], final=True)
     assert in_context_s == pytest.approx(transcriber.cost.seconds(1, steps, 5, prompt_tokens=26))
     one_step = transcriber.cost.step_s + 5 * transcriber.cost.step_item_s  # 26 prompt tokens fit a step's time
-    assert in_context_s - transcriber.device_seconds([OPTIONS], [text], final=True) == pytest.approx(one_step)
+    assert in_context_s - transcriber.device_seconds([OPTIONS], [text], final=True) == pytest.approx(2 * one_step)
 
 
 def test_the_prefill_pass_costs_a_step_or_for_long_prompts_of_many_items_their_compute():
@@ -96,7 +96,7 @@ def test_a_share_of_prompted_finals_in_context_is_charged_a_second_call_for_the_
     text = "five words of new text"
     in_context = DecodeOptions("en", None, False, context_samples=16_000, prefix="sent")
     cost = transcriber.cost
-    once = cost.seconds(1, transcriber.tokens(text) + 1, 5, prompt_tokens=1)
+    once = cost.seconds(1, transcriber.tokens(text) + 2, 5, prompt_tokens=1)
     finals = 1000
     total = sum(transcriber.device_seconds([in_context], [text], final=True) for _ in range(finals))
     # alone in its batch, the rest reuses the encoder output: prefill, start token, forced timestamp
@@ -111,7 +111,7 @@ def test_the_rest_of_a_final_batched_with_others_is_charged_no_encoder_pass():
     text = "five words of new text"
     in_context = DecodeOptions("en", None, False, context_samples=16_000, prefix="sent")
     cost = transcriber.cost
-    once = cost.seconds(2, transcriber.tokens(text) + 1, 5, prompt_tokens=2)
+    once = cost.seconds(2, transcriber.tokens(text) + 2, 5, prompt_tokens=2)
     batches = 500
     total = sum(transcriber.device_seconds([in_context] * 2, [text] * 2, final=True) for _ in range(batches))
     # the transcriber takes the item's rows of the batch's encoder output (inference/encoder_output.py)
