@@ -91,32 +91,23 @@ def test_the_prefill_pass_costs_a_step_or_for_long_prompts_of_many_items_their_c
     assert h100.seconds(8, 20, 5, prompt_tokens=8 * 223) == pytest.approx(h100.seconds(8, 20, 5))
 
 
-def test_a_share_of_prompted_finals_in_context_is_charged_a_second_call_for_the_rest():
+@pytest.mark.parametrize("batch_size", [1, 2])
+def test_a_share_of_prompted_finals_in_context_is_charged_a_second_call_for_the_rest(batch_size: int):
+    """The rest is one item's call (prefill, start token, forced timestamp) without an encoder pass, even when its
+    batch held other items: the transcriber takes the item's rows of the batch's encoder output."""
     transcriber = sim.SimulatedTranscriber("large-v3", "L4", sleep=False, context_form=ContextForm.PROMPTED)
     text = "five words of new text"
     in_context = DecodeOptions("en", None, False, context_samples=16_000, prefix="sent")
     cost = transcriber.cost
-    once = cost.seconds(1, transcriber.tokens(text) + 2, 5, prompt_tokens=1)
-    finals = 1000
-    total = sum(transcriber.device_seconds([in_context], [text], final=True) for _ in range(finals))
-    # alone in its batch, the rest reuses the encoder output: prefill, start token, forced timestamp
-    second_calls = (total - finals * once) / cost.seconds(1, 2, 5, prompt_tokens=1, encode=False)
-    assert second_calls == pytest.approx(int(finals * sim.CONTINUED_SHARE), abs=1)
-    alone = sum(transcriber.device_seconds([OPTIONS], [text], final=True) for _ in range(finals))
-    assert alone == pytest.approx(finals * cost.seconds(1, transcriber.tokens(text), 5))
-
-
-def test_the_rest_of_a_final_batched_with_others_is_charged_no_encoder_pass():
-    transcriber = sim.SimulatedTranscriber("large-v3", "L4", sleep=False, context_form=ContextForm.PROMPTED)
-    text = "five words of new text"
-    in_context = DecodeOptions("en", None, False, context_samples=16_000, prefix="sent")
-    cost = transcriber.cost
-    once = cost.seconds(2, transcriber.tokens(text) + 2, 5, prompt_tokens=2)
-    batches = 500
-    total = sum(transcriber.device_seconds([in_context] * 2, [text] * 2, final=True) for _ in range(batches))
-    # the transcriber takes the item's rows of the batch's encoder output (inference/encoder_output.py)
+    once = cost.seconds(batch_size, transcriber.tokens(text) + 2, 5, prompt_tokens=batch_size)
+    batches = 1000 // batch_size
+    total = sum(
+        transcriber.device_seconds([in_context] * batch_size, [text] * batch_size, final=True) for _ in range(batches)
+    )
     second_calls = (total - batches * once) / cost.seconds(1, 2, 5, prompt_tokens=1, encode=False)
-    assert second_calls == pytest.approx(int(2 * batches * sim.CONTINUED_SHARE), abs=1)
+    assert second_calls == pytest.approx(int(1000 * sim.CONTINUED_SHARE), abs=1)
+    alone = sum(transcriber.device_seconds([OPTIONS], [text], final=True) for _ in range(10))
+    assert alone == pytest.approx(10 * cost.seconds(1, transcriber.tokens(text), 5))
 
 
 def test_a_tail_context_prompts_its_earlier_words_and_forces_its_last_tokens():
