@@ -109,7 +109,8 @@ def load_like_production(production: dict[str, str]) -> None:
 
 def encoder_rows_check(transcriber: Any) -> str:
     """A final's rest is decoded from its rows of the batch's encoder output (``inference/encoder_output.py``,
-    copied through the host on a GPU): they must be what encoding the item alone gives, and decode alike."""
+    copied to the host on a GPU, which ``generate`` moves back to the model's device): they must be what
+    encoding the items alone gives, and decode alike."""
     from faster_whisper.tokenizer import Tokenizer
 
     from tests.speech import load_16k, manifest
@@ -126,9 +127,10 @@ def encoder_rows_check(transcriber: Any) -> str:
     tokenizer = Tokenizer(model.hf_tokenizer, transcriber.is_multilingual, task="transcribe", language="en")
     start = [[*tokenizer.sot_sequence, tokenizer.no_timestamps]] * 2
     decoded = [[o.sequences_ids[0] for o in model.model.generate(v, start)] for v in (rows, alone)]
-    if rows.device != alone.device or largest > 0.05 or decoded[0] != decoded[1]:
+    if largest > 0.05 or decoded[0] != decoded[1]:
         raise SystemExit(f"encoder rows differ from the items encoded alone: largest difference {largest:g}")
-    return f"encoder rows on {rows.device}: as the items encoded alone (largest difference {largest:g}), same tokens"
+    same = f"as the items encoded alone (largest difference {largest:g}), same tokens"
+    return f"encoder rows of a {alone.device} batch: {same}"
 
 
 def bench_command(production: dict[str, str], model_dir: str, args: argparse.Namespace) -> list[str]:

@@ -98,4 +98,5 @@ def test_the_encoder_rows_step_passes_on_the_cpu_with_tiny_en() -> None:
     from whisper_stream.inference.transcriber import FasterWhisperTranscriber, TranscriberOptions
 
     transcriber = FasterWhisperTranscriber(resolve_model_source(None), TranscriberOptions(device="cpu"))
-    assert gpu_check.encoder_rows_check(transcriber).startswith("encoder rows on cpu: as the items encoded alone")
+    checked = gpu_check.encoder_rows_check(transcriber)
+    assert checked.startswith("encoder rows of a cpu batch: as the items encoded alone")
