@@ -175,6 +175,8 @@ def _step_text(step: dict[str, Any] | None) -> str:
         text += f"  errors {len(step['errors'])}"
     if step.get("finals_without_context"):
         text += f"  without context {step['finals_without_context']}"
+    if step.get("decoder"):
+        text += f"  decoder: {step['decoder']}"
     return text
 
 

@@ -239,6 +239,7 @@ def measure(
         "errors": [r.error for r in runs if r.error],
         # ours: finals decoded alone because the finals before them were not sent yet / finals sent, this step
         "finals_without_context": _finals_without_context(metrics_after, metrics_before),
+        "decoder": _decoder_use(metrics_after, metrics_before),
         "_runs": runs,
         "_scores": scores,
     }
@@ -261,6 +262,19 @@ def _finals_without_context(after: dict | None, before: dict | None) -> str | No
     rose = server_watch.delta(after, before)
     sent = server_watch.labelled(rose, "whisper_stream_transcripts_sent", "kind").get("final", 0.0)
     return f"{rose.get(('whisper_stream_finals_without_context_total', ''), 0.0):.0f}/{sent:.0f}"
+
+
+def _decoder_use(after: dict | None, before: dict | None) -> str | None:
+    """Between two scrapes: the decodes and decoder seconds of each kind. Early finals count as finals, so
+    final decodes beyond the finals sent are early finals the pause did not keep, or decodes done again."""
+    if after is None or before is None:
+        return None
+    rose = server_watch.delta(after, before)
+    seconds = server_watch.labelled(rose, "whisper_stream_decode_seconds_sum", "kind")
+    decodes = server_watch.labelled(rose, "whisper_stream_decode_seconds_count", "kind")
+    return ", ".join(
+        f"{kind}s {decodes.get(kind, 0.0):.0f} in {seconds.get(kind, 0.0):.1f} s" for kind in ("final", "partial")
+    )
 
 
 def _busy_cpu_seconds() -> tuple[float, float]:

@@ -228,6 +228,24 @@ def test_table_shows_truncations_offline_at_the_same_beam_and_the_partial_rate()
     assert "partials 1.25/s" in report.table(results_of(0.0))
 
 
+def test_a_sweep_step_says_how_the_decoder_was_used() -> None:
+    from bench import run, server_watch
+
+    def scrape(final_n: int, final_s: float, partial_n: int, partial_s: float) -> dict[tuple[str, str], float]:
+        return server_watch.samples(
+            f'whisper_stream_decode_seconds_count{{kind="final"}} {final_n}\n'
+            f'whisper_stream_decode_seconds_sum{{kind="final"}} {final_s}\n'
+            f'whisper_stream_decode_seconds_count{{kind="partial"}} {partial_n}\n'
+            f'whisper_stream_decode_seconds_sum{{kind="partial"}} {partial_s}\n'
+        )
+
+    used = run._decoder_use(scrape(90, 50.0, 40, 12.5), scrape(10, 5.0, 8, 2.5))
+    assert used == "finals 80 in 45.0 s, partials 32 in 10.0 s"
+    assert run._decoder_use(None, scrape(1, 1.0, 1, 1.0)) is None
+    step = {"final_latency": {"p50_s": 1.0, "p95_s": 2.0, "no_final": 0}, "cpu_s_per_audio_s": 0.3, "decoder": used}
+    assert report._step_text(step).endswith("decoder: finals 80 in 45.0 s, partials 32 in 10.0 s")
+
+
 def publish(results: dict[str, Any], tmp_path: Path) -> int:
     return readme.publish(results, tmp_path, readme_path=tmp_path / "R.md", max_other_load=0.2)
 
