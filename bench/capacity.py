@@ -108,6 +108,9 @@ class Step:
     held: bool
     finals_without_context: int = 0
     """Finals decoded alone because the finals before them were not sent yet (the decoder behind)."""
+    final_calls: int = 0
+    """Decode calls of finals, speculative ones included, a batch each (``whisper_stream_decode_seconds_count``):
+    unbatched, those beyond ``finals`` are early finals a pause did not keep (or decodes done again)."""
     profile_top: list[str] = field(default_factory=list)
 
 
@@ -281,6 +284,7 @@ def summarise(
         errors=errors[:5] + ([f"... {len(errors)} sessions errored"] if len(errors) > 5 else []),
         held=bool(finals.size) and excess_p95 <= HOLD_EXCESS_P95_S and not errors and loop_p99 <= HOLD_LOOP_LAG_P99_S,
         finals_without_context=round(after.counter_delta(before, "whisper_stream_finals_without_context_total")),
+        final_calls=round(after.counter_delta(before, "whisper_stream_decode_seconds_count", 'kind="final"')),
         profile_top=top,
     )
 
@@ -384,7 +388,7 @@ def write_result(path: Path, model: str, step_duration_s: float, steps: list[Ste
 
 HEADER = (
     "sessions load  finals p50/p95 s  end of speech->final p50/p95/max s  device p95  excess p95  partial p95  "
-    "partials/s/sess  cpu ms/sess/s  loop p99  client p99  batches  without context  errors held"
+    "partials/s/sess  cpu ms/sess/s  loop p99  client p99  batches  without context  final calls  errors held"
 )
 
 
@@ -396,7 +400,7 @@ def format_row(step: Step) -> str:
         f"{step.device_final_p95_s:10.2f}  {step.excess_p95_s:10.2f}  {step.partial_p95_s:11.2f}  "
         f"{step.partials_per_session_s:15.2f}  {step.server_cpu_ms_per_session_s:13.1f}  "
         f"{step.loop_lag_p99_s:8.3f}  {step.client_lag_p99_s:10.3f}  {batches}  "
-        f"{step.finals_without_context}/{step.finals}  {len(step.errors)} "
+        f"{step.finals_without_context}/{step.finals}  {step.final_calls}/{step.finals}  {len(step.errors)} "
         f"{'yes' if step.held else 'NO'}"
     )
 

@@ -265,15 +265,16 @@ def _finals_without_context(after: dict | None, before: dict | None) -> str | No
 
 
 def _decoder_use(after: dict | None, before: dict | None) -> str | None:
-    """Between two scrapes: the decodes and decoder seconds of each kind. Early finals count as finals, so
-    final decodes beyond the finals sent are early finals the pause did not keep, or decodes done again."""
+    """Between two scrapes: the decode calls (a batch each) and decoder seconds of each kind. Early finals count
+    as finals, so unbatched (the CPU's default) final calls beyond the finals sent are early finals the pause did
+    not keep, or decodes done again."""
     if after is None or before is None:
         return None
     rose = server_watch.delta(after, before)
     seconds = server_watch.labelled(rose, "whisper_stream_decode_seconds_sum", "kind")
     decodes = server_watch.labelled(rose, "whisper_stream_decode_seconds_count", "kind")
     return ", ".join(
-        f"{kind}s {decodes.get(kind, 0.0):.0f} in {seconds.get(kind, 0.0):.1f} s" for kind in ("final", "partial")
+        f"{kind} calls {decodes.get(kind, 0.0):.0f} in {seconds.get(kind, 0.0):.1f} s" for kind in ("final", "partial")
     )
 
 

@@ -36,8 +36,14 @@ whisper_stream_finals_without_context_total {n}
 # HELP whisper_stream_transcripts_sent_total x
 # TYPE whisper_stream_transcripts_sent_total counter
 whisper_stream_transcripts_sent_total{{kind="final"}} {m}
+# HELP whisper_stream_decode_seconds x
+# TYPE whisper_stream_decode_seconds histogram
+whisper_stream_decode_seconds_count{{kind="final"}} {d}
+whisper_stream_decode_seconds_count{{kind="partial"}} 7.0
 """
-    before, after = parse(text.format(n=2.0, m=10.0)), parse(text.format(n=5.0, m=30.0))
+    before, after = parse(text.format(n=2.0, m=10.0, d=12.0)), parse(text.format(n=5.0, m=30.0, d=37.0))
     assert after.counter_delta(before, "whisper_stream_finals_without_context_total") == 3.0
     assert after.counter_delta(before, "whisper_stream_transcripts_sent_total", 'kind="final"') == 20.0
+    # a step's decode calls of finals (speculative ones included), as capacity.py reads them
+    assert after.counter_delta(before, "whisper_stream_decode_seconds_count", 'kind="final"') == 25.0
     assert after.counter_delta(before, "whisper_stream_never_seen_total") == 0.0

@@ -240,10 +240,10 @@ def test_a_sweep_step_says_how_the_decoder_was_used() -> None:
         )
 
     used = run._decoder_use(scrape(90, 50.0, 40, 12.5), scrape(10, 5.0, 8, 2.5))
-    assert used == "finals 80 in 45.0 s, partials 32 in 10.0 s"
+    assert used == "final calls 80 in 45.0 s, partial calls 32 in 10.0 s"
     assert run._decoder_use(None, scrape(1, 1.0, 1, 1.0)) is None
     step = {"final_latency": {"p50_s": 1.0, "p95_s": 2.0, "no_final": 0}, "cpu_s_per_audio_s": 0.3, "decoder": used}
-    assert report._step_text(step).endswith("decoder: finals 80 in 45.0 s, partials 32 in 10.0 s")
+    assert report._step_text(step).endswith("decoder: final calls 80 in 45.0 s, partial calls 32 in 10.0 s")
 
 
 def publish(results: dict[str, Any], tmp_path: Path) -> int:
