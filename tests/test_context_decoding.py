@@ -59,13 +59,20 @@ def test_the_prompted_form_puts_the_words_in_the_prompt_and_forces_the_cut_s_tim
     options = DecodeOptions("en", "Glossary", False, context_samples=3 * SAMPLE_RATE_HZ, prefix="so it was")
     prompt = decoder_prompt(None, tokenizer, options, ContextForm.PROMPTED)
     words = tokenizer.encode("so it was")
-    assert prompt.forced == [tokenizer.timestamp_begin + 150]  # 3.00 s
-    assert prompt.tokens == [tokenizer.sot_prev, *tokenizer.encode("Glossary"), *words, *tokenizer.sot_sequence, 50250]
-    assert prompt.context_words == words and prompt.max_initial_timestamp_index == 150
+    assert prompt.forced == [tokenizer.timestamp_begin + 145]  # 2.90 s: START_LEAD_S before the cut at 3.00 s
+    assert prompt.tokens == [tokenizer.sot_prev, *tokenizer.encode("Glossary"), *words, *tokenizer.sot_sequence, 50245]
+    assert prompt.context_words == words and prompt.max_initial_timestamp_index == 145
     forced = decoder_prompt(None, tokenizer, options, ContextForm.FORCED)
     assert forced.forced == words and forced.tokens[-4:] == [tokenizer.no_timestamps, *words]
     alone = decoder_prompt(None, tokenizer, DecodeOptions("en", None, False), ContextForm.PROMPTED)
     assert alone.tokens == [*tokenizer.sot_sequence, tokenizer.no_timestamps] and alone.forced == []
+
+
+def test_the_prompted_form_starts_at_the_window_s_start_when_the_context_is_shorter_than_the_lead() -> None:
+    tokenizer = WordTokenizer()
+    options = DecodeOptions("en", None, False, context_samples=SAMPLE_RATE_HZ // 20, prefix="so")  # 0.05 s
+    prompt = decoder_prompt(None, tokenizer, options, ContextForm.PROMPTED)
+    assert prompt.forced == [tokenizer.timestamp_begin] and prompt.max_initial_timestamp_index == 0
 
 
 def test_the_prompted_form_writes_cut_off_dashes_in_its_prompt_as_full_stops() -> None:

@@ -7,9 +7,9 @@ tell it what was said there. Three forms (``ContextForm``):
 
 - ``PROMPTED`` (the default): the words already sent go into the ``<|startofprev|>`` prompt, after the client's
   prompt and the history, and timestamps are on; the one forced token is the timestamp at which the utterance
-  starts in the window, so the decoder transcribes from there. CTranslate2 runs every prompt token before the
-  start-of-transcript tokens in one forward pass (``src/models/whisper.cc``, ``forward_prompt``), so the words
-  cost about what a prefill costs, not a decoder step each;
+  starts in the window (``START_LEAD_S`` before it), so the decoder transcribes from there. CTranslate2 runs
+  every prompt token before the start-of-transcript tokens in one forward pass (``src/models/whisper.cc``,
+  ``forward_prompt``), so the words cost about what a prefill costs, not a decoder step each;
 - ``FORCED``: the words already sent are forced as the decoder's prefix, timestamps off. CTranslate2 passes the
   tokens after the task tokens to the search as prefix ids, which ``src/decoding.cc`` forces one decoding step
   each: the words cost as many decoder steps as generating them again (bench/context_cost.py: x1.73 alone's cost
@@ -58,6 +58,13 @@ PROMPT_BUDGET_TOKENS = MAX_TEXT_CONTEXT // 2 - 1
 """The most previous-text tokens a prompt carries (223, as Whisper and faster-whisper cut it)."""
 TIMESTAMP_S = 0.02
 """One timestamp token's step."""
+START_LEAD_S = 0.1
+"""How much before the utterance's start the prompted form's forced timestamp is. The start is the VAD's (the
+first frame silero scores as speech, less ``speech_pad_ms``), which can fall after a word's onset: at the cut
+the decoder heard "The Zion" for "There's iron". From 0.1 s earlier it hears the onset; a word of the context
+heard again is dropped (``without_repeated_start``) and the words' times stay inside the utterance. Replays
+(bench/finals_wer.py, prompted as served, 2026-12-04): test-other, beams 1 / 5, tiny.en 13.94 / 13.36 % ->
+13.21 / 12.74 %, the multilingual base model 11.84 / 10.90 % -> 11.74 / 10.32 %; 0.2 s was no better."""
 LAST_TIMESTAMP_INDEX = 1500
 """``<|30.00|>``: the last timestamp of the 30 s window."""
 MAX_NEW_TOKENS_PER_S = 12.0
@@ -102,7 +109,8 @@ def decoder_prompt(model: Any, tokenizer: Any, options: DecodeOptions, form: Con
     in_context = bool(options.context_samples and options.prefix and options.prefix.strip())
     if in_context and form is ContextForm.PROMPTED:
         words = encode(tokenizer, without_cut_off_marks(options.prefix))[-PROMPT_BUDGET_TOKENS:]
-        start_index = min(round(options.context_samples / SAMPLE_RATE_HZ / TIMESTAMP_S), LAST_TIMESTAMP_INDEX)
+        start_s = max(options.context_samples / SAMPLE_RATE_HZ - START_LEAD_S, 0.0)
+        start_index = min(round(start_s / TIMESTAMP_S), LAST_TIMESTAMP_INDEX)
         return prompt_from_timestamp(tokenizer, options, words, start_index, words)
     context_words = encode(tokenizer, options.prefix)[-PROMPT_BUDGET_TOKENS:] if in_context else []
     forced = context_words[-TAIL_FORCED_TOKENS:] if form is ContextForm.TAIL else context_words
