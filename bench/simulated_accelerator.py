@@ -240,10 +240,9 @@ class SimulatedTranscriber:
         One prefill pass runs each item's previous text (the client's prompt, the history, and in the prompted
         and tail forms the context's words) with the start-of-transcript tokens (``src/models/whisper.cc``,
         ``forward_prompt``); then a step per token: the forced form forces the context's words one step each,
-        the prompted form the start timestamp (and it generates ``PROMPTED_END_TIMESTAMPS``), the tail form the last
-        ``TAIL_FORCED_TOKENS``. A prompted final
-        in context is decoded again from where its decoder stopped at a segment it opened, ``CONTINUED_SHARE``
-        of the time."""
+        the prompted form the start timestamp (and it generates ``PROMPTED_END_TIMESTAMPS``), the tail form the
+        last ``TAIL_FORCED_TOKENS``. A prompted final in context is decoded again from where its decoder stopped
+        at a segment it opened, ``CONTINUED_SHARE`` of the time."""
         words = [self.tokens(o.prefix or "", prompt=False) for o in options]
         if self.context_form is ContextForm.FORCED:
             forced, prompted = words, [0] * len(words)

@@ -28,11 +28,6 @@ def ts(tokenizer: Words, seconds: float) -> int:
     return tokenizer.timestamp_begin + round(seconds / 0.02)
 
 
-def first_start(tokenizer: Words) -> int:
-    """The timestamp the prompted form forces for ``item``'s utterance, 5 s into the window."""
-    return decoder_prompt(None, tokenizer, item(1.0)[1], ContextForm.PROMPTED).forced[0]
-
-
 class Script:
     """``generate`` answering each call's items, in order, from ``answers`` (a list per call)."""
 
@@ -84,7 +79,7 @@ def test_a_final_stopped_at_an_opened_segment_gets_the_rest_of_its_utterance() -
     tokenizer = Words()
     items = [item(12.0), item(12.0)]
     prompts = [decoder_prompt(None, tokenizer, options, ContextForm.PROMPTED) for _, options in items]
-    start = first_start(tokenizer)
+    [start] = prompts[0].forced  # the decoder's output starts with what it was forced to
     stopped = [start, *tokenizer.encode("the medical man has"), ts(tokenizer, 9.0), ts(tokenizer, 9.0)]
     whole = [start, *tokenizer.encode("so it ended"), ts(tokenizer, 11.0)]
     generate = Script([[ts(tokenizer, 9.0), *tokenizer.encode("two duties to perform"), ts(tokenizer, 11.5)]])
@@ -103,7 +98,7 @@ def test_no_continuation_when_the_opened_segment_is_at_the_audio_s_end() -> None
     items = [item(12.0)]
     prompts = [decoder_prompt(None, tokenizer, items[0][1], ContextForm.PROMPTED)]
     at = 12.0 - MIN_REMAINING_S + 0.1
-    stopped = [first_start(tokenizer), *tokenizer.encode("all of it"), ts(tokenizer, at), ts(tokenizer, at)]
+    stopped = [*prompts[0].forced, *tokenizer.encode("all of it"), ts(tokenizer, at), ts(tokenizer, at)]
     generate = Script()
     assert [tokenizer.decode(t or []) for t in continued(generate, tokenizer, items, prompts, [stopped])] == [
         "all of it"
@@ -115,7 +110,7 @@ def test_a_rest_that_copies_the_words_already_said_is_dropped() -> None:
     tokenizer = Words()
     items = [item(12.0, prefix="the stories regarding joseph were told at length by all of them")]
     prompts = [decoder_prompt(None, tokenizer, items[0][1], ContextForm.PROMPTED)]
-    stopped = [first_start(tokenizer), *tokenizer.encode("and then"), ts(tokenizer, 8.0), ts(tokenizer, 8.0)]
+    stopped = [*prompts[0].forced, *tokenizer.encode("and then"), ts(tokenizer, 8.0), ts(tokenizer, 8.0)]
     copy = tokenizer.encode("the stories regarding joseph were told at length by all of them")
     generate = Script([[ts(tokenizer, 8.0), *copy]])
     assert [tokenizer.decode(t or []) for t in continued(generate, tokenizer, items, prompts, [stopped])] == [
@@ -131,7 +126,7 @@ def test_the_rest_is_decoded_at_most_max_continuations_times() -> None:
     for n in range(MAX_CONTINUATIONS + 1):  # each one stops at an opened segment again
         at = 6.0 + n
         answers.append([[ts(tokenizer, at), *tokenizer.encode(f"w{n}"), ts(tokenizer, at + 1), ts(tokenizer, at + 1)]])
-    first = [first_start(tokenizer), *tokenizer.encode("start"), ts(tokenizer, 6.0), ts(tokenizer, 6.0)]
+    first = [*prompts[0].forced, *tokenizer.encode("start"), ts(tokenizer, 6.0), ts(tokenizer, 6.0)]
     generate = Script(*answers)
     [text] = continued(generate, tokenizer, items, prompts, [first])
     assert len(generate.calls) == MAX_CONTINUATIONS
@@ -152,7 +147,7 @@ def test_the_words_heard_again_at_the_seam_are_dropped_once() -> None:
     tokenizer = Words()
     items = [item(12.0)]
     prompts = [decoder_prompt(None, tokenizer, items[0][1], ContextForm.PROMPTED)]
-    stopped = [first_start(tokenizer), *tokenizer.encode("given in cases of"), ts(tokenizer, 9.0), ts(tokenizer, 9.0)]
+    stopped = [*prompts[0].forced, *tokenizer.encode("given in cases of"), ts(tokenizer, 9.0), ts(tokenizer, 9.0)]
     generate = Script([[ts(tokenizer, 9.0), *tokenizer.encode("of narcotic poisoning")]])
     [text] = continued(generate, tokenizer, items, prompts, [stopped])
     assert tokenizer.decode(text or []) == "given in cases of narcotic poisoning"
@@ -163,7 +158,7 @@ def test_a_word_the_decoder_cut_and_heard_whole_in_the_rest_is_kept_once_whole()
     items = [item(12.0)]
     prompts = [decoder_prompt(None, tokenizer, items[0][1], ContextForm.PROMPTED)]
     said = tokenizer.encode("the Californian will astrayal")  # test-other, base, beam 5, prompted
-    stopped = [first_start(tokenizer), *said, ts(tokenizer, 9.0), ts(tokenizer, 9.0)]
+    stopped = [*prompts[0].forced, *said, ts(tokenizer, 9.0), ts(tokenizer, 9.0)]
     generate = Script([[ts(tokenizer, 9.0), *tokenizer.encode("will astrayalously insist")]])
     [text] = continued(generate, tokenizer, items, prompts, [stopped])
     assert tokenizer.decode(text or []) == "the Californian will astrayalously insist"
