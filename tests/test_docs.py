@@ -3,7 +3,8 @@
 What a document restates from the code is checked here: the close codes (``CloseCode`` and
 the error codes of the exceptions that map to each), the settings read from the environment,
 the per-session limits with their defaults, the links between the documents, the modules the
-architecture names, the ``make`` targets the README names, and the README's length.
+architecture names, the ``make`` targets the README names, the README's length, and the ``ready:``
+line that deploy.md shows (the factory's format, ``EngineOptions``' fields).
 
 Each check returns what is wrong (nothing: an empty list). The tests assert that the real
 documents give nothing, and that each check finds a planted mistake, so none passes vacuously.
@@ -21,7 +22,9 @@ from pathlib import Path
 
 import pytest
 
+from whisper_stream.inference.engine import EngineOptions
 from whisper_stream.protocol.errors import CloseCode, StreamingError
+from whisper_stream.server import factory
 from whisper_stream.server.limits import Limits
 from whisper_stream.server.settings import Settings
 
@@ -29,6 +32,7 @@ REPO = Path(__file__).resolve().parents[1]
 README = REPO / "README.md"
 DOCS = REPO / "docs"
 PROTOCOL = DOCS / "protocol.md"
+DEPLOY = DOCS / "deploy.md"
 ARCHITECTURE = DOCS / "architecture.md"
 PACKAGE = REPO / "packages" / "whisper_stream"
 MAX_README_LINES = 300
@@ -150,6 +154,18 @@ def limit_variables() -> dict[str, str]:
                 if isinstance(value, ast.Call) and value.args and isinstance(value.args[0], ast.Constant):
                     mapping[str(keyword.arg)] = value.args[0].value
     return mapping
+
+
+def ready_line_pattern() -> re.Pattern[str]:
+    """The factory's ``ready: model …`` log format as a pattern, each ``%`` field matching any text."""
+    tree = ast.parse(inspect.getsource(factory))
+    [line] = [
+        node.value
+        for node in ast.walk(tree)
+        if isinstance(node, ast.Constant) and isinstance(node.value, str) and node.value.startswith("ready: model ")
+    ]
+    parts = re.split(r"(%[.\d]*[sdf])", line)
+    return re.compile("".join(".+?" if part.startswith("%") else re.escape(part) for part in parts))
 
 
 # ------------------------------------------------------------------ the checks
@@ -300,6 +316,21 @@ def architecture_problems(text: str) -> list[str]:
     ]
 
 
+def ready_line_problems(text: str) -> list[str]:
+    """The ``ready:`` line shown is one the factory can log, and its ``EngineOptions`` has the dataclass's fields."""
+    lines = [line for line in text.splitlines() if line.startswith("ready: model ")]
+    if not lines:
+        return ["no ready: line"]
+    pattern, fields = ready_line_pattern(), [field.name for field in dataclasses.fields(EngineOptions)]
+    problems = [f"not the factory's format: {line}" for line in lines if not pattern.fullmatch(line)]
+    for line in lines:
+        for arguments in re.findall(r"EngineOptions\(([^)]*)\)", line):
+            shown = [argument.split("=")[0].strip() for argument in arguments.split(",")]
+            if shown != fields:
+                problems.append(f"EngineOptions shows {shown}, has {fields}")
+    return problems
+
+
 # ------------------------------------------------------------------ the documents as they are
 
 
@@ -339,6 +370,10 @@ def test_the_readme_is_a_front_door() -> None:
 
 def test_the_architecture_describes_every_module() -> None:
     assert architecture_problems(ARCHITECTURE.read_text()) == []
+
+
+def test_the_ready_line_of_deploy_md_is_the_factory_s() -> None:
+    assert ready_line_problems(DEPLOY.read_text()) == []
 
 
 # ------------------------------------------------------------------ each check finds a planted mistake
@@ -485,6 +520,15 @@ MISTAKES: list[tuple[str, Callable[[], str], Check, str, str]] = [
         "`partial_budget.py`",
         "`budget.py`",
     ),
+    ("a ready line missing a field", lambda: DEPLOY.read_text(), ready_line_problems, "tokenizer checked, ", ""),
+    (
+        "a ready line with an engine option that is gone",
+        lambda: DEPLOY.read_text(),
+        ready_line_problems,
+        "partial_share=0.5)",
+        "partial_share=0.5, context_max_load=0.4)",
+    ),
+    ("no ready line", lambda: DEPLOY.read_text(), ready_line_problems, "ready: model ", "ready model "),
 ]
 
 
