@@ -51,9 +51,10 @@ from websockets.exceptions import ConnectionClosed
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+from bench import profiling
 from bench.audio import DEFAULT_DATA_DIR, build_stream, load_clips
-from bench.capacity_metrics import Scrape, histogram_quantile, scrape
 from bench.metrics import covers_end
+from bench.server_watch import Samples, delta, histogram, histogram_quantile, scrape, value
 from bench.systems.base import HOST, free_port, run_server, to_pcm16
 from tests.stream_client import SEED_CONFIG
 
@@ -239,8 +240,8 @@ def measure_step(url: str, metrics_url: str, server_pid: int, sessions: list[Ses
 
 def summarise(
     sessions: list[SessionLoad],
-    before: Scrape,
-    after: Scrape,
+    before: Samples,
+    after: Samples,
     cpu_s: float,
     wall_s: float,
     lags: list[float],
@@ -250,9 +251,10 @@ def summarise(
     sent_ends = [(s, i) for s in sessions for i, e in enumerate(s.speech_ends_s) if e < len(s.sent_at_s) * FRAME_S]
     eos = np.array([s.end_of_speech_latency_s.get(i, np.inf) for s, i in sent_ends])  # inf: no final covered it
     partials = np.array([x for s in sessions for x in s.partials_latency_s])
-    device = after.histogram_delta(before, "whisper_stream_simulated_device_seconds", {"kind": "final"})
-    loop_lag = after.histogram_delta(before, "whisper_stream_event_loop_lag_seconds", {})
-    batches = after.histogram_delta(before, "whisper_stream_decode_batch_size", {})
+    rose = delta(after, before)
+    device = histogram(rose, "whisper_stream_simulated_device_seconds", kind="final")
+    loop_lag = histogram(rose, "whisper_stream_event_loop_lag_seconds")
+    batches = histogram(rose, "whisper_stream_decode_batch_size")
     errors = [s.error for s in sessions if s.error]
     final_p95 = _pct(finals, 95)
     device_p95 = histogram_quantile(device, 0.95)
@@ -283,8 +285,8 @@ def summarise(
         batch_sizes={str(k): v for k, v in batches.items()},
         errors=errors[:5] + ([f"... {len(errors)} sessions errored"] if len(errors) > 5 else []),
         held=bool(finals.size) and excess_p95 <= HOLD_EXCESS_P95_S and not errors and loop_p99 <= HOLD_LOOP_LAG_P99_S,
-        finals_without_context=round(after.counter_delta(before, "whisper_stream_finals_without_context_total")),
-        final_calls=round(after.counter_delta(before, "whisper_stream_decode_seconds_count", 'kind="final"')),
+        finals_without_context=round(value(rose, "whisper_stream_finals_without_context_total")),
+        final_calls=round(value(rose, "whisper_stream_decode_seconds_count", kind="final")),
         profile_top=top,
     )
 
@@ -294,23 +296,21 @@ def _pct(values: np.ndarray, q: float) -> float:
 
 
 def _start_profiler(pid: int) -> tuple[subprocess.Popen[bytes], Path] | None:
-    spy = Path(sys.executable).with_name("py-spy")
-    if not spy.exists():
+    spy = profiling.py_spy()
+    if spy is None:
         print("capacity: py-spy is not installed in the venv; no profile", file=sys.stderr)
         return None
     out = RESULTS / f"profile-{pid}-{time.time_ns()}.txt"
-    cmd = ["taskset", "-c", "1", str(spy), "record", "-p", str(pid), "-r", "50", "-f", "raw", "-o", str(out)]
+    cmd = ["taskset", "-c", "1", spy, "record", "-p", str(pid), "-r", "50", "-f", "raw", "-o", str(out)]
     return subprocess.Popen(cmd + ["--nonblocking"], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL), out
 
 
 def _stop_profiler(spy: tuple[subprocess.Popen[bytes], Path]) -> list[str]:
-    from bench.capacity_metrics import top_self_time
-
     proc, out = spy
     proc.send_signal(2)
     with contextlib.suppress(subprocess.TimeoutExpired):
         proc.wait(30)
-    return top_self_time(out) if out.exists() else []
+    return profiling.top_self_time(out) if out.exists() else []
 
 
 # --------------------------------------------------------------------- main

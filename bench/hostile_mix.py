@@ -244,7 +244,8 @@ async def _phase(url: str, metrics_url: str, pid: int, args: argparse.Namespace,
 
 def _report(streams, results, newcomers, tally, sampler, after) -> dict[str, Any]:  # type: ignore[no-untyped-def]
     scores = [score for s, r in zip(streams, results, strict=True) for score in score_utterances(s, r.run, 1.0)]
-    lag = "whisper_stream_event_loop_lag_seconds"
+    lag = server_watch.histogram(after, "whisper_stream_event_loop_lag_seconds")
+    slot_wait = server_watch.histogram(after, "whisper_stream_slot_wait_seconds")
     return {
         "good": {
             "sessions": len(results),
@@ -262,9 +263,9 @@ def _report(streams, results, newcomers, tally, sampler, after) -> dict[str, Any
             "admitted_after_s": [round(r.admitted_after_s, 2) for r in newcomers],
         },
         "slot_wait_s": {
-            "sessions": server_watch.histogram_count(after, "whisper_stream_slot_wait_seconds"),
-            "p50_at_most": server_watch.histogram_quantile(after, "whisper_stream_slot_wait_seconds", 0.5),
-            "max_at_most": server_watch.histogram_quantile(after, "whisper_stream_slot_wait_seconds", 1.0),
+            "sessions": server_watch.value(after, "whisper_stream_slot_wait_seconds_count"),
+            "p50_at_most": server_watch.histogram_bound(slot_wait, 0.5),
+            "max_at_most": server_watch.histogram_bound(slot_wait, 1.0),
         },
         "client_closes": {kind: dict(sorted(c.items(), key=str)) for kind, c in sorted(tally.closes.items())},
         "connections_opened": dict(tally.opened),
@@ -272,9 +273,9 @@ def _report(streams, results, newcomers, tally, sampler, after) -> dict[str, Any
         "server_errors": server_watch.labelled(after, "whisper_stream_errors", "code"),
         "rss_mb": {"peak": round(sampler.peak_bytes / 1e6, 1), "every_10_s": sampler.timeline(10.0)},
         "loop_lag_s": {
-            "p50_at_most": server_watch.histogram_quantile(after, lag, 0.5),
-            "p99_at_most": server_watch.histogram_quantile(after, lag, 0.99),
-            "max_at_most": server_watch.histogram_quantile(after, lag, 1.0),
+            "p50_at_most": server_watch.histogram_bound(lag, 0.5),
+            "p99_at_most": server_watch.histogram_bound(lag, 0.99),
+            "max_at_most": server_watch.histogram_bound(lag, 1.0),
         },
     }
 

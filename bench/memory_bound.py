@@ -135,7 +135,7 @@ async def run(duration_s: float) -> dict:
         "session_closes": closes,
         "server_sessions": server_watch.labelled(after, "whisper_stream_sessions", "outcome"),
         "server_errors": server_watch.labelled(after, "whisper_stream_errors", "code"),
-        "audio_received_s": round(after.get(("whisper_stream_audio_received_seconds_total", ""), 0.0)),
+        "audio_received_s": round(server_watch.value(after, "whisper_stream_audio_received_seconds_total")),
     }
 
 

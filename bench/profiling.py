@@ -8,6 +8,7 @@ import shutil
 import subprocess
 import sys
 from collections import Counter
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -68,6 +69,14 @@ def start(pid: int, duration_s: float, out: Path) -> subprocess.Popen[bytes] | N
     return subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=out.with_suffix(".log").open("wb"))
 
 
+def stacks(raw: Path) -> Iterator[tuple[str, int]]:
+    """py-spy's ``raw`` (collapsed) output: each stack (frames joined by ``;``, outermost first) and its samples."""
+    for line in raw.read_text(errors="replace").splitlines():
+        stack, _, count_text = line.rpartition(" ")
+        if stack and count_text.isdigit():
+            yield stack, int(count_text)
+
+
 def summarize(raw: Path) -> dict[str, Any]:
     """Share of the server's busy thread-samples per bucket, each thread's busy share, the busiest functions."""
     buckets: Counter[str] = Counter()
@@ -75,11 +84,7 @@ def summarize(raw: Path) -> dict[str, Any]:
     thread_busy: Counter[str] = Counter()
     thread_all: Counter[str] = Counter()
     busy = idle = 0
-    for line in raw.read_text(errors="replace").splitlines():
-        stack, _, count_text = line.rpartition(" ")
-        if not stack or not count_text.isdigit():
-            continue
-        count = int(count_text)
+    for stack, count in stacks(raw):
         frames = stack.split(";")
         thread = frames[0].split(": ", 1)[-1] if frames[0].startswith("thread (") else "?"
         thread_all[thread] += count
@@ -102,6 +107,30 @@ def summarize(raw: Path) -> dict[str, Any]:
         ],
         "top_self": [(frame, round(100 * n / busy, 1)) for frame, n in leaves.most_common(12)] if busy else [],
     }
+
+
+IDLE_FRAMES = (
+    "select (selectors.py",  # the event loop waiting for sockets
+    "_worker (concurrent/futures/thread.py",  # a pool thread waiting for work
+    "wait (threading.py",  # a decode worker waiting for a request
+    "SimulatedTranscriber.transcribe_batch",  # the simulated GPU: a sleep
+)
+"""Innermost frames of threads that wait, in a profile recorded without ``--idle`` (``bench/capacity.py``)."""
+
+
+def top_self_time(raw: Path, count: int = 12) -> list[str]:
+    """The functions with the most busy samples on top of the stack, as ``"12.3% frame"`` lines.
+
+    Threads waiting (``IDLE_FRAMES``) are left out: the shares are of the time some thread was running Python
+    or native code.
+    """
+    own: Counter[str] = Counter()
+    for stack, samples in stacks(raw):
+        frame = stack.split(";")[-1]
+        if not any(idle in frame for idle in IDLE_FRAMES):
+            own[frame] += samples
+    total = sum(own.values())
+    return [f"{100 * n / total:5.1f}% {frame}" for frame, n in own.most_common(count)] if total else []
 
 
 def _source_line(frame: str) -> str:

@@ -245,7 +245,7 @@ def measure(
     }
 
 
-def _ours_metrics(system: Any, server: Any) -> dict[tuple[str, str], float] | None:
+def _ours_metrics(system: Any, server: Any) -> server_watch.Samples | None:
     """Ours: its ``/metrics`` now."""
     if system.name != "ours":
         return None
@@ -255,16 +255,16 @@ def _ours_metrics(system: Any, server: Any) -> dict[tuple[str, str], float] | No
         return None
 
 
-def _finals_without_context(after: dict | None, before: dict | None) -> str | None:
+def _finals_without_context(after: server_watch.Samples | None, before: server_watch.Samples | None) -> str | None:
     """Between two scrapes: finals decoded alone because the decoder was behind / finals sent."""
     if after is None or before is None:
         return None
     rose = server_watch.delta(after, before)
     sent = server_watch.labelled(rose, "whisper_stream_transcripts_sent", "kind").get("final", 0.0)
-    return f"{rose.get(('whisper_stream_finals_without_context_total', ''), 0.0):.0f}/{sent:.0f}"
+    return f"{server_watch.value(rose, 'whisper_stream_finals_without_context_total'):.0f}/{sent:.0f}"
 
 
-def _decoder_use(after: dict | None, before: dict | None) -> str | None:
+def _decoder_use(after: server_watch.Samples | None, before: server_watch.Samples | None) -> str | None:
     """Between two scrapes: the decode calls (a batch each) and decoder seconds of each kind. Early finals count
     as finals, so unbatched (the CPU's default) final calls beyond the finals sent are early finals the pause did
     not keep, or decodes done again."""

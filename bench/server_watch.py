@@ -1,19 +1,19 @@
 """Watching a running server from outside: its RSS over time, and its Prometheus metrics.
 
-Shared by ``bench/hostile_mix.py`` and ``bench/memory_bound.py``. Linux only (``/proc``).
+Shared by the benches that run a server (``run.py``, ``capacity.py``, ``hostile_mix.py``,
+``memory_bound.py``). Linux only (``/proc``).
 """
 
 from __future__ import annotations
 
 import asyncio
 import math
-import re
 import time
 import urllib.request
 from dataclasses import dataclass, field
 from pathlib import Path
 
-_SAMPLE = re.compile(r"^(\w+)(?:\{([^}]*)\})? ([-+\w.]+)$")
+from prometheus_client.parser import text_string_to_metric_families
 
 
 def rss_bytes(pid: int) -> int:
@@ -53,52 +53,86 @@ class RssSampler:
         return [(k * every_s, v / 1e6) for k, v in sorted(windows.items())]
 
 
-def scrape(url: str) -> dict[tuple[str, str], float]:
-    """``/metrics`` as {(name, labels): value}."""
-    with urllib.request.urlopen(url, timeout=5) as response:
+Key = tuple[str, frozenset[tuple[str, str]]]
+Samples = dict[Key, float]
+"""A ``/metrics`` page: (sample name, its labels) -> value, e.g. ``("x_total", frozenset({("kind", "final")}))``."""
+
+
+def scrape(url: str, timeout_s: float = 60.0) -> Samples:
+    """``/metrics`` now."""
+    with urllib.request.urlopen(url, timeout=timeout_s) as response:
         return samples(response.read().decode())
 
 
-def samples(text: str) -> dict[tuple[str, str], float]:
-    """Prometheus text as {(name, labels): value}."""
-    values: dict[tuple[str, str], float] = {}
-    for line in text.splitlines():
-        match = _SAMPLE.match(line)
-        if match:
-            values[(match[1], match[2] or "")] = float(match[3])
-    return values
+def samples(text: str) -> Samples:
+    """Prometheus text, read by ``prometheus_client``'s own parser."""
+    return {
+        (sample.name, frozenset(sample.labels.items())): sample.value
+        for family in text_string_to_metric_families(text)
+        for sample in family.samples
+    }
 
 
-def delta(after: dict[tuple[str, str], float], before: dict[tuple[str, str], float]) -> dict[tuple[str, str], float]:
+def delta(after: Samples, before: Samples) -> Samples:
+    """How much each sample rose between two scrapes (counters and histograms' cumulative buckets)."""
     return {key: value - before.get(key, 0.0) for key, value in after.items()}
 
 
-def labelled(values: dict[tuple[str, str], float], name: str, label: str) -> dict[str, float]:
+def value(values: Samples, name: str, **labels: str) -> float:
+    """Sample ``name`` with exactly ``labels`` (0 when the server has not written it)."""
+    return values.get((name, frozenset(labels.items())), 0.0)
+
+
+def labelled(values: Samples, name: str, label: str) -> dict[str, float]:
     """{label value: value} of a counter (``name`` with its ``_total`` suffix) broken down by ``label``."""
     out = {}
-    for (metric, labels), value in values.items():
-        found = re.search(rf'{label}="([^"]*)"', labels)
-        if metric in (name, name + "_total") and found and value:
-            out[found[1]] = value
+    for (metric, labels), count in values.items():
+        found = dict(labels).get(label)
+        if metric in (name, name + "_total") and found is not None and count:
+            out[found] = count
     return out
 
 
-def histogram_quantile(values: dict[tuple[str, str], float], name: str, q: float) -> float | None:
-    """The upper bound of the bucket that holds quantile ``q`` of histogram ``name`` (None when empty)."""
-    buckets = []
-    for (metric, labels), count in values.items():
-        found = re.search(r'le="([^"]*)"', labels)
-        if metric == name + "_bucket" and found:
-            buckets.append((math.inf if found[1] == "+Inf" else float(found[1]), count))
-    buckets.sort()
-    total = buckets[-1][1] if buckets else 0
-    if not total:
+def histogram(values: Samples, name: str, **labels: str) -> dict[float, float]:
+    """Histogram ``name`` with ``labels`` as observations per bucket (not cumulative), by upper bound."""
+    wanted = frozenset(labels.items())
+    cumulative = sorted(
+        (float(dict(key)["le"]), count)
+        for (metric, key), count in values.items()
+        if metric == name + "_bucket" and frozenset((k, v) for k, v in key if k != "le") == wanted
+    )
+    per_bucket, below = {}, 0.0
+    for upper, count in cumulative:
+        per_bucket[upper] = count - below
+        below = count
+    return per_bucket
+
+
+def histogram_quantile(per_bucket: dict[float, float], q: float) -> float:
+    """The ``q`` quantile, interpolated linearly inside its bucket (as Prometheus does); nan when empty."""
+    total = sum(per_bucket.values())
+    if total <= 0:
+        return math.nan
+    rank, seen, lower = q * total, 0.0, 0.0
+    for upper, count in sorted(per_bucket.items()):
+        if seen + count >= rank and count > 0:
+            if math.isinf(upper):
+                return lower
+            return lower + (upper - lower) * (rank - seen) / count
+        seen += count
+        lower = upper if not math.isinf(upper) else lower
+    return lower
+
+
+def histogram_bound(per_bucket: dict[float, float], q: float) -> float | None:
+    """The upper bound of the bucket that holds quantile ``q``: the ``q`` quantile is at most this (None when
+    empty; inf when it falls past the last finite bound)."""
+    total = sum(per_bucket.values())
+    if total <= 0:
         return None
-    for bound, count in buckets:
-        if count >= q * total:
-            return bound
+    seen = 0.0
+    for upper, count in sorted(per_bucket.items()):
+        seen += count
+        if seen >= q * total:
+            return upper
     return math.inf
-
-
-def histogram_count(values: dict[tuple[str, str], float], name: str) -> float:
-    return values.get((name + "_count", ""), 0.0)

@@ -231,7 +231,7 @@ def test_table_shows_truncations_offline_at_the_same_beam_and_the_partial_rate()
 def test_a_sweep_step_says_how_the_decoder_was_used() -> None:
     from bench import run, server_watch
 
-    def scrape(final_n: int, final_s: float, partial_n: int, partial_s: float) -> dict[tuple[str, str], float]:
+    def scrape(final_n: int, final_s: float, partial_n: int, partial_s: float) -> server_watch.Samples:
         return server_watch.samples(
             f'whisper_stream_decode_seconds_count{{kind="final"}} {final_n}\n'
             f'whisper_stream_decode_seconds_sum{{kind="final"}} {final_s}\n'
