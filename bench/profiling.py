@@ -32,11 +32,20 @@ SOURCE_ROOTS = (
     Path(__file__).resolve().parent / ".cache" / "ours-build" / "fs" / "packages",
 )
 _FRAME_RE = re.compile(r"\(([^()]+\.py):(\d+)\)$")
-# A thread whose innermost frame is one of these (or has "wait" in its name) is waiting, not working.
+# summarize(), on a profile start() records with --idle: a thread whose innermost function is one of these
+# (or has "wait" in its name) is waiting, not working.
 IDLE_LEAVES = (
     "select", "_worker", "get", "get_next_frame", "sleep", "join", "acquire", "accept", "recv", "recv_into", "poll",
     "serve_forever", "read", "readinto", "readline",
 )  # fmt: skip
+
+IDLE_FRAMES = (
+    "select (selectors.py",  # the event loop waiting for sockets
+    "_worker (concurrent/futures/thread.py",  # a pool thread waiting for work
+    "wait (threading.py",  # a decode worker waiting for a request
+    "SimulatedTranscriber.transcribe_batch",  # the simulated GPU: a sleep
+)
+"""Innermost frames of threads that wait, in a profile recorded without ``--idle`` (``bench/capacity.py``)."""
 
 
 def py_spy() -> str | None:
@@ -107,15 +116,6 @@ def summarize(raw: Path) -> dict[str, Any]:
         ],
         "top_self": [(frame, round(100 * n / busy, 1)) for frame, n in leaves.most_common(12)] if busy else [],
     }
-
-
-IDLE_FRAMES = (
-    "select (selectors.py",  # the event loop waiting for sockets
-    "_worker (concurrent/futures/thread.py",  # a pool thread waiting for work
-    "wait (threading.py",  # a decode worker waiting for a request
-    "SimulatedTranscriber.transcribe_batch",  # the simulated GPU: a sleep
-)
-"""Innermost frames of threads that wait, in a profile recorded without ``--idle`` (``bench/capacity.py``)."""
 
 
 def top_self_time(raw: Path, count: int = 12) -> list[str]:
